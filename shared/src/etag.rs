@@ -27,15 +27,15 @@ pub struct EntityTag {
 pub enum EtagError {
     #[error("the value is empty; send a quoted entity tag such as \"abc\" or *")]
     Empty,
-    #[error("an entity tag must be in double quotes, like \"abc\" (got {0:?})")]
+    #[error("an entity tag must be in double quotes, like \"abc\" (got `{0}`)")]
     NotQuoted(String),
-    #[error("entity tag {0:?} has no closing double quote")]
+    #[error("entity tag `{0}` has no closing double quote")]
     Unterminated(String),
-    #[error("entity tag {0:?} contains a character not allowed inside a tag (space, control or quote)")]
+    #[error("entity tag `{0}` contains a character not allowed inside a tag (space, control or quote)")]
     BadCharacter(String),
-    #[error("the weak prefix is case-sensitive and must be W/ (got {0:?})")]
+    #[error("the weak prefix is case-sensitive and must be W/ (got `{0}`)")]
     BadWeakPrefix(String),
-    #[error("unexpected text {0:?} after an entity tag; separate tags with commas")]
+    #[error("unexpected text `{0}` after an entity tag; separate tags with commas")]
     TrailingText(String),
     #[error("* cannot be combined with entity tags in one list")]
     StarInList,

@@ -1,0 +1,81 @@
+//! Error responses: every error the server sends is an RFC 9457 `application/problem+json`
+//! body, built here.
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use catalog_shared::problem::{PROBLEM_JSON, Problem};
+
+/// An error response: a problem body plus any headers it needs (Allow, ETag, ...).
+#[derive(Debug)]
+pub struct ApiError {
+    pub problem: Problem,
+    pub headers: HeaderMap,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, slug: &str, title: &str, detail: impl Into<String>) -> Self {
+        ApiError {
+            problem: Problem {
+                kind: format!("/problems/{slug}"),
+                title: title.to_string(),
+                status: status.as_u16(),
+                detail: detail.into(),
+                ..Default::default()
+            },
+            headers: HeaderMap::new(),
+        }
+    }
+
+    pub fn with_header(mut self, name: HeaderName, value: &str) -> Self {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            self.headers.insert(name, v);
+        }
+        self
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Not Found",
+            format!("{what} does not exist. GET /products lists the products there are."),
+        )
+    }
+
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(%detail, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal Server Error",
+            format!("The server failed: {detail}. Nothing was changed; try again."),
+        )
+    }
+
+    pub fn method_not_allowed(allow: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "Method Not Allowed",
+            format!("This resource supports {allow}."),
+        )
+        .with_header(header::ALLOW, allow)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self.problem).unwrap_or_else(|_| b"{}".to_vec());
+        let mut response = (status, body).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response.headers_mut().extend(self.headers);
+        response
+    }
+}
