@@ -161,7 +161,8 @@ fn preconditions(headers: &HeaderMap) -> Result<Preconditions, ApiError> {
 }
 
 fn tag_of(etag: &str) -> EntityTag {
-    etag.parse().unwrap_or_else(|_| EntityTag::strong("unreadable"))
+    etag.parse()
+        .unwrap_or_else(|_| EntityTag::strong("unreadable"))
 }
 
 fn validators(stored: &Stored) -> Validators {
@@ -193,12 +194,7 @@ fn validator_headers(headers: &mut HeaderMap, etag: &str, last_modified: SystemT
 
 fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
     match serde_json::to_vec(body) {
-        Ok(bytes) => (
-            status,
-            [(header::CONTENT_TYPE, "application/json")],
-            bytes,
-        )
-            .into_response(),
+        Ok(bytes) => (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
         Err(e) => ApiError::internal(e).into_response(),
     }
 }
@@ -400,8 +396,8 @@ async fn collection(
 ) -> Result<Response, ApiError> {
     match method {
         Method::GET | Method::HEAD => {
-            let q = Query::<ListQuery>::try_from_uri(&uri)
-                .map_err(|e| bad_query(&format!("{e}")))?;
+            let q =
+                Query::<ListQuery>::try_from_uri(&uri).map_err(|e| bad_query(&format!("{e}")))?;
             let limit = match q.limit.as_deref() {
                 None => 100,
                 Some(s) => s
@@ -518,10 +514,9 @@ async fn item(
             let pre = preconditions(&headers)?;
             match pre.evaluate(MethodKind::GetOrHead, Some(&validators(&current))) {
                 Decision::Proceed => Ok(product_response(StatusCode::OK, &current.product)),
-                Decision::NotModified => Ok(not_modified(
-                    &current.product.etag,
-                    current.last_modified,
-                )),
+                Decision::NotModified => {
+                    Ok(not_modified(&current.product.etag, current.last_modified))
+                }
                 Decision::PreconditionFailed(field) => {
                     Err(precondition_failed(&current, field, &headers))
                 }
@@ -575,8 +570,8 @@ async fn write(
             }
             let value = parse_json(&bytes)?;
             let fields = if method == Method::PATCH {
-                let mut doc = serde_json::to_value(current.product.fields())
-                    .map_err(ApiError::internal)?;
+                let mut doc =
+                    serde_json::to_value(current.product.fields()).map_err(ApiError::internal)?;
                 json_patch::merge(&mut doc, &value);
                 validated(&doc)?
             } else {
@@ -595,7 +590,7 @@ async fn write(
                 Write::Changed(now) => now,
             }
         };
-        current = match outcome {
+        current = match *outcome {
             Lookup::Live(s) => s,
             Lookup::Deleted(d) => return Err(gone(id, &d)),
             Lookup::Missing => return Err(ApiError::not_found(&format!("Product {id}"))),
@@ -657,9 +652,7 @@ async fn version(
         _ => return Err(ApiError::method_not_allowed(READ_ALLOW)),
     }
     let Some(stored) = db(&state, move |s| s.version(id, n)).await? else {
-        return Err(ApiError::not_found(&format!(
-            "Version {n} of product {id}"
-        )));
+        return Err(ApiError::not_found(&format!("Version {n} of product {id}")));
     };
     let pre = preconditions(&headers)?;
     match pre.evaluate(MethodKind::GetOrHead, Some(&validators(&stored))) {

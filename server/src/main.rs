@@ -45,14 +45,15 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
     if args.db.starts_with("postgres://") || args.db.starts_with("postgresql://") {
-        bail!("PostgreSQL storage is not available in this build yet; use a SQLite file path for --db");
+        bail!(
+            "PostgreSQL storage is not available in this build yet; use a SQLite file path for --db"
+        );
     }
     let path = PathBuf::from(&args.db);
     let (store, fresh) = SqliteStore::open(&path, args.sync, args.change_log)

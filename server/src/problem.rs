@@ -8,20 +8,20 @@ use catalog_shared::problem::{PROBLEM_JSON, Problem};
 /// An error response: a problem body plus any headers it needs (Allow, ETag, ...).
 #[derive(Debug)]
 pub struct ApiError {
-    pub problem: Problem,
+    pub problem: Box<Problem>,
     pub headers: HeaderMap,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, slug: &str, title: &str, detail: impl Into<String>) -> Self {
         ApiError {
-            problem: Problem {
+            problem: Box::new(Problem {
                 kind: format!("/problems/{slug}"),
                 title: title.to_string(),
                 status: status.as_u16(),
                 detail: detail.into(),
                 ..Default::default()
-            },
+            }),
             headers: HeaderMap::new(),
         }
     }

@@ -31,7 +31,9 @@ pub enum EtagError {
     NotQuoted(String),
     #[error("entity tag `{0}` has no closing double quote")]
     Unterminated(String),
-    #[error("entity tag `{0}` contains a character not allowed inside a tag (space, control or quote)")]
+    #[error(
+        "entity tag `{0}` contains a character not allowed inside a tag (space, control or quote)"
+    )]
     BadCharacter(String),
     #[error("the weak prefix is case-sensitive and must be W/ (got `{0}`)")]
     BadWeakPrefix(String),
@@ -241,10 +243,21 @@ mod tests {
     #[test]
     fn rejects_malformed_tags() {
         for bad in [
-            "", "abc", "\"abc", "\"sp ace\"", "w/\"abc\"", "\"a\"b", "W/abc", "\"a\"\"", "'a'",
+            "",
+            "abc",
+            "\"abc",
+            "\"sp ace\"",
+            "w/\"abc\"",
+            "\"a\"b",
+            "W/abc",
+            "\"a\"\"",
+            "'a'",
             "\"tab\there\"",
         ] {
-            assert!(bad.parse::<EntityTag>().is_err(), "{bad:?} should be rejected");
+            assert!(
+                bad.parse::<EntityTag>().is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 
@@ -297,11 +310,8 @@ mod tests {
     }
 
     fn opaque() -> impl Strategy<Value = String> {
-        proptest::collection::vec(
-            prop_oneof![Just(0x21u8), 0x23u8..=0x7e],
-            0..20,
-        )
-        .prop_map(|b| String::from_utf8(b).unwrap())
+        proptest::collection::vec(prop_oneof![Just(0x21u8), 0x23u8..=0x7e], 0..20)
+            .prop_map(|b| String::from_utf8(b).unwrap())
     }
 
     fn tag() -> impl Strategy<Value = EntityTag> {

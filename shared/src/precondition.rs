@@ -84,7 +84,9 @@ impl Preconditions {
     /// assert!(p.if_match.is_some());
     /// assert!(p.if_modified_since.is_none());
     /// ```
-    pub fn from_fields<'a>(lines: impl Fn(&str) -> Vec<&'a str>) -> Result<Self, PreconditionError> {
+    pub fn from_fields<'a>(
+        lines: impl Fn(&str) -> Vec<&'a str>,
+    ) -> Result<Self, PreconditionError> {
         let tags = |field: &'static str| -> Result<Option<EtagCondition>, PreconditionError> {
             let values = lines(field);
             if values.is_empty() {
@@ -236,7 +238,12 @@ mod tests {
     #[test]
     fn if_none_match_is_weak_and_depends_on_method() {
         let cur = current();
-        for list in [&["W/\"cur\""][..], &["\"cur\""], &["\"x\", \"cur\""], &["*"]] {
+        for list in [
+            &["W/\"cur\""][..],
+            &["\"cur\""],
+            &["\"x\", \"cur\""],
+            &["*"],
+        ] {
             let p = Preconditions {
                 if_none_match: tags(list),
                 ..Default::default()
@@ -323,7 +330,10 @@ mod tests {
             Just(None),
             Just(Some(EtagCondition::Any)),
             proptest::collection::vec(
-                (any::<bool>(), prop_oneof![Just("cur"), Just("old"), Just("x")]),
+                (
+                    any::<bool>(),
+                    prop_oneof![Just("cur"), Just("old"), Just("x")]
+                ),
                 1..4
             )
             .prop_map(|v| Some(EtagCondition::Tags(

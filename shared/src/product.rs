@@ -286,7 +286,9 @@ pub fn validate_json(value: &Value) -> Result<ProductFields, Vec<FieldError>> {
     let Some(obj) = value.as_object() else {
         return Err(vec![FieldError {
             field: "".into(),
-            message: "the body must be a JSON object with sku, name, description, price_cents and status".into(),
+            message:
+                "the body must be a JSON object with sku, name, description, price_cents and status"
+                    .into(),
         }]);
     };
     let mut err = |field: &str, message: String| {

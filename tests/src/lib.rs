@@ -1,1 +1,317 @@
+//! Test support: start the real `catalog-server` binary on a loopback port with its own
+//! database, talk to it over HTTP, read its log, restart it, kill it.
 
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+/// The directory the workspace's binaries are built into (`target/debug`).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable has a path");
+    // target/debug/deps/<test> -> target/debug
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test executable lives in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// The path of one of the workspace's binaries, which must have been built first.
+pub fn bin(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first with `cargo build --workspace --bins` (the README's test command does)",
+        path.display()
+    );
+    path
+}
+
+/// A running `catalog-server`.
+pub struct Server {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    pub db: PathBuf,
+    args: Vec<String>,
+    log: Arc<Mutex<Vec<String>>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// A seeded server on a fresh database in a temporary directory.
+    pub fn start() -> Server {
+        Self::start_with_args(&[])
+    }
+
+    /// A server on a fresh database, with extra command-line arguments.
+    pub fn start_with_args(args: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let db = dir.path().join("catalog.db");
+        let mut server = Self::start_on(&db, args, "127.0.0.1:0").expect("the server starts");
+        server._dir = Some(dir);
+        server
+    }
+
+    /// A server on the given database file and address.
+    pub fn start_on(db: &Path, args: &[&str], addr: &str) -> anyhow::Result<Server> {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (child, addr) = spawn(db, &args, addr, log.clone())?;
+        Ok(Server {
+            child: Some(child),
+            addr,
+            db: db.to_path_buf(),
+            args,
+            log,
+            _dir: None,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every log line so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Waits until a log line contains `needle`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> anyhow::Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(line) = self.log().into_iter().find(|l| l.contains(needle)) {
+                return Ok(line);
+            }
+            if Instant::now() > deadline {
+                bail!("no log line with {needle:?} within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGKILL: no chance to flush or clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then wait for a graceful exit; returns whether it exited successfully.
+    pub fn terminate(&mut self, timeout: Duration) -> anyhow::Result<bool> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(true);
+        };
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .context("sending SIGTERM")?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status.success());
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("the server did not exit within {timeout:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the server again on the same database and the same address.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill9();
+        let addr = self.addr.to_string();
+        let (child, addr) = spawn(&self.db, &self.args, &addr, self.log.clone())?;
+        self.child = Some(child);
+        self.addr = addr;
+        Ok(())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn spawn(
+    db: &Path,
+    args: &[String],
+    addr: &str,
+    log: Arc<Mutex<Vec<String>>>,
+) -> anyhow::Result<(Child, SocketAddr)> {
+    let mut child = Command::new(bin("catalog-server"))
+        .arg("--db")
+        .arg(db)
+        .arg("--addr")
+        .arg(addr)
+        .args(args)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting catalog-server")?;
+    let stderr = child.stderr.take().context("server stderr")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let line = strip_ansi(&line);
+            if let Some(rest) = line.split("listening on http://").nth(1)
+                && let Some(t) = tx.take()
+            {
+                let _ = t.send(rest.split_whitespace().next().unwrap_or("").to_string());
+            }
+            if let Ok(mut l) = log.lock() {
+                l.push(line);
+            }
+        }
+    });
+    let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(a) => a,
+        Err(_) => {
+            let _ = child.kill();
+            bail!("catalog-server did not report its address within 60 s");
+        }
+    };
+    let addr: SocketAddr = addr.parse().context("parsing the server's address")?;
+    wait_healthy(addr)?;
+    Ok((child, addr))
+}
+
+fn wait_healthy(addr: SocketAddr) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+            use std::io::{Read, Write};
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let _ = s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut buf = String::new();
+            let _ = s.read_to_string(&mut buf);
+            if buf.starts_with("HTTP/1.1 200") {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("/health did not answer 200 within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Removes terminal colour sequences from a log line.
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// An HTTP client for tests: no proxy, no connection reuse surprises.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("an HTTP client")
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "status {} body is not JSON ({e}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    }
+
+    pub fn etag(&self) -> String {
+        self.header("etag").expect("response has an ETag")
+    }
+
+    /// Asserts the body is a problem document with this status, and returns it.
+    pub fn problem(&self, status: u16) -> Value {
+        assert_eq!(
+            self.status,
+            status,
+            "expected {status}, got {}: {}",
+            self.status,
+            String::from_utf8_lossy(&self.body)
+        );
+        assert_eq!(
+            self.header("content-type").as_deref(),
+            Some("application/problem+json"),
+            "errors are problem+json"
+        );
+        let p = self.json();
+        assert_eq!(p["status"], status);
+        for member in ["type", "title", "detail"] {
+            assert!(p[member].is_string(), "problem has {member}: {p}");
+        }
+        p
+    }
+}
+
+/// Sends a request built by `f` and reads the whole reply.
+pub async fn send(req: reqwest::RequestBuilder) -> Reply {
+    let response = req.send().await.expect("the request reaches the server");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.expect("a body").to_vec();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A valid product body.
+pub fn product_json(sku: &str, name: &str, price_cents: i64, status: &str) -> Value {
+    serde_json::json!({
+        "sku": sku, "name": name, "description": "", "price_cents": price_cents, "status": status
+    })
+}

@@ -40,7 +40,7 @@ pub enum Write<T> {
     /// The expected version was current; the write is committed.
     Done(T),
     /// The product is no longer at the expected version: here is its state now.
-    Changed(Lookup),
+    Changed(Box<Lookup>),
 }
 
 /// One page of the live products.
@@ -69,7 +69,9 @@ pub struct VersionInfo {
 pub enum Since {
     Events(Vec<ChangeEvent>),
     /// The change log no longer holds them (or the number is from another database).
-    TooOld { latest: i64 },
+    TooOld {
+        latest: i64,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -99,7 +99,8 @@ impl SqliteStore {
             Sync::Normal => "PRAGMA synchronous = NORMAL",
         };
         conn.execute_batch(sync_pragma).map_err(db_err)?;
-        conn.execute_batch("PRAGMA foreign_keys = ON").map_err(db_err)?;
+        conn.execute_batch("PRAGMA foreign_keys = ON")
+            .map_err(db_err)?;
         conn.execute_batch(SCHEMA).map_err(db_err)?;
         let existing: Option<String> = conn
             .query_row(
@@ -394,7 +395,7 @@ impl Storage for SqliteStore {
             Ok(1) => {}
             Ok(_) => {
                 let now = self.lookup(&tx, id)?;
-                return Ok(Write::Changed(now));
+                return Ok(Write::Changed(Box::new(now)));
             }
             Err(e) if Self::is_unique_violation(&e) => {
                 return Err(Self::duplicate_sku(&tx, &fields.sku));
@@ -427,7 +428,7 @@ impl Storage for SqliteStore {
             .map_err(db_err)?;
         if changed != 1 {
             let now = self.lookup(&tx, id)?;
-            return Ok(Write::Changed(now));
+            return Ok(Write::Changed(Box::new(now)));
         }
         let Lookup::Deleted(deletion) = self.lookup(&tx, id)? else {
             return Err(StoreError::Database(format!(
@@ -498,8 +499,9 @@ impl Storage for SqliteStore {
             .map_err(db_err)?
             .map(|row| {
                 let json = row.map_err(db_err)?;
-                serde_json::from_str::<ChangeEvent>(&json)
-                    .map_err(|e| StoreError::Database(format!("a stored change event is unreadable: {e}")))
+                serde_json::from_str::<ChangeEvent>(&json).map_err(|e| {
+                    StoreError::Database(format!("a stored change event is unreadable: {e}"))
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Since::Events(events))
