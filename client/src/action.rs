@@ -1,0 +1,100 @@
+//! Everything that can happen to the client, as one enum: a key press, a tick of the clock,
+//! a change event from the server, or the outcome of an HTTP exchange. The pure `update`
+//! in `state` turns each into a new state and a list of commands for `api` to carry out.
+
+use std::time::SystemTime;
+
+use catalog_shared::event::ChangeEvent;
+use catalog_shared::product::{FieldError, Product, ProductFields};
+use crossterm::event::KeyEvent;
+
+use crate::api::VersionInfo;
+
+/// The event stream's state, shown in the status bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connection {
+    Connecting,
+    Live,
+    /// Retrying after a failure; `attempt` counts from 1.
+    Reconnecting {
+        attempt: u32,
+        reason: String,
+    },
+}
+
+/// Why a save was sent: the result goes back to the screen that asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SavePurpose {
+    /// Ctrl-S in the editor.
+    Edit,
+    /// `o` in the conflict panel.
+    Overwrite,
+    /// `m` in the conflict panel.
+    Merge,
+    /// Recreate a deleted product from my edit.
+    Recreate,
+}
+
+/// The outcome of a PUT, POST or DELETE, as the client understands it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// 200 or 201 (None for a 204 delete).
+    Done(Option<Product>),
+    /// 412: someone else changed it; this is the current state.
+    Conflict(Box<Product>),
+    /// 410: someone deleted it.
+    Gone { by: String, at: String },
+    /// 422: the server's field errors.
+    Invalid(Vec<FieldError>),
+    /// Anything else: a message a person understands.
+    Failed(String),
+}
+
+/// One HTTP exchange, for the protocol log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    pub method: String,
+    pub path: String,
+    pub if_match: Option<String>,
+    /// `None` when the server could not be reached.
+    pub status: Option<u16>,
+    pub etag: Option<String>,
+    pub millis: u64,
+}
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    Key(KeyEvent),
+    /// The clock moved on (ages and highlights change).
+    Tick(SystemTime),
+    Resize,
+    /// The whole list, freshly loaded.
+    Loaded(Vec<Product>),
+    LoadFailed(String),
+    Event(Box<ChangeEvent>),
+    /// The server says we missed changes: reload the list.
+    Reset,
+    Connection(Connection),
+    Saved {
+        purpose: SavePurpose,
+        id: Option<i64>,
+        sent: Box<ProductFields>,
+        outcome: WriteOutcome,
+    },
+    Deleted {
+        id: i64,
+        outcome: WriteOutcome,
+    },
+    /// A past version arrived (the base of a merge, or a history entry).
+    Version(Box<Product>),
+    VersionFailed {
+        id: i64,
+        version: i64,
+        message: String,
+    },
+    Versions {
+        id: i64,
+        versions: Result<Vec<VersionInfo>, String>,
+    },
+    Exchange(Exchange),
+}

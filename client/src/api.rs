@@ -1,0 +1,355 @@
+//! HTTP and the event stream, nothing else: carries out [`Command`]s on tokio tasks and
+//! reports every outcome, and every exchange for the protocol log, back as an [`Action`].
+
+use std::time::{Duration, Instant};
+
+use catalog_shared::USER_HEADER;
+use catalog_shared::event::ChangeEvent;
+use catalog_shared::problem::Problem;
+use catalog_shared::product::{Product, ProductFields};
+use eventsource_stream::Eventsource;
+use futures_util::StreamExt;
+use reqwest::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::action::{Action, Connection, Exchange, SavePurpose, WriteOutcome};
+use crate::state::Command;
+
+/// One entry of `GET /products/{id}/versions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionInfo {
+    pub version: i64,
+    pub etag: String,
+    pub updated_at: String,
+    pub updated_by: String,
+}
+
+#[derive(Deserialize)]
+struct Page {
+    items: Vec<Product>,
+    next: Option<String>,
+}
+
+/// A reply read whole.
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    fn problem(&self) -> Option<Problem> {
+        serde_json::from_slice(&self.body).ok()
+    }
+
+    /// The problem's detail, or a plain description of the status.
+    fn explain(&self) -> String {
+        match self.problem() {
+            Some(p) if !p.detail.is_empty() => format!("{} ({})", p.detail, self.status.as_u16()),
+            _ => format!("the server answered {}", self.status),
+        }
+    }
+}
+
+/// The client's connection to one server, as one user.
+#[derive(Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+    user: String,
+    tx: UnboundedSender<Action>,
+}
+
+impl Api {
+    pub fn new(base: &str, user: &str, tx: UnboundedSender<Action>) -> anyhow::Result<Api> {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .connect_timeout(Duration::from_secs(5))
+            .build()?;
+        Ok(Api {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            user: user.to_string(),
+            tx,
+        })
+    }
+
+    fn send(&self, action: Action) {
+        // The receiver is gone only when the client is quitting.
+        let _ = self.tx.send(action);
+    }
+
+    /// Runs a command on its own task; its outcome arrives as an action.
+    pub fn run(&self, command: Command) {
+        let api = self.clone();
+        tokio::spawn(async move { api.execute(command).await });
+    }
+
+    pub async fn execute(&self, command: Command) {
+        match command {
+            Command::LoadAll => match self.load_all().await {
+                Ok(list) => self.send(Action::Loaded(list)),
+                Err(e) => self.send(Action::LoadFailed(e)),
+            },
+            Command::Save {
+                purpose,
+                id,
+                fields,
+                if_match,
+            } => {
+                let outcome = self.save(purpose, id, &fields, if_match.as_deref()).await;
+                self.send(Action::Saved {
+                    purpose,
+                    id,
+                    sent: Box::new(fields),
+                    outcome,
+                });
+            }
+            Command::Delete { id, if_match } => {
+                let outcome = match self
+                    .exchange(
+                        Method::DELETE,
+                        &format!("/products/{id}"),
+                        Some(&if_match),
+                        None,
+                    )
+                    .await
+                {
+                    Ok(reply) => write_outcome(&reply),
+                    Err(e) => WriteOutcome::Failed(e),
+                };
+                self.send(Action::Deleted { id, outcome });
+            }
+            Command::FetchVersion { id, version } => {
+                let path = format!("/products/{id}/versions/{version}");
+                match self.get_json::<Product>(&path).await {
+                    Ok(p) => self.send(Action::Version(Box::new(p))),
+                    Err(message) => self.send(Action::VersionFailed {
+                        id,
+                        version,
+                        message,
+                    }),
+                }
+            }
+            Command::FetchVersions { id } => {
+                let versions = self
+                    .get_json::<Vec<VersionInfo>>(&format!("/products/{id}/versions"))
+                    .await;
+                self.send(Action::Versions { id, versions });
+            }
+        }
+    }
+
+    /// One HTTP exchange, recorded in the protocol log.
+    pub async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        if_match: Option<&str>,
+        json: Option<Vec<u8>>,
+    ) -> Result<Reply, String> {
+        let started = Instant::now();
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base))
+            .header(USER_HEADER, &self.user)
+            .timeout(Duration::from_secs(15));
+        if let Some(tag) = if_match {
+            req = req.header("If-Match", tag);
+        }
+        if let Some(body) = json {
+            req = req.header("Content-Type", "application/json").body(body);
+        }
+        let result = req.send().await;
+        let mut log = Exchange {
+            method: method.to_string(),
+            path: path.to_string(),
+            if_match: if_match.map(str::to_string),
+            status: None,
+            etag: None,
+            millis: 0,
+        };
+        let reply = match result {
+            Ok(response) => {
+                log.status = Some(response.status().as_u16());
+                log.etag = response
+                    .headers()
+                    .get("etag")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                let status = response.status();
+                match response.bytes().await {
+                    Ok(b) => Ok(Reply {
+                        status,
+                        body: b.to_vec(),
+                    }),
+                    Err(e) => Err(format!(
+                        "the connection broke while reading the answer ({e})"
+                    )),
+                }
+            }
+            Err(e) => Err(self.unreachable(&e)),
+        };
+        log.millis = started.elapsed().as_millis() as u64;
+        self.send(Action::Exchange(log));
+        reply
+    }
+
+    fn unreachable(&self, e: &reqwest::Error) -> String {
+        if e.is_timeout() {
+            format!("the server at {} did not answer in time", self.base)
+        } else {
+            format!("cannot reach the server at {} (is it running?)", self.base)
+        }
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, String> {
+        let reply = self.exchange(Method::GET, path, None, None).await?;
+        if reply.status != StatusCode::OK {
+            return Err(reply.explain());
+        }
+        serde_json::from_slice(&reply.body)
+            .map_err(|e| format!("the server's answer to GET {path} is unreadable ({e})"))
+    }
+
+    async fn load_all(&self) -> Result<Vec<Product>, String> {
+        let mut all = Vec::new();
+        let mut path = "/products?limit=1000".to_string();
+        loop {
+            let page: Page = self.get_json(&path).await?;
+            all.extend(page.items);
+            match page.next {
+                Some(next) => path = next,
+                None => return Ok(all),
+            }
+        }
+    }
+
+    async fn save(
+        &self,
+        purpose: SavePurpose,
+        id: Option<i64>,
+        fields: &ProductFields,
+        if_match: Option<&str>,
+    ) -> WriteOutcome {
+        let body = match serde_json::to_vec(fields) {
+            Ok(b) => b,
+            Err(e) => return WriteOutcome::Failed(format!("could not encode the product ({e})")),
+        };
+        let (method, path) = match id {
+            Some(id) if purpose != SavePurpose::Recreate => {
+                (Method::PUT, format!("/products/{id}"))
+            }
+            _ => (Method::POST, "/products".to_string()),
+        };
+        match self.exchange(method, &path, if_match, Some(body)).await {
+            Ok(reply) => write_outcome(&reply),
+            Err(e) => WriteOutcome::Failed(e),
+        }
+    }
+
+    /// Follows `/events` for as long as the client runs: reconnects with backoff and
+    /// resumes with `Last-Event-ID`; reports the connection state as it changes.
+    pub async fn follow_events(self) {
+        let mut last_id: Option<String> = None;
+        let mut attempt: u32 = 0;
+        let mut first = true;
+        loop {
+            let started = Instant::now();
+            let mut req = self
+                .http
+                .get(format!("{}/events", self.base))
+                .header(USER_HEADER, &self.user)
+                .header("Accept", "text/event-stream");
+            if let Some(id) = &last_id {
+                req = req.header("Last-Event-ID", id);
+            }
+            let reason = match req.send().await {
+                Ok(response) if response.status() == StatusCode::OK => {
+                    self.send(Action::Exchange(Exchange {
+                        method: "GET".into(),
+                        path: match &last_id {
+                            Some(id) => format!("/events (Last-Event-ID: {id})"),
+                            None => "/events".into(),
+                        },
+                        if_match: None,
+                        status: Some(200),
+                        etag: None,
+                        millis: started.elapsed().as_millis() as u64,
+                    }));
+                    self.send(Action::Connection(Connection::Live));
+                    if last_id.is_none() && !first {
+                        // We cannot resume: reload the list instead.
+                        self.send(Action::Reset);
+                    }
+                    attempt = 0;
+                    let mut stream = response.bytes_stream().eventsource();
+                    loop {
+                        // Keep-alives arrive every 15 s; silence for longer means the
+                        // connection is dead.
+                        match tokio::time::timeout(Duration::from_secs(45), stream.next()).await {
+                            Err(_) => break "no keep-alive from the server for 45 s".to_string(),
+                            Ok(None) => break "the server closed the event stream".to_string(),
+                            Ok(Some(Err(e))) => break format!("the event stream broke ({e})"),
+                            Ok(Some(Ok(event))) => {
+                                if !event.id.is_empty() {
+                                    last_id = Some(event.id.clone());
+                                }
+                                match event.event.as_str() {
+                                    "created" | "updated" | "deleted" => {
+                                        match serde_json::from_str::<ChangeEvent>(&event.data) {
+                                            Ok(e) => self.send(Action::Event(Box::new(e))),
+                                            Err(_) => self.send(Action::Reset),
+                                        }
+                                    }
+                                    "reset" => self.send(Action::Reset),
+                                    _ => {}
+                                }
+                            }
+                        }
+                    }
+                }
+                Ok(response) => format!("the server answered {}", response.status()),
+                Err(e) => self.unreachable(&e),
+            };
+            // Even a failed first attempt means the next success must reload.
+            first = false;
+            attempt = attempt.saturating_add(1);
+            self.send(Action::Connection(Connection::Reconnecting {
+                attempt,
+                reason,
+            }));
+            // 0.25 s, 0.5 s, 1 s, 2 s, then every 4 s, with some jitter.
+            let base = 250u64 << attempt.min(4).saturating_sub(1);
+            let jitter = fastrand::u64(0..=base / 4);
+            tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+        }
+    }
+}
+
+/// What a write's reply means for the person who sent it.
+pub fn write_outcome(reply: &Reply) -> WriteOutcome {
+    match reply.status.as_u16() {
+        200 | 201 => match serde_json::from_slice::<Product>(&reply.body) {
+            Ok(p) => WriteOutcome::Done(Some(p)),
+            Err(e) => WriteOutcome::Failed(format!("the saved product is unreadable ({e})")),
+        },
+        204 => WriteOutcome::Done(None),
+        412 => match reply.problem().and_then(|p| p.current) {
+            Some(current) => WriteOutcome::Conflict(Box::new(current)),
+            None => WriteOutcome::Failed(reply.explain()),
+        },
+        410 => {
+            let p = reply.problem().unwrap_or_default();
+            WriteOutcome::Gone {
+                by: p.deleted_by.unwrap_or_else(|| "someone".into()),
+                at: p.deleted_at.unwrap_or_else(|| "an unknown time".into()),
+            }
+        }
+        422 => match reply.problem().and_then(|p| p.errors) {
+            Some(errors) => WriteOutcome::Invalid(errors),
+            None => WriteOutcome::Failed(reply.explain()),
+        },
+        _ => WriteOutcome::Failed(reply.explain()),
+    }
+}

@@ -1,0 +1,134 @@
+//! The keys of every screen, in one table: the status bar shows the short ones and the
+//! `?` help shows them all, so neither can drift from the other.
+
+/// Which set of keys is active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keys {
+    Catalog,
+    Filter,
+    Editor,
+    Conflict,
+    ConflictPicking,
+    ConflictDeleted,
+    History,
+    Confirm,
+    Help,
+}
+
+/// One key binding as a person reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hint {
+    pub keys: &'static str,
+    pub does: &'static str,
+    /// Shown in the status bar (the rest only in help).
+    pub bar: bool,
+}
+
+const fn h(keys: &'static str, does: &'static str, bar: bool) -> Hint {
+    Hint { keys, does, bar }
+}
+
+pub fn hints(keys: Keys) -> &'static [Hint] {
+    match keys {
+        Keys::Catalog => {
+            const L: &[Hint] = &[
+                h("↑↓/jk", "move", false),
+                h("PgUp/PgDn", "page", false),
+                h("Enter/e", "edit", true),
+                h("n", "new", true),
+                h("d", "delete", true),
+                h("h", "history", true),
+                h("l", "log", true),
+                h("/", "filter", true),
+                h("?", "help", true),
+                h("q", "quit", true),
+                h("Ctrl-C", "quit now", false),
+            ];
+            L
+        }
+        Keys::Filter => {
+            const L: &[Hint] = &[
+                h("type", "filter by sku, name or status", true),
+                h("Enter", "keep filter", true),
+                h("Esc", "clear filter", true),
+            ];
+            L
+        }
+        Keys::Editor => {
+            const L: &[Hint] = &[
+                h("Tab/S-Tab", "next/prev field", true),
+                h("Ctrl-S", "save (If-Match)", true),
+                h("F8", "save WITHOUT If-Match (lost-update demo)", false),
+                h("↑↓", "cycle status (status field)", false),
+                h("Home/End", "start/end of line", false),
+                h("Ctrl-K", "delete to end of line", false),
+                h("Ctrl-L", "log", true),
+                h("F1", "help", true),
+                h("Esc", "back", true),
+                h("Ctrl-C", "quit now", false),
+            ];
+            L
+        }
+        Keys::Conflict => {
+            const L: &[Hint] = &[
+                h("r", "reload theirs", true),
+                h("o", "overwrite with mine", true),
+                h("m", "merge", true),
+                h("↑↓/jk", "move", false),
+                h("l", "log", false),
+                h("?", "help", true),
+                h("Esc", "back to my edit", true),
+            ];
+            L
+        }
+        Keys::ConflictPicking => {
+            const L: &[Hint] = &[
+                h("←/h", "pick mine", true),
+                h("→/l", "pick theirs", true),
+                h("A", "all mine", true),
+                h("T", "all theirs", true),
+                h("↑↓/jk", "move", true),
+                h("Ctrl-S", "save merge", true),
+                h("?", "help", false),
+                h("Esc", "stop merging", true),
+            ];
+            L
+        }
+        Keys::ConflictDeleted => {
+            const L: &[Hint] = &[
+                h("c", "recreate from mine", true),
+                h("x", "discard my edit", true),
+                h("?", "help", false),
+                h("Esc", "back to my edit", true),
+            ];
+            L
+        }
+        Keys::History => {
+            const L: &[Hint] = &[
+                h("↑↓/jk", "choose version", true),
+                h("l", "log", true),
+                h("?", "help", false),
+                h("Esc", "back", true),
+            ];
+            L
+        }
+        Keys::Confirm => {
+            const L: &[Hint] = &[h("Enter/y", "yes", true), h("Esc/n", "no", true)];
+            L
+        }
+        Keys::Help => {
+            const L: &[Hint] = &[h("Esc/?", "close help", true)];
+            L
+        }
+    }
+}
+
+/// The status bar's hint line.
+pub fn bar(keys: Keys) -> String {
+    hints(keys)
+        .iter()
+        .filter(|h| h.bar)
+        .map(|h| format!("{} {}", h.keys, h.does))
+        .collect::<Vec<_>>()
+        .join("  ")
+}

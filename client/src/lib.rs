@@ -1,0 +1,12 @@
+//! The catalog terminal client: a live table of products with their ETags, an editor,
+//! and a conflict panel that turns a 412 into an informed reload, overwrite or merge.
+//!
+//! `state` holds the data and the pure `update`; `views` draws it; `api` does HTTP and
+//! the event stream; `app` runs the loop.
+
+pub mod action;
+pub mod api;
+pub mod app;
+pub mod keymap;
+pub mod state;
+pub mod views;

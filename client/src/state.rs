@@ -1,0 +1,1303 @@
+//! The client's state as plain data, and the pure `update` that turns an [`Action`] into
+//! a new state plus the [`Command`]s (HTTP requests) the app must carry out. Nothing here
+//! does I/O, so every rule of the editor and the conflict panel is unit-testable.
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::time::{Duration, SystemTime};
+
+use catalog_shared::event::{ChangeEvent, Op};
+use catalog_shared::merge::{FieldOutcome, Side, ThreeWayMerge};
+use catalog_shared::product::{
+    Field, Product, ProductFields, Status, check_description, check_name, check_sku, format_price,
+    parse_price,
+};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui_textarea::TextArea;
+
+use crate::action::{Action, Connection, Exchange, SavePurpose, WriteOutcome};
+use crate::api::VersionInfo;
+use crate::keymap::Keys;
+
+/// How long a row another user changed stays highlighted.
+pub const HIGHLIGHT: Duration = Duration::from_secs(6);
+const LOG_KEEP: usize = 200;
+
+/// A request for the outside world; `app` hands it to `api`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// GET every page of /products.
+    LoadAll,
+    /// PUT /products/{id} (or POST /products when `id` is None), with If-Match when given.
+    Save {
+        purpose: SavePurpose,
+        id: Option<i64>,
+        fields: ProductFields,
+        if_match: Option<String>,
+    },
+    /// DELETE /products/{id} with If-Match.
+    Delete { id: i64, if_match: String },
+    /// GET /products/{id}/versions/{version}.
+    FetchVersion { id: i64, version: i64 },
+    /// GET /products/{id}/versions.
+    FetchVersions { id: i64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Catalog,
+    Editor,
+    Conflict,
+    History,
+}
+
+/// A question that needs a yes or no before anything happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Modal {
+    /// `q` or Esc with unsaved edits.
+    Quit,
+    LeaveEditor,
+    Delete {
+        id: i64,
+        sku: String,
+        etag: String,
+        version: i64,
+    },
+    /// `r` in the conflict panel when it throws edits away.
+    Reload,
+    /// `x` on a deleted product.
+    Discard,
+}
+
+impl Modal {
+    pub fn question(&self) -> String {
+        match self {
+            Modal::Quit => "You have unsaved edits. Quit and lose them?".into(),
+            Modal::LeaveEditor => "You have unsaved edits. Leave the editor and lose them?".into(),
+            Modal::Delete {
+                id,
+                sku,
+                etag,
+                version,
+            } => format!(
+                "Delete product {id} ({sku}), version {version}? It is sent with If-Match: {etag}, so it fails if someone changed it."
+            ),
+            Modal::Reload => "Reload theirs and throw away your edits?".into(),
+            Modal::Discard => "Throw away your edit of the deleted product?".into(),
+        }
+    }
+}
+
+/// A short message in the status area.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub text: String,
+    pub error: bool,
+    pub at: SystemTime,
+}
+
+/// The banner of an editor whose record changed on the server after the edit began.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stale {
+    pub by: String,
+    pub at: String,
+    pub fields: Vec<Field>,
+    pub deleted: bool,
+    pub version: i64,
+    pub etag: String,
+}
+
+/// The editor: one text area per field, and the version the edit is based on.
+pub struct Editor {
+    /// `None` while creating a new product.
+    pub id: Option<i64>,
+    pub base: Option<Product>,
+    pub inputs: Vec<TextArea<'static>>,
+    pub focus: usize,
+    pub stale: Option<Stale>,
+    /// Field errors the server sent (422), cleared when the field is edited.
+    pub server_errors: BTreeMap<Field, String>,
+    pub saving: bool,
+}
+
+/// The text a field shows in the editor.
+pub fn edit_text(fields: &ProductFields, field: Field) -> String {
+    match field {
+        Field::Price => {
+            let s = format_price(fields.price_cents);
+            s.trim_start_matches('$').to_string()
+        }
+        other => fields.display(other),
+    }
+}
+
+fn text_area(text: &str) -> TextArea<'static> {
+    let lines: Vec<String> = text.split('\n').map(str::to_string).collect();
+    let mut t = TextArea::new(lines);
+    t.move_cursor(ratatui_textarea::CursorMove::Bottom);
+    t.move_cursor(ratatui_textarea::CursorMove::End);
+    t
+}
+
+impl Editor {
+    pub fn open(product: Option<&Product>) -> Editor {
+        let empty = ProductFields {
+            sku: String::new(),
+            name: String::new(),
+            description: String::new(),
+            price_cents: 0,
+            status: Status::InStock,
+        };
+        let fields = product.map(Product::fields).unwrap_or(empty);
+        Editor {
+            id: product.map(|p| p.id),
+            base: product.cloned(),
+            inputs: Field::ALL
+                .iter()
+                .map(|f| text_area(&edit_text(&fields, *f)))
+                .collect(),
+            focus: 0,
+            stale: None,
+            server_errors: BTreeMap::new(),
+            saving: false,
+        }
+    }
+
+    pub fn focused(&self) -> Field {
+        Field::ALL[self.focus]
+    }
+
+    pub fn text(&self, field: Field) -> String {
+        let i = Field::ALL.iter().position(|f| *f == field).unwrap_or(0);
+        self.inputs[i].lines().join("\n")
+    }
+
+    /// The fields as typed, or the error of each field that is not valid, checked by the
+    /// same rules the server applies.
+    pub fn check(&self) -> Result<ProductFields, BTreeMap<Field, String>> {
+        let mut errors = BTreeMap::new();
+        let sku = self.text(Field::Sku);
+        let name = self.text(Field::Name);
+        let description = self.text(Field::Description);
+        if let Err(e) = check_sku(&sku) {
+            errors.insert(Field::Sku, e);
+        }
+        if let Err(e) = check_name(&name) {
+            errors.insert(Field::Name, e);
+        }
+        if let Err(e) = check_description(&description) {
+            errors.insert(Field::Description, e);
+        }
+        let price = parse_price(&self.text(Field::Price));
+        if let Err(e) = &price {
+            errors.insert(Field::Price, e.clone());
+        }
+        let status = self.text(Field::Status).parse::<Status>();
+        if let Err(e) = &status {
+            errors.insert(Field::Status, e.clone());
+        }
+        for (f, e) in &self.server_errors {
+            errors.entry(*f).or_insert_with(|| e.clone());
+        }
+        match (price, status) {
+            (Ok(price_cents), Ok(status)) if errors.is_empty() => Ok(ProductFields {
+                sku,
+                name,
+                description,
+                price_cents,
+                status,
+            }),
+            _ => Err(errors),
+        }
+    }
+
+    /// Whether anything differs from the version the edit started from.
+    pub fn is_dirty(&self) -> bool {
+        let base = Editor::open(self.base.as_ref());
+        Field::ALL.iter().any(|f| self.text(*f) != base.text(*f))
+    }
+
+    /// The fields that differ from the base.
+    pub fn edited_fields(&self) -> Vec<Field> {
+        let base = Editor::open(self.base.as_ref());
+        Field::ALL
+            .into_iter()
+            .filter(|f| self.text(*f) != base.text(*f))
+            .collect()
+    }
+
+    /// Replaces everything with `product` (a clean refresh or a reload).
+    pub fn load(&mut self, product: &Product) {
+        let focus = self.focus;
+        *self = Editor::open(Some(product));
+        self.focus = focus;
+    }
+}
+
+/// The conflict panel after a 412 (or 410): base, mine and theirs, and the picks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConflictPanel {
+    pub id: i64,
+    pub merge: ThreeWayMerge,
+    pub base_version: i64,
+    pub base_etag: String,
+    /// The base came back from GET /products/{id}/versions/{n}.
+    pub base_fetched: bool,
+    /// The current record (the 412 body's `current`), kept live by events.
+    pub theirs: Product,
+    pub picks: BTreeMap<Field, Side>,
+    pub row: usize,
+    pub picking: bool,
+    /// Set when the record was deleted: who and when.
+    pub deleted: Option<(String, String)>,
+    pub saving: bool,
+    pub note: Option<String>,
+}
+
+impl ConflictPanel {
+    /// The merged record, if every conflicting field has a pick.
+    pub fn merged(&self) -> Result<ProductFields, Vec<Field>> {
+        let missing: Vec<Field> = self
+            .merge
+            .conflicts()
+            .into_iter()
+            .filter(|f| !self.picks.contains_key(f))
+            .collect();
+        if !missing.is_empty() {
+            return Err(missing);
+        }
+        Ok(self
+            .merge
+            .result(|f| self.picks.get(&f).copied().unwrap_or(Side::Theirs)))
+    }
+
+    pub fn outcome(&self, field: Field) -> FieldOutcome {
+        self.merge.outcome(field)
+    }
+}
+
+/// The history screen of one product.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct History {
+    pub id: i64,
+    pub versions: Option<Vec<VersionInfo>>,
+    pub error: Option<String>,
+    pub selected: usize,
+    pub snapshots: HashMap<i64, Product>,
+}
+
+/// The whole client state.
+pub struct State {
+    pub user: String,
+    pub server: String,
+    pub connection: Connection,
+    pub last_seq: Option<i64>,
+    pub loaded: bool,
+    pub products: BTreeMap<i64, Product>,
+    /// Ids deleted while a list load was in flight, so a stale list cannot revive them.
+    pub tombstones: HashSet<i64>,
+    /// Ids changed by events since the last list load was requested.
+    pub touched_since_load: HashSet<i64>,
+    /// Rows another user just changed: who, and when we saw it.
+    pub recent: HashMap<i64, (String, SystemTime)>,
+    pub filter: String,
+    pub filtering: bool,
+    /// The visible product ids, sorted (recomputed when products or the filter change).
+    pub visible: Vec<i64>,
+    pub selected_id: Option<i64>,
+    /// The first table row drawn; the view keeps the selection on screen.
+    pub table_offset: Cell<usize>,
+    pub screen: Screen,
+    pub editor: Option<Editor>,
+    pub conflict: Option<ConflictPanel>,
+    pub history: Option<History>,
+    pub modal: Option<Modal>,
+    pub help: bool,
+    pub show_log: bool,
+    pub log: VecDeque<Exchange>,
+    pub notice: Option<Notice>,
+    pub now: SystemTime,
+    pub quit: bool,
+}
+
+impl State {
+    pub fn new(user: &str, server: &str, now: SystemTime) -> State {
+        State {
+            user: user.to_string(),
+            server: server.to_string(),
+            connection: Connection::Connecting,
+            last_seq: None,
+            loaded: false,
+            products: BTreeMap::new(),
+            tombstones: HashSet::new(),
+            touched_since_load: HashSet::new(),
+            recent: HashMap::new(),
+            filter: String::new(),
+            filtering: false,
+            visible: Vec::new(),
+            selected_id: None,
+            table_offset: Cell::new(0),
+            screen: Screen::Catalog,
+            editor: None,
+            conflict: None,
+            history: None,
+            modal: None,
+            help: false,
+            show_log: false,
+            log: VecDeque::new(),
+            notice: None,
+            now,
+            quit: false,
+        }
+    }
+
+    /// The commands to run when the client starts.
+    pub fn start(&self) -> Vec<Command> {
+        vec![Command::LoadAll]
+    }
+
+    /// Which keys are active now.
+    pub fn keys(&self) -> Keys {
+        if self.help {
+            return Keys::Help;
+        }
+        self.screen_keys()
+    }
+
+    /// The keys of the screen (and any question on it), help aside.
+    pub fn screen_keys(&self) -> Keys {
+        if self.modal.is_some() {
+            return Keys::Confirm;
+        }
+        match self.screen {
+            Screen::Catalog if self.filtering => Keys::Filter,
+            Screen::Catalog => Keys::Catalog,
+            Screen::Editor => Keys::Editor,
+            Screen::Conflict => match &self.conflict {
+                Some(c) if c.deleted.is_some() => Keys::ConflictDeleted,
+                Some(c) if c.picking => Keys::ConflictPicking,
+                _ => Keys::Conflict,
+            },
+            Screen::History => Keys::History,
+        }
+    }
+
+    pub fn selected_index(&self) -> Option<usize> {
+        let id = self.selected_id?;
+        self.visible.binary_search(&id).ok()
+    }
+
+    pub fn selected_product(&self) -> Option<&Product> {
+        self.products.get(&self.selected_id?)
+    }
+
+    pub fn has_unsaved_edits(&self) -> bool {
+        self.editor.as_ref().is_some_and(Editor::is_dirty)
+    }
+
+    fn info(&mut self, text: impl Into<String>) {
+        self.notice = Some(Notice {
+            text: text.into(),
+            error: false,
+            at: self.now,
+        });
+    }
+
+    fn error(&mut self, text: impl Into<String>) {
+        self.notice = Some(Notice {
+            text: text.into(),
+            error: true,
+            at: self.now,
+        });
+    }
+
+    /// Recomputes the visible rows and keeps a valid selection.
+    pub fn refresh_visible(&mut self) {
+        let needle = self.filter.to_lowercase();
+        self.visible = self
+            .products
+            .values()
+            .filter(|p| {
+                needle.is_empty()
+                    || p.sku.to_lowercase().contains(&needle)
+                    || p.name.to_lowercase().contains(&needle)
+                    || p.status.as_str().contains(&needle)
+            })
+            .map(|p| p.id)
+            .collect();
+        if self.selected_index().is_none() {
+            // Keep the position near where the vanished row was.
+            let near = self
+                .selected_id
+                .map(|id| self.visible.partition_point(|v| *v < id))
+                .unwrap_or(0);
+            self.selected_id = self
+                .visible
+                .get(near.min(self.visible.len().saturating_sub(1)))
+                .copied();
+        }
+    }
+
+    fn move_selection(&mut self, delta: isize) {
+        if self.visible.is_empty() {
+            return;
+        }
+        let i = self.selected_index().unwrap_or(0) as isize;
+        let j = (i + delta).clamp(0, self.visible.len() as isize - 1) as usize;
+        self.selected_id = Some(self.visible[j]);
+    }
+
+    fn push_log(&mut self, e: Exchange) {
+        self.log.push_back(e);
+        while self.log.len() > LOG_KEEP {
+            self.log.pop_front();
+        }
+    }
+}
+
+fn ctrl(key: &KeyEvent, c: char) -> bool {
+    key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char(c)
+}
+
+/// The single entry point: applies one action, returns what must be done outside.
+pub fn update(state: &mut State, action: Action) -> Vec<Command> {
+    match action {
+        Action::Key(key) => {
+            if key.kind == KeyEventKind::Release {
+                return vec![];
+            }
+            on_key(state, key)
+        }
+        Action::Tick(now) => {
+            state.now = now;
+            state
+                .recent
+                .retain(|_, (_, at)| now.duration_since(*at).unwrap_or_default() < HIGHLIGHT);
+            vec![]
+        }
+        Action::Resize => vec![],
+        Action::Loaded(list) => {
+            on_loaded(state, list);
+            vec![]
+        }
+        Action::LoadFailed(message) => {
+            state.error(format!(
+                "Could not load the catalog: {message}. Retrying when the server is back."
+            ));
+            vec![]
+        }
+        Action::Event(event) => on_event(state, *event),
+        Action::Reset => {
+            state.touched_since_load.clear();
+            vec![Command::LoadAll]
+        }
+        Action::Connection(c) => {
+            let was_down = matches!(state.connection, Connection::Reconnecting { .. });
+            if c == Connection::Live && was_down {
+                state.info("Reconnected to the server; the live feed is back.");
+            }
+            state.connection = c;
+            vec![]
+        }
+        Action::Saved {
+            purpose,
+            id,
+            sent,
+            outcome,
+        } => on_saved(state, purpose, id, *sent, outcome),
+        Action::Deleted { id, outcome } => {
+            on_deleted(state, id, outcome);
+            vec![]
+        }
+        Action::Version(p) => {
+            on_version(state, *p);
+            vec![]
+        }
+        Action::VersionFailed {
+            id,
+            version,
+            message,
+        } => {
+            state.error(format!(
+                "Could not fetch version {version} of product {id}: {message}"
+            ));
+            vec![]
+        }
+        Action::Versions { id, versions } => on_versions(state, id, versions),
+        Action::Exchange(e) => {
+            state.push_log(e);
+            vec![]
+        }
+    }
+}
+
+fn on_loaded(state: &mut State, list: Vec<Product>) {
+    let mut fresh: BTreeMap<i64, Product> = list.into_iter().map(|p| (p.id, p)).collect();
+    for id in state.touched_since_load.drain() {
+        if state.tombstones.contains(&id) {
+            fresh.remove(&id);
+        } else if let Some(mine) = state.products.get(&id)
+            && fresh.get(&id).is_none_or(|f| f.version < mine.version)
+        {
+            fresh.insert(id, mine.clone());
+        }
+    }
+    state.products = fresh;
+    state.loaded = true;
+    state.refresh_visible();
+}
+
+fn on_event(state: &mut State, event: ChangeEvent) -> Vec<Command> {
+    state.last_seq = Some(event.seq);
+    state.touched_since_load.insert(event.id);
+    let id = event.id;
+    match event.op {
+        Op::Deleted => {
+            state.products.remove(&id);
+            state.tombstones.insert(id);
+        }
+        Op::Created | Op::Updated => {
+            let newer = state
+                .products
+                .get(&id)
+                .is_none_or(|p| p.version < event.version);
+            if !newer {
+                return vec![];
+            }
+            state.products.insert(id, event.product.clone());
+        }
+    }
+    if event.updated_by != state.user {
+        state
+            .recent
+            .insert(id, (event.updated_by.clone(), state.now));
+    } else {
+        state.recent.remove(&id);
+    }
+    state.refresh_visible();
+
+    // The open editor: warn before the save, or refresh quietly when nothing would be lost.
+    if let Some(editor) = &mut state.editor
+        && editor.id == Some(id)
+        && let Some(base) = &editor.base
+        && (event.op == Op::Deleted || event.version > base.version)
+    {
+        let changed = if event.op == Op::Deleted {
+            vec![]
+        } else {
+            base.fields().changed(&event.product.fields())
+        };
+        if editor.is_dirty() || event.op == Op::Deleted {
+            editor.stale = Some(Stale {
+                by: event.updated_by.clone(),
+                at: event.updated_at.clone(),
+                fields: changed,
+                deleted: event.op == Op::Deleted,
+                version: event.version,
+                etag: event.etag.clone(),
+            });
+        } else if !editor.saving {
+            editor.load(&event.product);
+            let what = changed
+                .iter()
+                .map(|f| f.label())
+                .collect::<Vec<_>>()
+                .join(", ");
+            state.info(format!(
+                "{} changed {what} of this product; you had no edits, so it was refreshed (version {}).",
+                event.updated_by, event.version
+            ));
+        }
+    }
+    // The conflict panel: theirs follows the server.
+    if let Some(panel) = &mut state.conflict
+        && panel.id == id
+    {
+        match event.op {
+            Op::Deleted => {
+                panel.deleted = Some((event.updated_by.clone(), event.updated_at.clone()));
+                panel.picking = false;
+            }
+            _ if event.version > panel.theirs.version => {
+                panel.theirs = event.product.clone();
+                panel.merge.theirs = event.product.fields();
+                panel
+                    .picks
+                    .retain(|f, _| panel.merge.outcome(*f) == FieldOutcome::Conflict);
+                panel.note = Some(format!(
+                    "{} changed it again (version {}); theirs is updated.",
+                    event.updated_by, event.version
+                ));
+            }
+            _ => {}
+        }
+    }
+    if let Some(h) = &state.history
+        && h.id == id
+    {
+        return vec![Command::FetchVersions { id }];
+    }
+    vec![]
+}
+
+fn on_saved(
+    state: &mut State,
+    purpose: SavePurpose,
+    id: Option<i64>,
+    sent: ProductFields,
+    outcome: WriteOutcome,
+) -> Vec<Command> {
+    if let Some(e) = &mut state.editor {
+        e.saving = false;
+    }
+    if let Some(c) = &mut state.conflict {
+        c.saving = false;
+    }
+    match outcome {
+        WriteOutcome::Done(product) => {
+            let how = match purpose {
+                SavePurpose::Edit if id.is_none() => "Created",
+                SavePurpose::Edit => "Saved",
+                SavePurpose::Overwrite => "Overwrote with your version:",
+                SavePurpose::Merge => "Merged and saved",
+                SavePurpose::Recreate => "Recreated as a new product:",
+            };
+            if let Some(p) = product {
+                state.info(format!(
+                    "{how} {} (product {}, version {}, ETag {}).",
+                    p.sku, p.id, p.version, p.etag
+                ));
+                let newer = state
+                    .products
+                    .get(&p.id)
+                    .is_none_or(|old| old.version < p.version);
+                if newer {
+                    state.products.insert(p.id, p.clone());
+                }
+                state.recent.remove(&p.id);
+                state.selected_id = Some(p.id);
+                state.refresh_visible();
+            }
+            state.editor = None;
+            state.conflict = None;
+            state.screen = Screen::Catalog;
+            vec![]
+        }
+        WriteOutcome::Conflict(current) => {
+            let Some(id) = id else {
+                state.error("The server answered 412 to a create; nothing was saved.");
+                return vec![];
+            };
+            open_conflict(state, id, sent, *current, None)
+        }
+        WriteOutcome::Gone { by, at } => {
+            let Some(id) = id else {
+                return vec![];
+            };
+            let theirs = state
+                .editor
+                .as_ref()
+                .and_then(|e| e.base.clone())
+                .or_else(|| state.conflict.as_ref().map(|c| c.theirs.clone()));
+            match theirs {
+                Some(theirs) => open_conflict(state, id, sent, theirs, Some((by, at))),
+                None => {
+                    state.error(format!("Product {id} was deleted by {by} at {at}."));
+                    vec![]
+                }
+            }
+        }
+        WriteOutcome::Invalid(errors) => {
+            let summary = errors
+                .iter()
+                .map(|e| format!("{} {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; ");
+            if let Some(editor) = &mut state.editor {
+                for e in &errors {
+                    if let Some(f) = Field::ALL.iter().find(|f| f.json_name() == e.field) {
+                        editor.server_errors.insert(*f, e.message.clone());
+                    }
+                }
+            }
+            if state.screen == Screen::Conflict {
+                state.screen = Screen::Editor;
+            }
+            state.error(format!(
+                "The server refused the product: {summary}. Fix the marked fields and save again."
+            ));
+            vec![]
+        }
+        WriteOutcome::Failed(message) => {
+            state.error(format!(
+                "Not saved: {message}. Your edits are kept; press Ctrl-S to try again."
+            ));
+            vec![]
+        }
+    }
+}
+
+fn open_conflict(
+    state: &mut State,
+    id: i64,
+    mine: ProductFields,
+    theirs: Product,
+    deleted: Option<(String, String)>,
+) -> Vec<Command> {
+    // The base is the version the edit started from; a repeated conflict keeps it.
+    let (base, base_fetched) = match &state.conflict {
+        Some(c) if c.id == id => (
+            (c.merge.base.clone(), c.base_version, c.base_etag.clone()),
+            c.base_fetched,
+        ),
+        _ => match state.editor.as_ref().and_then(|e| e.base.clone()) {
+            Some(b) => ((b.fields(), b.version, b.etag.clone()), false),
+            None => ((theirs.fields(), theirs.version, theirs.etag.clone()), true),
+        },
+    };
+    let (base_fields, base_version, base_etag) = base;
+    let panel = ConflictPanel {
+        id,
+        merge: ThreeWayMerge::new(base_fields, mine, theirs.fields()),
+        base_version,
+        base_etag,
+        base_fetched,
+        theirs,
+        picks: BTreeMap::new(),
+        row: 0,
+        picking: false,
+        deleted: deleted.clone(),
+        saving: false,
+        note: None,
+    };
+    let conflicts = panel.merge.conflicts().len();
+    state.conflict = Some(panel);
+    state.screen = Screen::Conflict;
+    match deleted {
+        Some((by, at)) => state.error(format!(
+            "Product {id} was deleted by {by} at {at}. Recreate it from your edit (c) or discard it (x)."
+        )),
+        None => {
+            let by = state
+                .conflict
+                .as_ref()
+                .map(|c| c.theirs.updated_by.clone())
+                .unwrap_or_default();
+            state.error(format!(
+                "Conflict: {by} saved product {id} first (412 Precondition Failed). {conflicts} field(s) changed on both sides. r reload, o overwrite, m merge."
+            ))
+        }
+    }
+    if base_fetched {
+        vec![]
+    } else {
+        vec![Command::FetchVersion {
+            id,
+            version: base_version,
+        }]
+    }
+}
+
+fn on_deleted(state: &mut State, id: i64, outcome: WriteOutcome) {
+    match outcome {
+        WriteOutcome::Done(_) => {
+            state.products.remove(&id);
+            state.tombstones.insert(id);
+            state.refresh_visible();
+            state.info(format!("Deleted product {id}."));
+        }
+        WriteOutcome::Conflict(current) => {
+            state.error(format!(
+                "Not deleted: {} changed product {id} since you looked (now version {}, ETag {}). Review it and press d again.",
+                current.updated_by, current.version, current.etag
+            ));
+            state.products.insert(id, *current);
+            state.refresh_visible();
+        }
+        WriteOutcome::Gone { by, at } => {
+            state.products.remove(&id);
+            state.refresh_visible();
+            state.info(format!("Product {id} was already deleted by {by} at {at}."));
+        }
+        WriteOutcome::Invalid(_) => state.error(format!("Product {id} could not be deleted.")),
+        WriteOutcome::Failed(message) => {
+            state.error(format!("Not deleted: {message}. Press d to try again."))
+        }
+    }
+}
+
+fn on_version(state: &mut State, p: Product) {
+    if let Some(panel) = &mut state.conflict
+        && panel.id == p.id
+        && panel.base_version == p.version
+    {
+        panel.merge.base = p.fields();
+        panel.base_etag = p.etag.clone();
+        panel.base_fetched = true;
+        panel
+            .picks
+            .retain(|f, _| panel.merge.outcome(*f) == FieldOutcome::Conflict);
+    }
+    if let Some(h) = &mut state.history
+        && h.id == p.id
+    {
+        h.snapshots.insert(p.version, p);
+    }
+}
+
+fn on_versions(
+    state: &mut State,
+    id: i64,
+    versions: Result<Vec<VersionInfo>, String>,
+) -> Vec<Command> {
+    let Some(h) = &mut state.history else {
+        return vec![];
+    };
+    if h.id != id {
+        return vec![];
+    }
+    match versions {
+        Ok(list) => {
+            let first = h.versions.is_none();
+            if first {
+                h.selected = list.len().saturating_sub(1);
+            }
+            h.versions = Some(list);
+            history_fetches(h)
+        }
+        Err(e) => {
+            h.error = Some(e);
+            vec![]
+        }
+    }
+}
+
+/// The snapshots needed to show the selected version's diff.
+fn history_fetches(h: &History) -> Vec<Command> {
+    let Some(list) = &h.versions else {
+        return vec![];
+    };
+    let Some(v) = list.get(h.selected) else {
+        return vec![];
+    };
+    [v.version, v.version - 1]
+        .into_iter()
+        .filter(|n| *n >= 1 && !h.snapshots.contains_key(n))
+        .map(|version| Command::FetchVersion { id: h.id, version })
+        .collect()
+}
+
+fn on_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
+    if ctrl(&key, 'c') {
+        state.quit = true;
+        return vec![];
+    }
+    if state.help {
+        if matches!(
+            key.code,
+            KeyCode::Esc | KeyCode::Char('?') | KeyCode::F(1) | KeyCode::Char('q')
+        ) {
+            state.help = false;
+        }
+        return vec![];
+    }
+    if let Some(modal) = state.modal.take() {
+        return on_modal_key(state, modal, key);
+    }
+    match state.screen {
+        Screen::Catalog => on_catalog_key(state, key),
+        Screen::Editor => on_editor_key(state, key),
+        Screen::Conflict => on_conflict_key(state, key),
+        Screen::History => on_history_key(state, key),
+    }
+}
+
+fn on_modal_key(state: &mut State, modal: Modal, key: KeyEvent) -> Vec<Command> {
+    let yes = matches!(
+        key.code,
+        KeyCode::Enter | KeyCode::Char('y') | KeyCode::Char('Y')
+    );
+    let no = matches!(
+        key.code,
+        KeyCode::Esc | KeyCode::Char('n') | KeyCode::Char('N')
+    );
+    if !yes {
+        if !no {
+            // Any other key: keep asking.
+            state.modal = Some(modal);
+        }
+        return vec![];
+    }
+    match modal {
+        Modal::Quit => {
+            state.quit = true;
+            vec![]
+        }
+        Modal::LeaveEditor => {
+            state.editor = None;
+            state.conflict = None;
+            state.screen = Screen::Catalog;
+            vec![]
+        }
+        Modal::Delete { id, etag, .. } => vec![Command::Delete { id, if_match: etag }],
+        Modal::Reload => {
+            reload_theirs(state);
+            vec![]
+        }
+        Modal::Discard => {
+            state.editor = None;
+            state.conflict = None;
+            state.screen = Screen::Catalog;
+            state.info("Your edit of the deleted product was discarded.");
+            vec![]
+        }
+    }
+}
+
+fn reload_theirs(state: &mut State) {
+    let Some(panel) = state.conflict.take() else {
+        return;
+    };
+    match &mut state.editor {
+        Some(editor) => editor.load(&panel.theirs),
+        None => state.editor = Some(Editor::open(Some(&panel.theirs))),
+    }
+    state.screen = Screen::Editor;
+    state.info(format!(
+        "Reloaded version {} by {} (ETag {}); your edits were discarded.",
+        panel.theirs.version, panel.theirs.updated_by, panel.theirs.etag
+    ));
+}
+
+fn on_catalog_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
+    if state.filtering {
+        match key.code {
+            KeyCode::Enter => state.filtering = false,
+            KeyCode::Esc => {
+                state.filtering = false;
+                state.filter.clear();
+                state.refresh_visible();
+            }
+            KeyCode::Backspace => {
+                state.filter.pop();
+                state.refresh_visible();
+            }
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                state.filter.push(c);
+                state.refresh_visible();
+            }
+            _ => {}
+        }
+        return vec![];
+    }
+    let page = 10;
+    match key.code {
+        KeyCode::Up | KeyCode::Char('k') => state.move_selection(-1),
+        KeyCode::Down | KeyCode::Char('j') => state.move_selection(1),
+        KeyCode::PageUp => state.move_selection(-page),
+        KeyCode::PageDown => state.move_selection(page),
+        KeyCode::Home | KeyCode::Char('g') => state.move_selection(isize::MIN / 2),
+        KeyCode::End | KeyCode::Char('G') => state.move_selection(isize::MAX / 2),
+        KeyCode::Enter | KeyCode::Char('e') => {
+            if let Some(p) = state.selected_product().cloned() {
+                state.editor = Some(Editor::open(Some(&p)));
+                state.screen = Screen::Editor;
+            } else {
+                state.error("No product is selected.");
+            }
+        }
+        KeyCode::Char('n') => {
+            state.editor = Some(Editor::open(None));
+            state.screen = Screen::Editor;
+        }
+        KeyCode::Char('d') => {
+            if let Some(p) = state.selected_product() {
+                state.modal = Some(Modal::Delete {
+                    id: p.id,
+                    sku: p.sku.clone(),
+                    etag: p.etag.clone(),
+                    version: p.version,
+                });
+            }
+        }
+        KeyCode::Char('h') => {
+            if let Some(id) = state.selected_id {
+                state.history = Some(History {
+                    id,
+                    versions: None,
+                    error: None,
+                    selected: 0,
+                    snapshots: HashMap::new(),
+                });
+                state.screen = Screen::History;
+                return vec![Command::FetchVersions { id }];
+            }
+        }
+        KeyCode::Char('l') => state.show_log = !state.show_log,
+        KeyCode::Char('/') => state.filtering = true,
+        KeyCode::Char('?') => state.help = true,
+        KeyCode::Char('q') => {
+            if state.has_unsaved_edits() {
+                state.modal = Some(Modal::Quit);
+            } else {
+                state.quit = true;
+            }
+        }
+        KeyCode::Esc if !state.filter.is_empty() => {
+            state.filter.clear();
+            state.refresh_visible();
+        }
+        _ => {}
+    }
+    vec![]
+}
+
+fn on_editor_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
+    let Some(editor) = &mut state.editor else {
+        state.screen = Screen::Catalog;
+        return vec![];
+    };
+    let n = Field::ALL.len();
+    let ctrl_s = ctrl(&key, 's');
+    let ctrl_u = key.code == KeyCode::F(8);
+    if ctrl_s || ctrl_u {
+        if editor.saving {
+            return vec![];
+        }
+        let fields = match editor.check() {
+            Ok(f) => f,
+            Err(errors) => {
+                let list = errors
+                    .iter()
+                    .map(|(f, e)| format!("{} {e}", f.label()))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                state.error(format!("Not saved: {list}."));
+                return vec![];
+            }
+        };
+        editor.saving = true;
+        let if_match = if ctrl_u {
+            None
+        } else {
+            editor.base.as_ref().map(|b| b.etag.clone())
+        };
+        let id = editor.id;
+        if ctrl_u && id.is_some() {
+            state.info("Saving WITHOUT If-Match: if someone else saved first, their change is silently lost.");
+        }
+        return vec![Command::Save {
+            purpose: SavePurpose::Edit,
+            id,
+            fields,
+            if_match,
+        }];
+    }
+    if ctrl(&key, 'l') {
+        state.show_log = !state.show_log;
+        return vec![];
+    }
+    match key.code {
+        KeyCode::Esc => {
+            if editor.is_dirty() {
+                state.modal = Some(Modal::LeaveEditor);
+            } else {
+                state.editor = None;
+                state.screen = Screen::Catalog;
+            }
+        }
+        KeyCode::F(1) => state.help = true,
+        KeyCode::Tab => editor.focus = (editor.focus + 1) % n,
+        KeyCode::BackTab => editor.focus = (editor.focus + n - 1) % n,
+        KeyCode::Enter if editor.focused() != Field::Description => {
+            editor.focus = (editor.focus + 1) % n;
+        }
+        KeyCode::Up | KeyCode::Down if editor.focused() == Field::Status => {
+            let current = editor.text(Field::Status).parse::<Status>().ok();
+            let i = current
+                .and_then(|s| Status::ALL.iter().position(|x| *x == s))
+                .unwrap_or(0);
+            let next = if key.code == KeyCode::Down {
+                (i + 1) % Status::ALL.len()
+            } else {
+                (i + Status::ALL.len() - 1) % Status::ALL.len()
+            };
+            let focus = editor.focus;
+            editor.inputs[focus] = text_area(Status::ALL[next].as_str());
+            editor.server_errors.remove(&Field::Status);
+        }
+        _ => {
+            let focus = editor.focus;
+            let field = editor.focused();
+            if editor.inputs[focus].input(key) {
+                editor.server_errors.remove(&field);
+            }
+        }
+    }
+    vec![]
+}
+
+fn on_conflict_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
+    let Some(panel) = &mut state.conflict else {
+        state.screen = Screen::Catalog;
+        return vec![];
+    };
+    if panel.saving {
+        return vec![];
+    }
+    let rows = Field::ALL.len();
+    // Deleted meanwhile: recreate or discard.
+    if panel.deleted.is_some() {
+        match key.code {
+            KeyCode::Char('c') => {
+                panel.saving = true;
+                return vec![Command::Save {
+                    purpose: SavePurpose::Recreate,
+                    id: None,
+                    fields: panel.merge.mine.clone(),
+                    if_match: None,
+                }];
+            }
+            KeyCode::Char('x') => state.modal = Some(Modal::Discard),
+            KeyCode::Esc => state.screen = Screen::Editor,
+            KeyCode::Char('?') => state.help = true,
+            _ => {}
+        }
+        return vec![];
+    }
+    match key.code {
+        KeyCode::Up | KeyCode::Char('k') => panel.row = panel.row.saturating_sub(1),
+        KeyCode::Down | KeyCode::Char('j') => panel.row = (panel.row + 1).min(rows - 1),
+        KeyCode::Char('?') => state.help = true,
+        KeyCode::Esc if panel.picking => panel.picking = false,
+        KeyCode::Esc => state.screen = Screen::Editor,
+        KeyCode::Left | KeyCode::Char('h') | KeyCode::Right | KeyCode::Char('l')
+            if panel.picking =>
+        {
+            let field = Field::ALL[panel.row];
+            let side = if matches!(key.code, KeyCode::Left | KeyCode::Char('h')) {
+                Side::Mine
+            } else {
+                Side::Theirs
+            };
+            if panel.outcome(field) == FieldOutcome::Conflict {
+                panel.picks.insert(field, side);
+            }
+        }
+        KeyCode::Char('A') if panel.picking => {
+            for f in panel.merge.conflicts() {
+                panel.picks.insert(f, Side::Mine);
+            }
+        }
+        KeyCode::Char('T') if panel.picking => {
+            for f in panel.merge.conflicts() {
+                panel.picks.insert(f, Side::Theirs);
+            }
+        }
+        KeyCode::Char('s') if key.modifiers.contains(KeyModifiers::CONTROL) && panel.picking => {
+            return save_merge(state);
+        }
+        KeyCode::Char('l') => state.show_log = !state.show_log,
+        KeyCode::Char('r') => {
+            if panel.merge.mine != panel.merge.theirs {
+                state.modal = Some(Modal::Reload);
+            } else {
+                reload_theirs(state);
+            }
+        }
+        KeyCode::Char('o') => {
+            panel.saving = true;
+            return vec![Command::Save {
+                purpose: SavePurpose::Overwrite,
+                id: Some(panel.id),
+                fields: panel.merge.mine.clone(),
+                if_match: Some(panel.theirs.etag.clone()),
+            }];
+        }
+        KeyCode::Char('m') => {
+            let conflicts = panel.merge.conflicts();
+            if conflicts.is_empty() {
+                return save_merge(state);
+            }
+            panel.picking = true;
+            panel.row = Field::ALL
+                .iter()
+                .position(|f| *f == conflicts[0])
+                .unwrap_or(0);
+            let names = conflicts
+                .iter()
+                .map(|f| f.label())
+                .collect::<Vec<_>>()
+                .join(", ");
+            state.info(format!(
+                "Both sides changed {names}: pick mine (←) or theirs (→) for each, then Ctrl-S."
+            ));
+        }
+        _ => {}
+    }
+    vec![]
+}
+
+fn save_merge(state: &mut State) -> Vec<Command> {
+    let Some(panel) = &mut state.conflict else {
+        return vec![];
+    };
+    match panel.merged() {
+        Ok(fields) => {
+            panel.saving = true;
+            vec![Command::Save {
+                purpose: SavePurpose::Merge,
+                id: Some(panel.id),
+                fields,
+                if_match: Some(panel.theirs.etag.clone()),
+            }]
+        }
+        Err(missing) => {
+            let names = missing
+                .iter()
+                .map(|f| f.label())
+                .collect::<Vec<_>>()
+                .join(", ");
+            state.error(format!(
+                "Pick mine (←) or theirs (→) for {names} before saving."
+            ));
+            vec![]
+        }
+    }
+}
+
+fn on_history_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
+    let Some(h) = &mut state.history else {
+        state.screen = Screen::Catalog;
+        return vec![];
+    };
+    let len = h.versions.as_ref().map_or(0, Vec::len);
+    match key.code {
+        KeyCode::Char('q') => {
+            state.quit = true;
+            vec![]
+        }
+        KeyCode::Esc => {
+            state.history = None;
+            state.screen = Screen::Catalog;
+            vec![]
+        }
+        KeyCode::Up | KeyCode::Char('k') => {
+            h.selected = h.selected.saturating_sub(1);
+            history_fetches(h)
+        }
+        KeyCode::Down | KeyCode::Char('j') => {
+            h.selected = (h.selected + 1).min(len.saturating_sub(1));
+            history_fetches(h)
+        }
+        KeyCode::Char('l') => {
+            state.show_log = !state.show_log;
+            vec![]
+        }
+        KeyCode::Char('?') => {
+            state.help = true;
+            vec![]
+        }
+        _ => vec![],
+    }
+}

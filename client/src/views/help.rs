@@ -1,0 +1,31 @@
+//! The `?` help: every key of the current screen, from the same table as the status bar.
+
+use ratatui::Frame;
+use ratatui::style::{Color, Stylize};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph};
+
+use crate::keymap;
+use crate::state::State;
+use crate::views::popup;
+
+pub fn draw(frame: &mut Frame, state: &State) {
+    let hints = keymap::hints(state.screen_keys());
+    let mut lines: Vec<Line> = hints
+        .iter()
+        .map(|h| {
+            Line::from(vec![
+                Span::styled(format!("{:>12}  ", h.keys), Color::Cyan),
+                Span::raw(h.does),
+            ])
+        })
+        .collect();
+    lines.push(Line::from(""));
+    lines.push(Line::from("Esc or ? closes this help.".italic()));
+    let area = popup(frame.area(), 56, lines.len() as u16 + 2);
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" Help: keys of this screen ".bold())),
+        area,
+    );
+}

@@ -1,0 +1,107 @@
+//! The history of one product: every version with its ETag, who and when, and the
+//! selected version's changes against the one before.
+
+use catalog_shared::product::Field;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Paragraph, Row, Table, Wrap};
+
+use crate::state::State;
+use crate::views::clip;
+
+pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
+    let Some(h) = &state.history else {
+        return;
+    };
+    let sku = state
+        .products
+        .get(&h.id)
+        .map(|p| p.sku.clone())
+        .unwrap_or_default();
+    let block = Block::bordered().title(format!(" History: product {} {sku} ", h.id).bold());
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [list_area, diff_area] =
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(inner);
+
+    let Some(versions) = &h.versions else {
+        let text = h.error.clone().unwrap_or_else(|| "loading…".into());
+        frame.render_widget(Paragraph::new(text), list_area);
+        return;
+    };
+    let rows = versions.iter().enumerate().map(|(i, v)| {
+        let style = if i == h.selected {
+            Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+        } else {
+            Style::new()
+        };
+        Row::new(vec![
+            format!("v{}", v.version),
+            v.etag.clone(),
+            v.updated_by.clone(),
+            v.updated_at
+                .replace('T', " ")
+                .trim_end_matches('Z')
+                .chars()
+                .take(19)
+                .collect(),
+        ])
+        .style(style)
+    });
+    let header = Row::new(vec!["version", "ETag", "by", "when (UTC)"])
+        .style(Style::new().bold().underlined());
+    let widths = [
+        Constraint::Length(7),
+        Constraint::Length(18),
+        Constraint::Length(10),
+        Constraint::Fill(1),
+    ];
+    frame.render_widget(Table::new(rows, widths).header(header), list_area);
+
+    let mut lines = Vec::new();
+    if let Some(v) = versions.get(h.selected) {
+        match (
+            h.snapshots.get(&v.version),
+            h.snapshots.get(&(v.version - 1)),
+        ) {
+            (Some(now), _) if v.version == 1 => {
+                lines.push(Line::from(format!("v1: created by {}", now.updated_by)).bold());
+                for f in Field::ALL {
+                    lines.push(Line::from(format!(
+                        "  {}: {}",
+                        f.label(),
+                        clip(&now.fields().display(f), 40)
+                    )));
+                }
+            }
+            (Some(now), Some(before)) => {
+                lines
+                    .push(Line::from(format!("v{} against v{}:", v.version, v.version - 1)).bold());
+                let changed = before.fields().changed(&now.fields());
+                if changed.is_empty() {
+                    lines.push(Line::from("  no field changed"));
+                }
+                for f in changed {
+                    lines.push(Line::from(format!("  {}:", f.label())).bold());
+                    lines.push(
+                        Line::from(format!("    - {}", clip(&before.fields().display(f), 40)))
+                            .style(Style::new().fg(Color::Red)),
+                    );
+                    lines.push(
+                        Line::from(format!("    + {}", clip(&now.fields().display(f), 40)))
+                            .style(Style::new().fg(Color::Green)),
+                    );
+                }
+            }
+            _ => lines.push(Line::from("loading versions…")),
+        }
+    }
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(" Changes ")),
+        diff_area,
+    );
+}

@@ -1,0 +1,56 @@
+//! The protocol log pane: each HTTP exchange with the If-Match sent, the status, and the
+//! ETag received, so an audience sees the headers doing the work.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::{Color, Style, Stylize};
+use ratatui::widgets::{Block, Row, Table};
+
+use crate::state::State;
+
+pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
+    let block = Block::bordered().title(" Protocol log (l hides) ".bold());
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let height = inner.height.saturating_sub(1) as usize;
+    let skip = state.log.len().saturating_sub(height);
+    let rows = state.log.iter().skip(skip).map(|e| {
+        let status = e
+            .status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "unreachable".into());
+        let color = match e.status {
+            Some(200..=299) => Color::Green,
+            Some(304) => Color::Cyan,
+            Some(412) | Some(428) => Color::Magenta,
+            _ => Color::Red,
+        };
+        Row::new(vec![
+            e.method.clone(),
+            e.path.clone(),
+            e.if_match.clone().unwrap_or_else(|| "(none)".into()),
+            status,
+            e.etag.clone().unwrap_or_else(|| "-".into()),
+            format!("{} ms", e.millis),
+        ])
+        .style(Style::new().fg(color))
+    });
+    let header = Row::new(vec![
+        "method",
+        "path",
+        "If-Match sent",
+        "status",
+        "ETag received",
+        "time",
+    ])
+    .style(Style::new().bold().underlined());
+    let widths = [
+        Constraint::Length(6),
+        Constraint::Fill(1),
+        Constraint::Length(18),
+        Constraint::Length(11),
+        Constraint::Length(18),
+        Constraint::Length(8),
+    ];
+    frame.render_widget(Table::new(rows, widths).header(header), inner);
+}
