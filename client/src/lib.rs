@@ -10,3 +10,8 @@ pub mod app;
 pub mod keymap;
 pub mod state;
 pub mod views;
+
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod tests;

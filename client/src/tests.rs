@@ -1,0 +1,755 @@
+//! Unit tests of the update logic, and insta snapshots of every screen on `TestBackend`.
+
+use catalog_shared::event::Op;
+use catalog_shared::merge::Side;
+use catalog_shared::product::{Field, FieldError, Status};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use crate::action::{Action, Connection, Exchange, SavePurpose, WriteOutcome};
+use crate::fixtures::*;
+use crate::keymap::{self, Keys};
+use crate::state::{Command, Modal, Screen, State, update};
+
+/// Opens product 1 in the editor.
+fn editing(user: &str) -> State {
+    let mut s = state(user);
+    update(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.screen, Screen::Editor);
+    s
+}
+
+fn focus(s: &mut State, field: Field) {
+    while s.editor.as_ref().unwrap().focused() != field {
+        update(s, key(KeyCode::Tab));
+    }
+}
+
+/// Bob has changed the status to out_of_stock, alice saved a price of $300.00, bob saved
+/// and got 412: the conflict panel is open.
+fn conflict(bob_price: Option<&str>) -> State {
+    let mut s = editing("bob");
+    focus(&mut s, Field::Status);
+    update(&mut s, key(KeyCode::Down));
+    if let Some(p) = bob_price {
+        focus(&mut s, Field::Price);
+        replace_field(&mut s, p);
+    }
+    let theirs = product(1, 2, 30000, Status::InStock, "alice");
+    update(&mut s, event(26, Op::Updated, &theirs));
+    let cmds = update(&mut s, ctrl('s'));
+    let Some(Command::Save { fields, .. }) = cmds.first().cloned() else {
+        panic!("{cmds:?}")
+    };
+    let cmds = update(
+        &mut s,
+        Action::Saved {
+            purpose: SavePurpose::Edit,
+            id: Some(1),
+            sent: Box::new(fields),
+            outcome: WriteOutcome::Conflict(Box::new(theirs)),
+        },
+    );
+    assert_eq!(cmds, vec![Command::FetchVersion { id: 1, version: 1 }]);
+    s
+}
+
+#[test]
+fn ctrl_s_saves_with_the_base_etag() {
+    let mut s = editing("bob");
+    focus(&mut s, Field::Price);
+    replace_field(&mut s, "$300");
+    let cmds = update(&mut s, ctrl('s'));
+    match &cmds[..] {
+        [
+            Command::Save {
+                purpose: SavePurpose::Edit,
+                id: Some(1),
+                fields,
+                if_match: Some(tag),
+            },
+        ] => {
+            assert_eq!(fields.price_cents, 30000);
+            assert_eq!(tag, &product(1, 1, 0, Status::InStock, "").etag);
+        }
+        other => panic!("{other:?}"),
+    }
+    // A second Ctrl-S while the first is in flight sends nothing.
+    assert!(update(&mut s, ctrl('s')).is_empty());
+}
+
+#[test]
+fn f8_saves_without_if_match() {
+    let mut s = editing("bob");
+    focus(&mut s, Field::Price);
+    replace_field(&mut s, "1");
+    let cmds = update(&mut s, key(KeyCode::F(8)));
+    assert!(matches!(
+        &cmds[..],
+        [Command::Save {
+            if_match: None,
+            id: Some(1),
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn invalid_fields_block_the_save_and_say_why() {
+    let mut s = editing("bob");
+    focus(&mut s, Field::Price);
+    replace_field(&mut s, "-3");
+    focus(&mut s, Field::Sku);
+    replace_field(&mut s, "bad sku");
+    assert!(update(&mut s, ctrl('s')).is_empty());
+    let notice = s.notice.clone().unwrap();
+    assert!(notice.error);
+    assert!(
+        notice.text.contains("price must not be negative"),
+        "{}",
+        notice.text
+    );
+    assert!(
+        notice.text.contains("sku may contain only"),
+        "{}",
+        notice.text
+    );
+    assert!(s.editor.is_some(), "edits are kept");
+}
+
+#[test]
+fn tab_and_shift_tab_wrap_in_editor_order() {
+    let mut s = editing("bob");
+    let order: Vec<Field> = (0..6)
+        .map(|_| {
+            let f = s.editor.as_ref().unwrap().focused();
+            update(&mut s, key(KeyCode::Tab));
+            f
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            Field::Name,
+            Field::Sku,
+            Field::Price,
+            Field::Status,
+            Field::Description,
+            Field::Name
+        ]
+    );
+    update(&mut s, key(KeyCode::Home));
+    let mut s = editing("bob");
+    update(&mut s, key(KeyCode::BackTab));
+    assert_eq!(s.editor.as_ref().unwrap().focused(), Field::Description);
+}
+
+#[test]
+fn a_clean_editor_refreshes_and_a_dirty_one_warns() {
+    let mut clean = editing("bob");
+    let theirs = product(1, 2, 30000, Status::InStock, "alice");
+    update(&mut clean, event(26, Op::Updated, &theirs));
+    let e = clean.editor.as_ref().unwrap();
+    assert!(e.stale.is_none());
+    assert_eq!(e.base.as_ref().unwrap().version, 2);
+    assert_eq!(e.text(Field::Price), "300.00");
+
+    let mut dirty = editing("bob");
+    focus(&mut dirty, Field::Name);
+    type_text(&mut dirty, "!");
+    update(&mut dirty, event(26, Op::Updated, &theirs));
+    let e = dirty.editor.as_ref().unwrap();
+    let stale = e.stale.as_ref().expect("a banner");
+    assert_eq!(stale.by, "alice");
+    assert_eq!(stale.fields, vec![Field::Price]);
+    assert_eq!(e.base.as_ref().unwrap().version, 1, "the base stays");
+    assert!(e.text(Field::Name).ends_with('!'), "my edit stays");
+}
+
+#[test]
+fn a_412_opens_the_panel_with_one_sided_changes_resolved() {
+    let s = conflict(None);
+    assert_eq!(s.screen, Screen::Conflict);
+    let p = s.conflict.as_ref().unwrap();
+    assert!(p.merge.conflicts().is_empty());
+    assert_eq!(p.merge.mine.status, Status::OutOfStock);
+    assert_eq!(p.merge.theirs.price_cents, 30000);
+    assert!(
+        s.notice
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("alice saved product 1 first")
+    );
+}
+
+#[test]
+fn merge_without_overlap_saves_at_once_with_the_current_etag() {
+    let mut s = conflict(None);
+    let cmds = update(&mut s, key(KeyCode::Char('m')));
+    match &cmds[..] {
+        [
+            Command::Save {
+                purpose: SavePurpose::Merge,
+                id: Some(1),
+                fields,
+                if_match: Some(tag),
+            },
+        ] => {
+            assert_eq!(
+                (fields.price_cents, fields.status),
+                (30000, Status::OutOfStock)
+            );
+            assert_eq!(tag, &product(1, 2, 0, Status::InStock, "").etag);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn merge_with_overlap_asks_for_each_pick() {
+    let mut s = conflict(Some("350"));
+    let p = s.conflict.as_ref().unwrap();
+    assert_eq!(p.merge.conflicts(), vec![Field::Price]);
+    assert!(update(&mut s, key(KeyCode::Char('m'))).is_empty());
+    assert!(s.conflict.as_ref().unwrap().picking);
+    assert_eq!(s.keys(), Keys::ConflictPicking);
+    // Ctrl-S before picking: refused, with a reason.
+    assert!(update(&mut s, ctrl('s')).is_empty());
+    assert!(s.notice.as_ref().unwrap().text.contains("price"));
+    // ← picks mine on the selected (first conflicting) row.
+    update(&mut s, key(KeyCode::Left));
+    assert_eq!(
+        s.conflict.as_ref().unwrap().picks.get(&Field::Price),
+        Some(&Side::Mine)
+    );
+    update(&mut s, key(KeyCode::Char('T')));
+    assert_eq!(
+        s.conflict.as_ref().unwrap().picks.get(&Field::Price),
+        Some(&Side::Theirs)
+    );
+    update(&mut s, key(KeyCode::Char('A')));
+    let cmds = update(&mut s, ctrl('s'));
+    match &cmds[..] {
+        [
+            Command::Save {
+                purpose: SavePurpose::Merge,
+                fields,
+                ..
+            },
+        ] => {
+            assert_eq!(
+                (fields.price_cents, fields.status),
+                (35000, Status::OutOfStock)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn overwrite_sends_mine_with_the_current_etag() {
+    let mut s = conflict(None);
+    let cmds = update(&mut s, key(KeyCode::Char('o')));
+    match &cmds[..] {
+        [
+            Command::Save {
+                purpose: SavePurpose::Overwrite,
+                fields,
+                if_match: Some(tag),
+                ..
+            },
+        ] => {
+            assert_eq!(
+                (fields.price_cents, fields.status),
+                (39900, Status::OutOfStock)
+            );
+            assert_eq!(tag, &product(1, 2, 0, Status::InStock, "").etag);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn reload_asks_first_then_takes_theirs() {
+    let mut s = conflict(None);
+    assert!(update(&mut s, key(KeyCode::Char('r'))).is_empty());
+    assert_eq!(s.modal, Some(Modal::Reload));
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.screen, Screen::Conflict, "Esc keeps everything");
+    update(&mut s, key(KeyCode::Char('r')));
+    update(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.screen, Screen::Editor);
+    let e = s.editor.as_ref().unwrap();
+    assert_eq!(e.base.as_ref().unwrap().version, 2);
+    assert_eq!(e.text(Field::Status), "in_stock");
+    assert!(!e.is_dirty());
+}
+
+#[test]
+fn esc_from_the_panel_returns_to_my_edit_intact() {
+    let mut s = conflict(Some("350"));
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.screen, Screen::Editor);
+    let e = s.editor.as_ref().unwrap();
+    assert_eq!(e.text(Field::Price), "350");
+    assert_eq!(e.text(Field::Status), "out_of_stock");
+}
+
+#[test]
+fn a_repeated_conflict_keeps_base_and_mine() {
+    let mut s = conflict(None);
+    update(&mut s, key(KeyCode::Char('o')));
+    let third = product(1, 3, 25000, Status::Discontinued, "carol");
+    let mine = s.conflict.as_ref().unwrap().merge.mine.clone();
+    update(
+        &mut s,
+        Action::Saved {
+            purpose: SavePurpose::Overwrite,
+            id: Some(1),
+            sent: Box::new(mine.clone()),
+            outcome: WriteOutcome::Conflict(Box::new(third)),
+        },
+    );
+    let p = s.conflict.as_ref().unwrap();
+    assert_eq!(p.base_version, 1);
+    assert_eq!(p.merge.mine, mine);
+    assert_eq!(p.theirs.updated_by, "carol");
+    assert_eq!(p.merge.conflicts(), vec![Field::Status]);
+}
+
+#[test]
+fn a_deleted_record_offers_recreate_or_discard() {
+    let mut s = conflict(None);
+    let gone = product(1, 2, 30000, Status::InStock, "carol");
+    update(&mut s, event(27, Op::Deleted, &gone));
+    assert_eq!(s.keys(), Keys::ConflictDeleted);
+    let cmds = update(&mut s, key(KeyCode::Char('c')));
+    assert!(matches!(
+        &cmds[..],
+        [Command::Save {
+            purpose: SavePurpose::Recreate,
+            id: None,
+            if_match: None,
+            ..
+        }]
+    ));
+
+    let mut s = conflict(None);
+    update(&mut s, event(27, Op::Deleted, &gone));
+    update(&mut s, key(KeyCode::Char('x')));
+    assert_eq!(s.modal, Some(Modal::Discard));
+    update(&mut s, key(KeyCode::Char('y')));
+    assert_eq!(s.screen, Screen::Catalog);
+    assert!(s.editor.is_none());
+}
+
+#[test]
+fn a_410_on_save_opens_the_deleted_panel() {
+    let mut s = editing("bob");
+    focus(&mut s, Field::Price);
+    replace_field(&mut s, "5");
+    let cmds = update(&mut s, ctrl('s'));
+    let Some(Command::Save { fields, .. }) = cmds.first().cloned() else {
+        panic!()
+    };
+    update(
+        &mut s,
+        Action::Saved {
+            purpose: SavePurpose::Edit,
+            id: Some(1),
+            sent: Box::new(fields),
+            outcome: WriteOutcome::Gone {
+                by: "carol".into(),
+                at: "2026-11-22T12:00:10.000Z".into(),
+            },
+        },
+    );
+    assert_eq!(s.screen, Screen::Conflict);
+    assert_eq!(
+        s.conflict.as_ref().unwrap().deleted,
+        Some(("carol".into(), "2026-11-22T12:00:10.000Z".into()))
+    );
+}
+
+#[test]
+fn network_failure_keeps_the_edit_and_says_what_to_do() {
+    let mut s = editing("bob");
+    focus(&mut s, Field::Price);
+    replace_field(&mut s, "5");
+    let cmds = update(&mut s, ctrl('s'));
+    let Some(Command::Save { fields, .. }) = cmds.first().cloned() else {
+        panic!()
+    };
+    update(
+        &mut s,
+        Action::Saved {
+            purpose: SavePurpose::Edit,
+            id: Some(1),
+            sent: Box::new(fields),
+            outcome: WriteOutcome::Failed(
+                "cannot reach the server at http://127.0.0.1:8080 (is it running?)".into(),
+            ),
+        },
+    );
+    assert_eq!(s.screen, Screen::Editor);
+    assert_eq!(s.editor.as_ref().unwrap().text(Field::Price), "5");
+    let n = s.notice.as_ref().unwrap();
+    assert!(n.error && n.text.contains("Your edits are kept") && n.text.contains("Ctrl-S"));
+    // And saving again is possible.
+    assert_eq!(update(&mut s, ctrl('s')).len(), 1);
+}
+
+#[test]
+fn server_field_errors_mark_the_fields() {
+    let mut s = editing("bob");
+    let cmds = update(&mut s, ctrl('s'));
+    let Some(Command::Save { fields, .. }) = cmds.first().cloned() else {
+        panic!()
+    };
+    update(
+        &mut s,
+        Action::Saved {
+            purpose: SavePurpose::Edit,
+            id: Some(1),
+            sent: Box::new(fields),
+            outcome: WriteOutcome::Invalid(vec![FieldError {
+                field: "sku".into(),
+                message: "is taken".into(),
+            }]),
+        },
+    );
+    let errors = s.editor.as_ref().unwrap().check().unwrap_err();
+    assert_eq!(
+        errors.get(&Field::Sku).map(String::as_str),
+        Some("is taken")
+    );
+}
+
+#[test]
+fn leaving_or_quitting_with_edits_asks_first() {
+    let mut s = editing("bob");
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.screen, Screen::Catalog, "no edits: leaves at once");
+    update(&mut s, key(KeyCode::Enter));
+    type_text(&mut s, "x");
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.modal, Some(Modal::LeaveEditor));
+    update(&mut s, key(KeyCode::Char('n')));
+    assert_eq!(s.screen, Screen::Editor);
+    assert!(s.editor.as_ref().unwrap().is_dirty());
+    update(&mut s, ctrl('c'));
+    assert!(s.quit, "Ctrl-C always quits");
+
+    let mut s = state("bob");
+    update(&mut s, key(KeyCode::Char('q')));
+    assert!(s.quit);
+}
+
+#[test]
+fn events_update_rows_and_highlight_other_users() {
+    let mut s = state("bob");
+    let p = product(2, 2, 100, Status::InStock, "alice");
+    update(&mut s, event(26, Op::Updated, &p));
+    assert_eq!(s.products[&2].etag, p.etag);
+    assert_eq!(s.recent.get(&2).map(|r| r.0.as_str()), Some("alice"));
+    assert_eq!(s.last_seq, Some(26));
+    // An older version never replaces a newer one.
+    update(
+        &mut s,
+        event(27, Op::Updated, &product(2, 1, 5, Status::InStock, "x")),
+    );
+    assert_eq!(s.products[&2].price_cents, 100);
+    update(&mut s, Action::Tick(now() + crate::state::HIGHLIGHT));
+    assert!(s.recent.is_empty(), "the highlight fades");
+    update(&mut s, event(28, Op::Deleted, &p));
+    assert!(!s.products.contains_key(&2));
+    assert_eq!(s.visible, vec![1, 3, 4]);
+}
+
+#[test]
+fn a_stale_list_cannot_revive_a_deleted_product() {
+    let mut s = state("bob");
+    update(&mut s, Action::Reset);
+    update(
+        &mut s,
+        event(30, Op::Deleted, &product(3, 1, 0, Status::InStock, "carol")),
+    );
+    update(
+        &mut s,
+        event(31, Op::Updated, &product(1, 5, 1, Status::InStock, "carol")),
+    );
+    update(
+        &mut s,
+        Action::Loaded(vec![
+            product(1, 4, 0, Status::InStock, "x"),
+            product(3, 1, 0, Status::InStock, "x"),
+        ]),
+    );
+    assert_eq!(s.products.keys().copied().collect::<Vec<_>>(), vec![1]);
+    assert_eq!(s.products[&1].version, 5);
+}
+
+#[test]
+fn filter_narrows_and_esc_clears() {
+    let mut s = state("bob");
+    update(&mut s, key(KeyCode::Char('/')));
+    type_text(&mut s, "kettle");
+    assert_eq!(s.visible, vec![1, 3]);
+    update(&mut s, key(KeyCode::Enter));
+    assert!(!s.filtering);
+    update(&mut s, key(KeyCode::Char('j')));
+    assert_eq!(s.selected_id, Some(3));
+    update(&mut s, key(KeyCode::Char('/')));
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.visible.len(), 4);
+}
+
+#[test]
+fn delete_asks_then_sends_if_match() {
+    let mut s = state("bob");
+    update(&mut s, key(KeyCode::Char('j')));
+    assert!(update(&mut s, key(KeyCode::Char('d'))).is_empty());
+    let cmds = update(&mut s, key(KeyCode::Enter));
+    assert_eq!(
+        cmds,
+        vec![Command::Delete {
+            id: 2,
+            if_match: product(2, 1, 0, Status::InStock, "").etag
+        }]
+    );
+    update(
+        &mut s,
+        Action::Deleted {
+            id: 2,
+            outcome: WriteOutcome::Conflict(Box::new(product(2, 2, 1, Status::InStock, "alice"))),
+        },
+    );
+    assert!(
+        s.notice
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("alice changed product 2")
+    );
+    assert!(s.products.contains_key(&2));
+}
+
+#[test]
+fn every_hint_names_a_key_that_does_something() {
+    // The help and the status bar come from one table; check each catalog key acts.
+    let keys: [(&str, Action); 9] = [
+        ("Enter/e", key(KeyCode::Char('e'))),
+        ("n", key(KeyCode::Char('n'))),
+        ("d", key(KeyCode::Char('d'))),
+        ("h", key(KeyCode::Char('h'))),
+        ("l", key(KeyCode::Char('l'))),
+        ("/", key(KeyCode::Char('/'))),
+        ("?", key(KeyCode::Char('?'))),
+        ("q", key(KeyCode::Char('q'))),
+        ("Ctrl-C", ctrl('c')),
+    ];
+    for (name, action) in keys {
+        assert!(
+            keymap::hints(Keys::Catalog).iter().any(|h| h.keys == name),
+            "{name} in the table"
+        );
+        let mut s = state("bob");
+        let before = (
+            s.screen,
+            s.modal.clone(),
+            s.show_log,
+            s.filtering,
+            s.help,
+            s.quit,
+        );
+        let cmds = update(&mut s, action);
+        let after = (
+            s.screen,
+            s.modal.clone(),
+            s.show_log,
+            s.filtering,
+            s.help,
+            s.quit,
+        );
+        assert!(before != after || !cmds.is_empty(), "{name} did nothing");
+    }
+}
+
+#[test]
+fn reconnect_says_so() {
+    let mut s = state("bob");
+    update(
+        &mut s,
+        Action::Connection(Connection::Reconnecting {
+            attempt: 1,
+            reason: "x".into(),
+        }),
+    );
+    update(&mut s, Action::Connection(Connection::Live));
+    assert!(s.notice.as_ref().unwrap().text.contains("Reconnected"));
+}
+
+// ---- Snapshots of every screen ----
+
+fn render(s: &State) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(110, 30)).unwrap();
+    terminal.draw(|f| crate::views::draw(f, s)).unwrap();
+    terminal.backend().to_string()
+}
+
+#[test]
+fn snapshot_catalog() {
+    let mut s = state("bob");
+    update(
+        &mut s,
+        event(
+            26,
+            Op::Updated,
+            &product(2, 2, 17900, Status::InStock, "alice"),
+        ),
+    );
+    insta::assert_snapshot!(render(&s));
+}
+
+#[test]
+fn snapshot_catalog_with_log_and_filter() {
+    let mut s = state("bob");
+    update(&mut s, key(KeyCode::Char('l')));
+    update(&mut s, key(KeyCode::Char('/')));
+    type_text(&mut s, "k");
+    update(
+        &mut s,
+        Action::Exchange(Exchange {
+            method: "PUT".into(),
+            path: "/products/1".into(),
+            if_match: Some("\"000000005eed0065\"".into()),
+            status: Some(412),
+            etag: Some("\"000000005eed0066\"".into()),
+            millis: 3,
+        }),
+    );
+    update(
+        &mut s,
+        Action::Connection(Connection::Reconnecting {
+            attempt: 4,
+            reason: "down".into(),
+        }),
+    );
+    insta::assert_snapshot!(render(&s));
+}
+
+#[test]
+fn snapshot_editor_with_stale_banner_and_error() {
+    let mut s = editing("bob");
+    focus(&mut s, Field::Price);
+    replace_field(&mut s, "12.345");
+    update(
+        &mut s,
+        event(
+            26,
+            Op::Updated,
+            &product(1, 2, 30000, Status::InStock, "alice"),
+        ),
+    );
+    insta::assert_snapshot!(render(&s));
+}
+
+#[test]
+fn snapshot_new_product_editor() {
+    let mut s = state("bob");
+    update(&mut s, key(KeyCode::Char('n')));
+    insta::assert_snapshot!(render(&s));
+}
+
+#[test]
+fn snapshot_conflict_pre_resolved() {
+    insta::assert_snapshot!(render(&conflict(None)));
+}
+
+#[test]
+fn snapshot_conflict_picking() {
+    let mut s = conflict(Some("350"));
+    update(&mut s, key(KeyCode::Char('m')));
+    insta::assert_snapshot!(render(&s));
+}
+
+#[test]
+fn snapshot_conflict_picked() {
+    let mut s = conflict(Some("350"));
+    update(&mut s, key(KeyCode::Char('m')));
+    update(&mut s, key(KeyCode::Left));
+    insta::assert_snapshot!(render(&s));
+}
+
+#[test]
+fn snapshot_conflict_deleted() {
+    let mut s = conflict(None);
+    update(
+        &mut s,
+        event(
+            27,
+            Op::Deleted,
+            &product(1, 2, 30000, Status::InStock, "carol"),
+        ),
+    );
+    insta::assert_snapshot!(render(&s));
+}
+
+#[test]
+fn snapshot_confirm_reload() {
+    let mut s = conflict(None);
+    update(&mut s, key(KeyCode::Char('r')));
+    insta::assert_snapshot!(render(&s));
+}
+
+#[test]
+fn snapshot_history() {
+    let mut s = state("bob");
+    update(&mut s, key(KeyCode::Char('h')));
+    let v1 = product(1, 1, 39900, Status::InStock, "seed");
+    let v2 = product(1, 2, 30000, Status::InStock, "alice");
+    let versions = [&v1, &v2]
+        .iter()
+        .map(|p| crate::api::VersionInfo {
+            version: p.version,
+            etag: p.etag.clone(),
+            updated_at: p.updated_at.clone(),
+            updated_by: p.updated_by.clone(),
+        })
+        .collect();
+    let cmds = update(
+        &mut s,
+        Action::Versions {
+            id: 1,
+            versions: Ok(versions),
+        },
+    );
+    assert_eq!(
+        cmds,
+        vec![
+            Command::FetchVersion { id: 1, version: 2 },
+            Command::FetchVersion { id: 1, version: 1 }
+        ]
+    );
+    update(&mut s, Action::Version(Box::new(v1)));
+    update(&mut s, Action::Version(Box::new(v2)));
+    insta::assert_snapshot!(render(&s));
+}
+
+#[test]
+fn snapshot_help_of_the_conflict_panel() {
+    let mut s = conflict(None);
+    update(&mut s, key(KeyCode::Char('?')));
+    insta::assert_snapshot!(render(&s));
+}
+
+#[test]
+fn release_events_are_ignored() {
+    let mut s = state("bob");
+    let mut k = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
+    k.kind = crossterm::event::KeyEventKind::Release;
+    update(&mut s, Action::Key(k));
+    assert!(!s.quit);
+}

@@ -1,0 +1,331 @@
+//! Two real clients (in-process: the real state, update and API code) against the real
+//! server walk the classic race: both open product 1, alice saves a price, bob saves a
+//! status, bob gets the conflict panel and resolves it by merge, reload or overwrite.
+
+use std::time::Duration;
+
+use catalog_client::action::Action;
+use catalog_client::app::App;
+use catalog_client::state::{Screen, State};
+use catalog_shared::product::Field;
+use catalog_tests::{Server, client, send};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn key(app: &mut App, code: KeyCode) {
+    app.dispatch(Action::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+}
+
+fn ctrl(app: &mut App, c: char) {
+    app.dispatch(Action::Key(KeyEvent::new(
+        KeyCode::Char(c),
+        KeyModifiers::CONTROL,
+    )));
+}
+
+fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        key(app, KeyCode::Char(c));
+    }
+}
+
+fn focus(app: &mut App, field: Field) {
+    for _ in 0..5 {
+        if app
+            .state
+            .editor
+            .as_ref()
+            .is_some_and(|e| e.focused() == field)
+        {
+            return;
+        }
+        key(app, KeyCode::Tab);
+    }
+    panic!("could not focus {field:?}");
+}
+
+async fn open_client(s: &Server, user: &str) -> App {
+    let mut app = App::new(&s.base_url(), user).unwrap();
+    app.start();
+    app.run_until(WAIT, |st| {
+        st.loaded && st.connection == catalog_client::action::Connection::Live
+    })
+    .await
+    .unwrap();
+    app
+}
+
+/// Both open product 1; bob sets the status (not saved); alice sets the price and saves;
+/// bob sees the stale banner, saves, and gets the conflict panel.
+async fn race(s: &Server) -> (App, App) {
+    let mut alice = open_client(s, "alice").await;
+    let mut bob = open_client(s, "bob").await;
+    key(&mut alice, KeyCode::Enter);
+    key(&mut bob, KeyCode::Enter);
+    assert_eq!(alice.state.editor.as_ref().unwrap().id, Some(1));
+    assert_eq!(bob.state.editor.as_ref().unwrap().id, Some(1));
+
+    focus(&mut bob, Field::Status);
+    key(&mut bob, KeyCode::Home);
+    ctrl(&mut bob, 'k');
+    type_text(&mut bob, "out_of_stock");
+
+    focus(&mut alice, Field::Price);
+    key(&mut alice, KeyCode::Home);
+    ctrl(&mut alice, 'k');
+    type_text(&mut alice, "300.00");
+    ctrl(&mut alice, 's');
+    alice
+        .run_until(WAIT, |st| st.screen == Screen::Catalog)
+        .await
+        .unwrap();
+    assert!(
+        alice
+            .state
+            .notice
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("version 2")
+    );
+
+    bob.run_until(WAIT, |st| {
+        st.editor.as_ref().is_some_and(|e| e.stale.is_some())
+    })
+    .await
+    .unwrap();
+    let stale = bob.state.editor.as_ref().unwrap().stale.clone().unwrap();
+    assert_eq!(stale.by, "alice");
+    assert_eq!(stale.fields, vec![Field::Price]);
+
+    ctrl(&mut bob, 's');
+    bob.run_until(WAIT, |st| st.screen == Screen::Conflict)
+        .await
+        .unwrap();
+    bob.run_until(WAIT, |st| {
+        st.conflict.as_ref().is_some_and(|c| c.base_fetched)
+    })
+    .await
+    .unwrap();
+    let panel = bob.state.conflict.clone().unwrap();
+    assert_eq!(panel.base_version, 1);
+    assert_eq!(panel.theirs.updated_by, "alice");
+    assert_eq!(panel.theirs.price_cents, 30000);
+    assert!(
+        bob.state
+            .log
+            .iter()
+            .any(|e| e.method == "PUT" && e.status == Some(412))
+    );
+    (alice, bob)
+}
+
+async fn stored(s: &Server) -> serde_json::Value {
+    send(client().get(s.url("/products/1"))).await.json()
+}
+
+fn saved(st: &State) -> bool {
+    st.screen == Screen::Catalog && st.notice.as_ref().is_some_and(|n| !n.error)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_race_resolved_by_merge_keeps_both_changes() {
+    let s = Server::start();
+    let (mut alice, mut bob) = race(&s).await;
+    key(&mut bob, KeyCode::Char('m'));
+    bob.run_until(WAIT, saved).await.unwrap();
+    let p = stored(&s).await;
+    assert_eq!(p["price_cents"], 30000, "alice's price");
+    assert_eq!(p["status"], "out_of_stock", "bob's status");
+    assert_eq!(p["version"], 3);
+    assert_eq!(p["updated_by"], "bob");
+    // Alice's table shows the new ETag live.
+    let etag = p["etag"].as_str().unwrap().to_string();
+    alice
+        .run_until(WAIT, |st| {
+            st.products.get(&1).is_some_and(|q| q.etag == etag)
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_race_resolved_by_reload_keeps_alices_version() {
+    let s = Server::start();
+    let (_alice, mut bob) = race(&s).await;
+    key(&mut bob, KeyCode::Char('r'));
+    assert!(
+        bob.state.modal.is_some(),
+        "reload asks before throwing edits away"
+    );
+    key(&mut bob, KeyCode::Enter);
+    assert_eq!(bob.state.screen, Screen::Editor);
+    let e = bob.state.editor.as_ref().unwrap();
+    assert_eq!(e.text(Field::Price), "300.00");
+    assert_eq!(e.text(Field::Status), "in_stock");
+    key(&mut bob, KeyCode::Esc);
+    assert_eq!(bob.state.screen, Screen::Catalog, "nothing left to save");
+    let p = stored(&s).await;
+    assert_eq!(
+        (
+            p["price_cents"].as_i64(),
+            p["status"].as_str(),
+            p["version"].as_i64()
+        ),
+        (Some(30000), Some("in_stock"), Some(2))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_race_resolved_by_overwrite_stores_bobs_version() {
+    let s = Server::start();
+    let (_alice, mut bob) = race(&s).await;
+    key(&mut bob, KeyCode::Char('o'));
+    bob.run_until(WAIT, saved).await.unwrap();
+    let p = stored(&s).await;
+    assert_eq!(
+        p["price_cents"], 39900,
+        "an informed overwrite replaces alice's price"
+    );
+    assert_eq!(p["status"], "out_of_stock");
+    assert_eq!(p["version"], 3);
+    let last = bob
+        .state
+        .log
+        .iter()
+        .rev()
+        .find(|e| e.method == "PUT")
+        .unwrap();
+    assert_eq!(last.status, Some(200));
+    assert!(
+        last.if_match.is_some(),
+        "the overwrite is still conditional"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_edits_ask_for_a_pick() {
+    let s = Server::start();
+    let (_alice, mut bob) = race(&s).await;
+    // Bob also changes the price, differently: back to the editor, edit, save again.
+    key(&mut bob, KeyCode::Esc);
+    focus(&mut bob, Field::Price);
+    key(&mut bob, KeyCode::Home);
+    ctrl(&mut bob, 'k');
+    type_text(&mut bob, "350");
+    ctrl(&mut bob, 's');
+    bob.run_until(WAIT, |st| {
+        st.screen == Screen::Conflict && !st.conflict.as_ref().unwrap().saving
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        bob.state.conflict.as_ref().unwrap().merge.conflicts(),
+        vec![Field::Price]
+    );
+    key(&mut bob, KeyCode::Char('m'));
+    ctrl(&mut bob, 's');
+    assert_eq!(bob.state.screen, Screen::Conflict, "no save before a pick");
+    key(&mut bob, KeyCode::Left);
+    ctrl(&mut bob, 's');
+    bob.run_until(WAIT, saved).await.unwrap();
+    let p = stored(&s).await;
+    assert_eq!(
+        (p["price_cents"].as_i64(), p["status"].as_str()),
+        (Some(35000), Some("out_of_stock"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_meanwhile_lets_bob_recreate_his_edit() {
+    let s = Server::start();
+    let mut alice = open_client(&s, "alice").await;
+    let mut bob = open_client(&s, "bob").await;
+    key(&mut bob, KeyCode::Enter);
+    focus(&mut bob, Field::Status);
+    key(&mut bob, KeyCode::Down);
+    key(&mut alice, KeyCode::Char('d'));
+    key(&mut alice, KeyCode::Enter);
+    alice
+        .run_until(WAIT, |st| !st.products.contains_key(&1))
+        .await
+        .unwrap();
+    bob.run_until(WAIT, |st| {
+        st.editor
+            .as_ref()
+            .is_some_and(|e| e.stale.as_ref().is_some_and(|x| x.deleted))
+    })
+    .await
+    .unwrap();
+    ctrl(&mut bob, 's');
+    bob.run_until(WAIT, |st| {
+        st.conflict.as_ref().is_some_and(|c| c.deleted.is_some())
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        bob.state
+            .conflict
+            .as_ref()
+            .unwrap()
+            .deleted
+            .as_ref()
+            .unwrap()
+            .0,
+        "alice"
+    );
+    key(&mut bob, KeyCode::Char('c'));
+    bob.run_until(WAIT, saved).await.unwrap();
+    let list = send(client().get(s.url("/products?after=25"))).await.json();
+    let recreated = &list["items"][0];
+    assert_eq!(recreated["id"], 26);
+    assert_eq!(recreated["sku"], "BBQ-KETTLE-57");
+    assert_eq!(recreated["status"], "out_of_stock");
+    assert_eq!(recreated["updated_by"], "bob");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_survive_a_server_restart_and_then_save() {
+    let mut s = Server::start();
+    let mut bob = open_client(&s, "bob").await;
+    key(&mut bob, KeyCode::Enter);
+    focus(&mut bob, Field::Price);
+    key(&mut bob, KeyCode::Home);
+    ctrl(&mut bob, 'k');
+    type_text(&mut bob, "123.45");
+    s.kill9();
+    bob.run_until(WAIT, |st| {
+        matches!(
+            st.connection,
+            catalog_client::action::Connection::Reconnecting { .. }
+        )
+    })
+    .await
+    .unwrap();
+    ctrl(&mut bob, 's');
+    bob.run_until(WAIT, |st| st.notice.as_ref().is_some_and(|n| n.error))
+        .await
+        .unwrap();
+    assert!(
+        bob.state
+            .notice
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("Your edits are kept")
+    );
+    assert_eq!(
+        bob.state.editor.as_ref().unwrap().text(Field::Price),
+        "123.45"
+    );
+    s.restart().unwrap();
+    bob.run_until(WAIT, |st| {
+        st.connection == catalog_client::action::Connection::Live
+    })
+    .await
+    .unwrap();
+    ctrl(&mut bob, 's');
+    bob.run_until(WAIT, saved).await.unwrap();
+    assert_eq!(stored(&s).await["price_cents"], 12345);
+}
