@@ -33,6 +33,8 @@ pub enum SavePurpose {
     Merge,
     /// Recreate a deleted product from my edit.
     Recreate,
+    /// Saved WITHOUT If-Match (F8, or `--no-if-match`): the lost-update demo.
+    Unconditional,
 }
 
 /// The outcome of a PUT, POST or DELETE, as the client understands it.

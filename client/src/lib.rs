@@ -7,6 +7,8 @@
 pub mod action;
 pub mod api;
 pub mod app;
+pub mod bot;
+pub mod guide;
 pub mod keymap;
 pub mod state;
 pub mod views;

@@ -1,8 +1,13 @@
-//! `catalog`: the terminal client.
+//! `catalog`: the terminal client, and `catalog bot`, an automatic editor.
 
+use std::time::Duration;
+
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use catalog_client::app::App;
+use catalog_client::bot::{self, BotConfig};
+use catalog_client::guide::Role;
 
 /// A terminal client for the catalog server: live ETags, conditional saves, and a
 /// conflict panel when someone else saved first.
@@ -10,17 +15,36 @@ use catalog_client::app::App;
 #[command(version)]
 struct Args {
     /// The server's base URL.
-    #[arg(long, env = "CATALOG_SERVER", default_value = "http://127.0.0.1:8080")]
+    #[arg(long, env = "CATALOG_SERVER", default_value = "http://127.0.0.1:8080", global = true)]
     server: String,
     /// Your name, sent as X-User with every request (defaults to $USER).
-    #[arg(long, env = "CATALOG_USER")]
+    #[arg(long, env = "CATALOG_USER", global = true)]
     user: Option<String>,
+    /// Walk through the classic race on the seeded BBQ, as admin 1 (price) or admin 2 (stock).
+    #[arg(long, value_enum)]
+    guide: Option<Role>,
+    /// Save without If-Match (the lost-update demo; the server must run with --allow-unconditional).
+    #[arg(long)]
+    no_if_match: bool,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
 
 #[derive(Subcommand, Debug)]
-enum Cmd {}
+enum Cmd {
+    /// Edit random products on a timer, conditionally, retrying on 412.
+    Bot {
+        /// How often to edit (e.g. 2s, 500ms).
+        #[arg(long, default_value = "2s")]
+        every: String,
+        /// Which fields to change: price, status, name, description.
+        #[arg(long, default_value = "price,status")]
+        fields: String,
+        /// Stop after this many edits (default: run until Ctrl-C).
+        #[arg(long)]
+        count: Option<u64>,
+    },
+}
 
 fn default_user() -> String {
     std::env::var("USER")
@@ -32,8 +56,22 @@ fn default_user() -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(Cmd::Bot { every, fields, count }) = args.command {
+        let every: Duration = humantime::parse_duration(&every)
+            .with_context(|| format!("--every {every:?}: use a duration like 2s or 500ms"))?;
+        return bot::run(BotConfig {
+            server: args.server,
+            user: args.user.unwrap_or_else(|| "carol".into()),
+            every,
+            fields: bot::parse_fields(&fields)?,
+            count,
+        })
+        .await;
+    }
     let user = args.user.clone().unwrap_or_else(default_user);
     let mut app = App::new(&args.server, &user)?;
+    app.state.guide = args.guide;
+    app.state.unsafe_saves = args.no_if_match;
     app.start();
     // ratatui::init installs a panic hook that restores the terminal before the message.
     let mut terminal = ratatui::init();

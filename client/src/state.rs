@@ -318,6 +318,12 @@ pub struct State {
     pub notice: Option<Notice>,
     pub now: SystemTime,
     pub quit: bool,
+    /// `--no-if-match`: Ctrl-S saves without If-Match (the lost-update demo).
+    pub unsafe_saves: bool,
+    /// The last lost update this client caused, for the guide.
+    pub lost_update: Option<String>,
+    /// The guided walk through the classic race, for this window's role.
+    pub guide: Option<crate::guide::Role>,
 }
 
 impl State {
@@ -348,6 +354,9 @@ impl State {
             notice: None,
             now,
             quit: false,
+            unsafe_saves: false,
+            lost_update: None,
+            guide: None,
         }
     }
 
@@ -411,20 +420,40 @@ impl State {
         });
     }
 
+    fn shown(&self, p: &Product) -> bool {
+        let needle = self.filter.to_lowercase();
+        needle.is_empty()
+            || p.sku.to_lowercase().contains(&needle)
+            || p.name.to_lowercase().contains(&needle)
+            || p.status.as_str().contains(&needle)
+    }
+
     /// Recomputes the visible rows and keeps a valid selection.
     pub fn refresh_visible(&mut self) {
-        let needle = self.filter.to_lowercase();
         self.visible = self
             .products
             .values()
-            .filter(|p| {
-                needle.is_empty()
-                    || p.sku.to_lowercase().contains(&needle)
-                    || p.name.to_lowercase().contains(&needle)
-                    || p.status.as_str().contains(&needle)
-            })
+            .filter(|p| self.shown(p))
             .map(|p| p.id)
             .collect();
+        self.keep_selection();
+    }
+
+    /// Updates the visible rows for one changed product: O(log n) lookups plus one
+    /// insert or remove, so a burst of events stays cheap with 100,000 products.
+    pub fn refresh_one(&mut self, id: i64) {
+        let show = self.products.get(&id).is_some_and(|p| self.shown(p));
+        match (self.visible.binary_search(&id), show) {
+            (Ok(i), false) => {
+                self.visible.remove(i);
+            }
+            (Err(i), true) => self.visible.insert(i, id),
+            _ => {}
+        }
+        self.keep_selection();
+    }
+
+    fn keep_selection(&mut self) {
         if self.selected_index().is_none() {
             // Keep the position near where the vanished row was.
             let near = self
@@ -574,7 +603,7 @@ fn on_event(state: &mut State, event: ChangeEvent) -> Vec<Command> {
     } else {
         state.recent.remove(&id);
     }
-    state.refresh_visible();
+    state.refresh_one(id);
 
     // The open editor: warn before the save, or refresh quietly when nothing would be lost.
     if let Some(editor) = &mut state.editor
@@ -661,12 +690,19 @@ fn on_saved(
                 SavePurpose::Overwrite => "Overwrote with your version:",
                 SavePurpose::Merge => "Merged and saved",
                 SavePurpose::Recreate => "Recreated as a new product:",
+                SavePurpose::Unconditional => "Saved without If-Match:",
             };
             if let Some(p) = product {
                 state.info(format!(
                     "{how} {} (product {}, version {}, ETag {}).",
                     p.sku, p.id, p.version, p.etag
                 ));
+                if purpose == SavePurpose::Unconditional
+                    && let Some(lost) = lost_update(state, &p)
+                {
+                    state.lost_update = Some(lost.clone());
+                    state.error(lost);
+                }
                 let newer = state
                     .products
                     .get(&p.id)
@@ -735,6 +771,40 @@ fn on_saved(
             vec![]
         }
     }
+}
+
+/// After a save without If-Match: names the change it silently overwrote, if any.
+fn lost_update(state: &State, saved: &Product) -> Option<String> {
+    let base = state.editor.as_ref()?.base.as_ref()?;
+    if saved.version <= base.version + 1 {
+        return None;
+    }
+    let skipped = saved.version - base.version - 1;
+    let before = state
+        .products
+        .get(&saved.id)
+        .filter(|p| p.version > base.version && p.version < saved.version);
+    let (who, what) = match before {
+        Some(prev) => {
+            let lost: Vec<&str> = base
+                .fields()
+                .changed(&prev.fields())
+                .into_iter()
+                .filter(|f| !prev.fields().same(&saved.fields(), *f))
+                .map(|f| f.label())
+                .collect();
+            (prev.updated_by.clone(), lost.join(", "))
+        }
+        None => ("someone".to_string(), String::new()),
+    };
+    let what = if what.is_empty() {
+        String::new()
+    } else {
+        format!(" Their {what} is gone.")
+    };
+    Some(format!(
+        "LOST UPDATE: your save without If-Match replaced {skipped} version(s) you never saw, last by {who}.{what} With If-Match the server would have answered 412."
+    ))
 }
 
 fn open_conflict(
@@ -1077,17 +1147,22 @@ fn on_editor_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
             }
         };
         editor.saving = true;
-        let if_match = if ctrl_u {
+        let id = editor.id;
+        let unconditional = (ctrl_u || state.unsafe_saves) && id.is_some();
+        let if_match = if unconditional {
             None
         } else {
             editor.base.as_ref().map(|b| b.etag.clone())
         };
-        let id = editor.id;
-        if ctrl_u && id.is_some() {
-            state.info("Saving WITHOUT If-Match: if someone else saved first, their change is silently lost.");
+        if unconditional {
+            state.error("Saving WITHOUT If-Match: if someone else saved first, their change is silently lost.");
         }
         return vec![Command::Save {
-            purpose: SavePurpose::Edit,
+            purpose: if unconditional {
+                SavePurpose::Unconditional
+            } else {
+                SavePurpose::Edit
+            },
             id,
             fields,
             if_match,

@@ -25,10 +25,16 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
             Some(412) | Some(428) => Color::Magenta,
             _ => Color::Red,
         };
+        let unsafe_write = e.if_match.is_none() && matches!(e.method.as_str(), "PUT" | "PATCH" | "DELETE");
+        let color = if unsafe_write { Color::Red } else { color };
         Row::new(vec![
             e.method.clone(),
             e.path.clone(),
-            e.if_match.clone().unwrap_or_else(|| "(none)".into()),
+            match (&e.if_match, e.method.as_str()) {
+                (Some(tag), _) => tag.clone(),
+                (None, "PUT" | "PATCH" | "DELETE") => "NONE (unsafe)".into(),
+                (None, _) => "-".into(),
+            },
             status,
             e.etag.clone().unwrap_or_else(|| "-".into()),
             format!("{} ms", e.millis),

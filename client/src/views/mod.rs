@@ -23,13 +23,28 @@ use crate::state::{Screen, State};
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame, state: &State) {
     let log_height = if state.show_log { 10 } else { 0 };
-    let [main, log_area, notice, status] = Layout::vertical([
+    let guide = crate::guide::line(state);
+    let guide_height = if guide.is_some() { 2 } else { 0 };
+    let notice_height = match &state.notice {
+        Some(n) if n.text.chars().count() > frame.area().width as usize => 2,
+        _ => 1,
+    };
+    let [main, log_area, guide_area, notice, status] = Layout::vertical([
         Constraint::Min(5),
         Constraint::Length(log_height),
-        Constraint::Length(1),
+        Constraint::Length(guide_height),
+        Constraint::Length(notice_height),
         Constraint::Length(2),
     ])
     .areas(frame.area());
+    if let Some(text) = guide {
+        frame.render_widget(
+            Paragraph::new(format!("▶ {text}"))
+                .wrap(Wrap { trim: true })
+                .style(Style::new().fg(Color::White).bg(Color::Blue).bold()),
+            guide_area,
+        );
+    }
     match state.screen {
         Screen::Catalog => catalog::draw(frame, main, state),
         Screen::Editor => editor::draw(frame, main, state),
@@ -70,7 +85,10 @@ fn draw_notice(frame: &mut Frame, area: Rect, state: &State) {
         } else {
             Style::new().fg(Color::Green)
         };
-        frame.render_widget(Paragraph::new(Span::styled(n.text.clone(), style)), area);
+        frame.render_widget(
+            Paragraph::new(Span::styled(n.text.clone(), style)).wrap(Wrap { trim: true }),
+            area,
+        );
     }
 }
 
@@ -94,6 +112,14 @@ fn draw_status(frame: &mut Frame, area: Rect, state: &State) {
         Span::raw(format!(" {} ", state.server)),
         Span::styled(format!("{dot} {conn}"), Style::new().fg(color).bold()),
         Span::raw(format!("  seq {seq}")),
+        if state.unsafe_saves {
+            Span::styled(
+                "  UNSAFE: saves send no If-Match",
+                Style::new().fg(Color::White).bg(Color::Red).bold(),
+            )
+        } else {
+            Span::raw("")
+        },
     ]);
     let hints = Line::from(Span::styled(
         format!(" {}", keymap::bar(state.keys())),

@@ -1,0 +1,188 @@
+//! `catalog bot`: an editor for a person alone. It edits random products through the same
+//! HTTP API, always conditionally, and on a 412 retries from the current state the server
+//! sent back, so a single person sees live ETags change and meets real conflicts.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use catalog_shared::USER_HEADER;
+use catalog_shared::problem::Problem;
+use catalog_shared::product::{Field, Product, Status, format_price};
+use reqwest::StatusCode;
+
+/// What the bot does.
+#[derive(Debug, Clone)]
+pub struct BotConfig {
+    pub server: String,
+    pub user: String,
+    pub every: Duration,
+    pub fields: Vec<Field>,
+    /// Stop after this many successful edits.
+    pub count: Option<u64>,
+}
+
+/// Parses `price,status` into fields.
+pub fn parse_fields(list: &str) -> anyhow::Result<Vec<Field>> {
+    let mut out = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        match Field::ALL.iter().find(|f| f.label() == name || f.json_name() == name) {
+            Some(f) if *f != Field::Sku => out.push(*f),
+            Some(_) => bail!("the bot does not edit skus (they must stay unique)"),
+            None => bail!("unknown field {name:?}: use price, status, name or description"),
+        }
+    }
+    if out.is_empty() {
+        bail!("name at least one field, e.g. --fields price,status");
+    }
+    Ok(out)
+}
+
+fn change(p: &Product, field: Field) -> Product {
+    let mut q = p.clone();
+    match field {
+        Field::Price => {
+            let factor = 0.85 + fastrand::f64() * 0.3;
+            let cents = ((p.price_cents as f64 * factor) / 50.0).round() as i64 * 50;
+            q.price_cents = if cents == p.price_cents { cents + 50 } else { cents.max(100) };
+        }
+        Field::Status => {
+            let others: Vec<Status> = Status::ALL.into_iter().filter(|s| *s != p.status).collect();
+            q.status = others[fastrand::usize(..others.len())];
+        }
+        Field::Name => {
+            q.name = match p.name.strip_suffix(" (sale)") {
+                Some(base) => base.to_string(),
+                None if p.name.chars().count() <= 193 => format!("{} (sale)", p.name),
+                None => p.name.clone(),
+            }
+        }
+        Field::Description => {
+            q.description = match p.description.strip_suffix(" Bestseller.") {
+                Some(base) => base.to_string(),
+                None if p.description.chars().count() <= 4980 => format!("{} Bestseller.", p.description),
+                None => p.description.clone(),
+            }
+        }
+        Field::Sku => {}
+    }
+    q
+}
+
+fn describe(before: &Product, after: &Product, field: Field) -> String {
+    let show = |p: &Product| match field {
+        Field::Price => format_price(p.price_cents),
+        _ => p.fields().display(field),
+    };
+    format!("{} {} -> {}", field.label(), show(before), show(after))
+}
+
+/// Runs until `count` edits are done, or Ctrl-C.
+pub async fn run(cfg: BotConfig) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let base = cfg.server.trim_end_matches('/').to_string();
+    println!(
+        "bot {} editing {} every {:?} on {base} (Ctrl-C stops)",
+        cfg.user,
+        cfg.fields.iter().map(|f| f.label()).collect::<Vec<_>>().join(", "),
+        cfg.every
+    );
+    let mut done = 0u64;
+    let work = async {
+        loop {
+            if cfg.count.is_some_and(|c| done >= c) {
+                return Ok::<(), anyhow::Error>(());
+            }
+            match edit_one(&http, &base, &cfg).await {
+                Ok(true) => done += 1,
+                Ok(false) => {}
+                Err(e) => println!("bot {}: {e:#}; trying again in {:?}", cfg.user, cfg.every),
+            }
+            tokio::time::sleep(cfg.every).await;
+        }
+    };
+    tokio::select! {
+        r = work => r,
+        _ = tokio::signal::ctrl_c() => {
+            println!("bot {} stopped after {done} edits", cfg.user);
+            Ok(())
+        }
+    }
+}
+
+/// One conditional edit of a random product, retried on 412 from the state the 412 sent.
+async fn edit_one(http: &reqwest::Client, base: &str, cfg: &BotConfig) -> anyhow::Result<bool> {
+    #[derive(serde::Deserialize)]
+    struct Page {
+        items: Vec<Product>,
+    }
+    let page: Page = http
+        .get(format!("{base}/products?limit=1000"))
+        .header(USER_HEADER, &cfg.user)
+        .send()
+        .await
+        .context("cannot reach the server")?
+        .json()
+        .await
+        .context("reading the product list")?;
+    if page.items.is_empty() {
+        println!("bot {}: the catalog is empty; nothing to edit", cfg.user);
+        return Ok(false);
+    }
+    let mut current = page.items[fastrand::usize(..page.items.len())].clone();
+    let field = cfg.fields[fastrand::usize(..cfg.fields.len())];
+    for _attempt in 0..5 {
+        let next = change(&current, field);
+        let response = http
+            .put(format!("{base}/products/{}", current.id))
+            .header(USER_HEADER, &cfg.user)
+            .header("If-Match", &current.etag)
+            .json(&next.fields())
+            .send()
+            .await
+            .context("cannot reach the server")?;
+        match response.status() {
+            StatusCode::OK => {
+                let saved: Product = response.json().await.context("reading the saved product")?;
+                println!(
+                    "bot {}: product {} {}: {} (If-Match {} -> ETag {}, version {})",
+                    cfg.user,
+                    saved.id,
+                    saved.sku,
+                    describe(&current, &saved, field),
+                    current.etag,
+                    saved.etag,
+                    saved.version
+                );
+                return Ok(true);
+            }
+            StatusCode::PRECONDITION_FAILED => {
+                let problem: Problem = response.json().await.context("reading the 412")?;
+                let Some(now) = problem.current else {
+                    bail!("a 412 without the current state");
+                };
+                println!(
+                    "bot {}: 412 on product {}: If-Match {} is stale, {} saved {} first; retrying from it",
+                    cfg.user, current.id, current.etag, now.updated_by, now.etag
+                );
+                current = now;
+            }
+            StatusCode::GONE | StatusCode::NOT_FOUND => {
+                println!("bot {}: product {} was deleted meanwhile; skipping", cfg.user, current.id);
+                return Ok(false);
+            }
+            other => {
+                let detail = response
+                    .json::<Problem>()
+                    .await
+                    .map(|p| p.detail)
+                    .unwrap_or_default();
+                bail!("the server answered {other}: {detail}");
+            }
+        }
+    }
+    println!("bot {}: gave up on product {} after 5 conflicts in a row", cfg.user, current.id);
+    Ok(false)
+}

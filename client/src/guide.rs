@@ -1,0 +1,116 @@
+//! The guided demo: a line above the status bar that walks a newcomer through the classic
+//! race on the seeded BBQ (product 1), one step at a time, and says what just happened on
+//! the wire. A pure function of the state, so it follows whatever the person does.
+
+use catalog_shared::product::{Field, Status};
+
+use crate::state::{Screen, State};
+
+/// Which admin this window plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// Admin 1: lowers the BBQ's price to $300.00.
+    Price,
+    /// Admin 2: marks the BBQ out of stock.
+    Stock,
+}
+
+const BBQ: i64 = 1;
+const NEW_PRICE: i64 = 30000;
+
+/// The 412 this client received last: (If-Match sent, the server's ETag).
+fn last_412(state: &State) -> Option<(String, String)> {
+    state
+        .log
+        .iter()
+        .rev()
+        .find(|e| e.status == Some(412))
+        .map(|e| {
+            (
+                e.if_match.clone().unwrap_or_default(),
+                e.etag.clone().unwrap_or_default(),
+            )
+        })
+}
+
+/// The guide's current line, or `None` when there is no guide.
+pub fn line(state: &State) -> Option<String> {
+    let role = state.guide?;
+    let me = &state.user;
+    let Some(bbq) = state.products.get(&BBQ) else {
+        return Some(if state.loaded {
+            "The BBQ (product 1) is not in this catalog: start the demo on a fresh database.".into()
+        } else {
+            "Loading the catalog…".into()
+        });
+    };
+    let editing_bbq = state
+        .editor
+        .as_ref()
+        .filter(|e| e.id == Some(BBQ) && state.screen == Screen::Editor);
+    let price_done = bbq.price_cents == NEW_PRICE;
+    let stock_done = bbq.status == Status::OutOfStock;
+
+    if let Some(lost) = &state.lost_update {
+        return Some(format!(
+            "{lost} Now try the same race with If-Match: quit (q) and run the demo without --lost-update."
+        ));
+    }
+    if price_done && stock_done {
+        return Some(format!(
+            "Done: version {} of the BBQ has the $300.00 price and out_of_stock. Both edits survived; press l for the headers that did it, h for its history, q to quit.",
+            bbq.version
+        ));
+    }
+    if state.screen == Screen::Conflict {
+        let wire = match last_412(state) {
+            Some((sent, current)) => format!(
+                "{me} sent If-Match {sent}, the server's ETag is {current}: 412 Precondition Failed."
+            ),
+            None => "The server answered 412 Precondition Failed.".into(),
+        };
+        return Some(format!(
+            "{wire} Nothing was lost. Press m to merge: your change plus theirs (no field overlaps)."
+        ));
+    }
+    let step = match (role, editing_bbq) {
+        (Role::Price, None) if price_done => format!(
+            "Saved: the BBQ is now version {} with ETag {}. Watch the other window: its save is still based on the old ETag.",
+            bbq.version, bbq.etag
+        ),
+        (Role::Stock, None) if price_done && !stock_done => {
+            "The price changed before you opened the BBQ, so no conflict this time. Press Enter on it, set out_of_stock and save: it just works.".into()
+        }
+        (_, None) => format!(
+            "Step 1: both windows open the BBQ. Select BBQ-KETTLE-57 (row 1, ETag {}) and press Enter.",
+            bbq.etag
+        ),
+        (Role::Price, Some(e)) => {
+            if e.text(Field::Price) == "300.00" || e.text(Field::Price) == "300" {
+                format!(
+                    "Step 3: press Ctrl-S. It sends PUT with If-Match: {}, which is still current, so it wins.",
+                    e.base.as_ref().map(|b| b.etag.clone()).unwrap_or_default()
+                )
+            } else {
+                "Step 2: lower the price. Tab twice to price, then Home, Ctrl-K, type 300.00 (save once the other window set the status).".into()
+            }
+        }
+        (Role::Stock, Some(e)) => {
+            let status_set = e.text(Field::Status) == "out_of_stock";
+            let base = e.base.as_ref().map(|b| b.etag.clone()).unwrap_or_default();
+            match (&e.stale, status_set) {
+                (_, false) => "Step 2: mark it out of stock. Tab 3 times to status and press ↓ until it says out_of_stock. Don't save yet.".into(),
+                (None, true) => "Step 3: now let the other window save its price first. Watch this editor: a banner appears the moment it lands.".into(),
+                (Some(stale), true) if state.unsafe_saves => format!(
+                    "Step 4: {} saved first. This client was started with --no-if-match: Ctrl-S sends no If-Match at all. Press Ctrl-S and see what is lost.",
+                    stale.by
+                ),
+                (Some(stale), true) => format!(
+                    "Step 4: {} saved first (ETag {}). Press Ctrl-S anyway: it sends If-Match: {base}, which is stale, and the server will refuse it.",
+                    stale.by, stale.etag
+                ),
+            }
+        }
+    };
+    Some(step)
+}
