@@ -21,6 +21,7 @@ for arg in "$@"; do
 done
 
 TARGET="${CARGO_TARGET_DIR:-target}"
+case "$TARGET" in /*) ;; *) TARGET="$PWD/$TARGET" ;; esac
 BIN="$TARGET/debug"
 if [ -z "${CATALOG_DEMO_SKIP_BUILD:-}" ]; then
   echo "Building the server and the client (the first build takes a few minutes)..."
@@ -71,7 +72,7 @@ if [ "$BOT" = 1 ]; then
   BOT_PID=$!
 fi
 
-CLIENT="$PWD/$BIN/catalog"
+CLIENT="$BIN/catalog"
 ALICE="$CLIENT --server $ADDR --user alice --guide price"
 BOB="$CLIENT --server $ADDR --user bob --guide stock ${BOB_ARGS[*]:-}"
 
@@ -81,7 +82,11 @@ if command -v tmux >/dev/null 2>&1 && [ -z "${CATALOG_DEMO_NO_TMUX:-}" ]; then
   pane() {
     echo "$1; touch '$DIR/$2.done'; if [ -f '$DIR/alice.done' ] && [ -f '$DIR/bob.done' ]; then tmux -L '$SOCKET' kill-server; fi"
   }
-  "${T[@]}" new-session -d -s demo -n race "$(pane "$ALICE" alice)"
+  SIZE=()
+  if [ -t 0 ] && SZ="$(stty size 2>/dev/null)"; then
+    SIZE=(-x "${SZ#* }" -y "$(( ${SZ% *} - 1 ))")
+  fi
+  "${T[@]}" new-session -d -s demo -n race "${SIZE[@]}" "$(pane "$ALICE" alice)"
   "${T[@]}" set-option -g escape-time 0 >/dev/null
   "${T[@]}" set-option -g mouse on >/dev/null
   "${T[@]}" set-option -g status-left "#[bold] catalog demo: q in both windows ends it; click a window (or Ctrl-b arrow) to switch #[default]" >/dev/null

@@ -253,7 +253,6 @@ impl Api {
     pub async fn follow_events(self) {
         let mut last_id: Option<String> = None;
         let mut attempt: u32 = 0;
-        let mut first = true;
         loop {
             let started = Instant::now();
             let mut req = self
@@ -278,10 +277,6 @@ impl Api {
                         millis: started.elapsed().as_millis() as u64,
                     }));
                     self.send(Action::Connection(Connection::Live));
-                    if last_id.is_none() && !first {
-                        // We cannot resume: reload the list instead.
-                        self.send(Action::Reset);
-                    }
                     attempt = 0;
                     let mut stream = response.bytes_stream().eventsource();
                     loop {
@@ -302,7 +297,9 @@ impl Api {
                                             Err(_) => self.send(Action::Reset),
                                         }
                                     }
-                                    "reset" => self.send(Action::Reset),
+                                    // The stream is established: (re)load the list now, so
+                                    // no change can fall between the list and the stream.
+                                    "ready" | "reset" => self.send(Action::Reset),
                                     _ => {}
                                 }
                             }
@@ -312,8 +309,6 @@ impl Api {
                 Ok(response) => format!("the server answered {}", response.status()),
                 Err(e) => self.unreachable(&e),
             };
-            // Even a failed first attempt means the next success must reload.
-            first = false;
             attempt = attempt.saturating_add(1);
             self.send(Action::Connection(Connection::Reconnecting {
                 attempt,

@@ -25,7 +25,10 @@ pub struct BotConfig {
 pub fn parse_fields(list: &str) -> anyhow::Result<Vec<Field>> {
     let mut out = Vec::new();
     for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        match Field::ALL.iter().find(|f| f.label() == name || f.json_name() == name) {
+        match Field::ALL
+            .iter()
+            .find(|f| f.label() == name || f.json_name() == name)
+        {
             Some(f) if *f != Field::Sku => out.push(*f),
             Some(_) => bail!("the bot does not edit skus (they must stay unique)"),
             None => bail!("unknown field {name:?}: use price, status, name or description"),
@@ -43,7 +46,11 @@ fn change(p: &Product, field: Field) -> Product {
         Field::Price => {
             let factor = 0.85 + fastrand::f64() * 0.3;
             let cents = ((p.price_cents as f64 * factor) / 50.0).round() as i64 * 50;
-            q.price_cents = if cents == p.price_cents { cents + 50 } else { cents.max(100) };
+            q.price_cents = if cents == p.price_cents {
+                cents + 50
+            } else {
+                cents.max(100)
+            };
         }
         Field::Status => {
             let others: Vec<Status> = Status::ALL.into_iter().filter(|s| *s != p.status).collect();
@@ -59,7 +66,9 @@ fn change(p: &Product, field: Field) -> Product {
         Field::Description => {
             q.description = match p.description.strip_suffix(" Bestseller.") {
                 Some(base) => base.to_string(),
-                None if p.description.chars().count() <= 4980 => format!("{} Bestseller.", p.description),
+                None if p.description.chars().count() <= 4980 => {
+                    format!("{} Bestseller.", p.description)
+                }
                 None => p.description.clone(),
             }
         }
@@ -86,7 +95,11 @@ pub async fn run(cfg: BotConfig) -> anyhow::Result<()> {
     println!(
         "bot {} editing {} every {:?} on {base} (Ctrl-C stops)",
         cfg.user,
-        cfg.fields.iter().map(|f| f.label()).collect::<Vec<_>>().join(", "),
+        cfg.fields
+            .iter()
+            .map(|f| f.label())
+            .collect::<Vec<_>>()
+            .join(", "),
         cfg.every
     );
     let mut done = 0u64;
@@ -170,7 +183,10 @@ async fn edit_one(http: &reqwest::Client, base: &str, cfg: &BotConfig) -> anyhow
                 current = now;
             }
             StatusCode::GONE | StatusCode::NOT_FOUND => {
-                println!("bot {}: product {} was deleted meanwhile; skipping", cfg.user, current.id);
+                println!(
+                    "bot {}: product {} was deleted meanwhile; skipping",
+                    cfg.user, current.id
+                );
                 return Ok(false);
             }
             other => {
@@ -183,6 +199,9 @@ async fn edit_one(http: &reqwest::Client, base: &str, cfg: &BotConfig) -> anyhow
             }
         }
     }
-    println!("bot {}: gave up on product {} after 5 conflicts in a row", cfg.user, current.id);
+    println!(
+        "bot {}: gave up on product {} after 5 conflicts in a row",
+        cfg.user, current.id
+    );
     Ok(false)
 }

@@ -15,7 +15,12 @@ use catalog_client::guide::Role;
 #[command(version)]
 struct Args {
     /// The server's base URL.
-    #[arg(long, env = "CATALOG_SERVER", default_value = "http://127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "CATALOG_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
     server: String,
     /// Your name, sent as X-User with every request (defaults to $USER).
     #[arg(long, env = "CATALOG_USER", global = true)]
@@ -56,7 +61,12 @@ fn default_user() -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if let Some(Cmd::Bot { every, fields, count }) = args.command {
+    if let Some(Cmd::Bot {
+        every,
+        fields,
+        count,
+    }) = args.command
+    {
         let every: Duration = humantime::parse_duration(&every)
             .with_context(|| format!("--every {every:?}: use a duration like 2s or 500ms"))?;
         return bot::run(BotConfig {

@@ -360,9 +360,10 @@ impl State {
         }
     }
 
-    /// The commands to run when the client starts.
+    /// The commands to run when the client starts. None: the list is loaded once the
+    /// event stream is established (its `ready` event), so nothing falls in between.
     pub fn start(&self) -> Vec<Command> {
-        vec![Command::LoadAll]
+        vec![]
     }
 
     /// Which keys are active now.
@@ -574,6 +575,31 @@ fn on_loaded(state: &mut State, list: Vec<Product>) {
     state.products = fresh;
     state.loaded = true;
     state.refresh_visible();
+    // A reload can bring news of the open record too (changes made while we were cut off).
+    let open = state
+        .editor
+        .as_ref()
+        .and_then(|e| e.id)
+        .into_iter()
+        .chain(state.conflict.as_ref().map(|c| c.id));
+    let changed: Vec<Product> = open
+        .filter_map(|id| state.products.get(&id).cloned())
+        .collect();
+    for p in changed {
+        watch_open_record(
+            state,
+            &ChangeEvent {
+                seq: state.last_seq.unwrap_or(0),
+                op: Op::Updated,
+                id: p.id,
+                version: p.version,
+                etag: p.etag.clone(),
+                updated_by: p.updated_by.clone(),
+                updated_at: p.updated_at.clone(),
+                product: p,
+            },
+        );
+    }
 }
 
 fn on_event(state: &mut State, event: ChangeEvent) -> Vec<Command> {
@@ -605,6 +631,26 @@ fn on_event(state: &mut State, event: ChangeEvent) -> Vec<Command> {
     }
     state.refresh_one(id);
 
+    watch_open_record(state, &event);
+    if let Some(h) = &state.history
+        && h.id == id
+    {
+        return vec![Command::FetchVersions { id }];
+    }
+    vec![]
+}
+
+/// The open editor and conflict panel follow a record that changed on the server: warn
+/// before the save, or refresh quietly when nothing would be lost.
+fn watch_open_record(state: &mut State, event: &ChangeEvent) {
+    let id = event.id;
+    // The event of my own save in flight can arrive before its response: it is not news.
+    let mine_in_flight = event.updated_by == state.user
+        && (state.editor.as_ref().is_some_and(|e| e.saving)
+            || state.conflict.as_ref().is_some_and(|c| c.saving));
+    if mine_in_flight {
+        return;
+    }
     // The open editor: warn before the save, or refresh quietly when nothing would be lost.
     if let Some(editor) = &mut state.editor
         && editor.id == Some(id)
@@ -661,12 +707,6 @@ fn on_event(state: &mut State, event: ChangeEvent) -> Vec<Command> {
             _ => {}
         }
     }
-    if let Some(h) = &state.history
-        && h.id == id
-    {
-        return vec![Command::FetchVersions { id }];
-    }
-    vec![]
 }
 
 fn on_saved(
@@ -780,23 +820,29 @@ fn lost_update(state: &State, saved: &Product) -> Option<String> {
         return None;
     }
     let skipped = saved.version - base.version - 1;
-    let before = state
-        .products
-        .get(&saved.id)
-        .filter(|p| p.version > base.version && p.version < saved.version);
-    let (who, what) = match before {
-        Some(prev) => {
-            let lost: Vec<&str> = base
-                .fields()
-                .changed(&prev.fields())
-                .into_iter()
-                .filter(|f| !prev.fields().same(&saved.fields(), *f))
-                .map(|f| f.label())
-                .collect();
-            (prev.updated_by.clone(), lost.join(", "))
-        }
-        None => ("someone".to_string(), String::new()),
+    // The stale banner knows who changed what since the base; the list is a fallback.
+    let stale = state.editor.as_ref().and_then(|e| e.stale.as_ref());
+    let (who, changed) = match stale {
+        Some(st) => (st.by.clone(), st.fields.clone()),
+        None => match state
+            .products
+            .get(&saved.id)
+            .filter(|p| p.version > base.version && p.version < saved.version)
+        {
+            Some(prev) => (
+                prev.updated_by.clone(),
+                base.fields().changed(&prev.fields()),
+            ),
+            None => ("someone".to_string(), vec![]),
+        },
     };
+    // Their change is lost where my save put back the value of the base.
+    let what = changed
+        .into_iter()
+        .filter(|f| saved.fields().same(&base.fields(), *f))
+        .map(|f| f.label())
+        .collect::<Vec<_>>()
+        .join(", ");
     let what = if what.is_empty() {
         String::new()
     } else {

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use catalog_shared::event::{ChangeEvent, RESET, ResetEvent};
+use catalog_shared::event::{ChangeEvent, READY, RESET, ResetEvent};
 use futures_util::stream;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -24,6 +24,15 @@ fn change(event: &ChangeEvent) -> Event {
         .id(event.seq.to_string())
         .event(event.op.as_str())
         .data(data)
+}
+
+/// The first event of a stream opened without `Last-Event-ID`: its `id:` is the latest
+/// sequence number, so a client that reconnects resumes from the moment it subscribed.
+fn ready(latest: i64) -> Event {
+    Event::default()
+        .id(latest.to_string())
+        .event(READY)
+        .data(format!("{{\"seq\":{latest}}}"))
 }
 
 fn reset(latest: i64, reason: &str) -> Event {
@@ -63,7 +72,11 @@ pub async fn events(
         .map(|s| s.trim().parse::<i64>());
     let mut queue = VecDeque::new();
     let sent = match last_id {
-        None => db(&state, |s| s.latest_change()).await?.0,
+        None => {
+            let latest = db(&state, |s| s.latest_change()).await?.0;
+            queue.push_back(ready(latest));
+            latest
+        }
         Some(Err(_)) => {
             let latest = db(&state, |s| s.latest_change()).await?.0;
             queue.push_back(reset(latest, "Last-Event-ID is not a sequence number"));

@@ -50,3 +50,8 @@ pub struct ResetEvent {
 
 /// The SSE event name of a reset.
 pub const RESET: &str = "reset";
+
+/// The SSE event name of the first event of a stream opened without `Last-Event-ID`:
+/// `id:` and `data: {"seq": n}` give the latest sequence number. A client loads the list
+/// after it, so no change can fall between the list and the stream.
+pub const READY: &str = "ready";

@@ -42,6 +42,12 @@ async fn a_subscriber_sees_every_change_in_order() {
     let s = Server::start();
     let c = client();
     let mut events = subscribe(&s, None).await;
+    let ready = next(&mut events).await;
+    assert_eq!(
+        (ready.event.as_str(), ready.id.as_str()),
+        ("ready", "25"),
+        "the stream starts with the latest seq"
+    );
     let created = send(
         c.post(s.url("/products"))
             .header("X-User", "alice")
@@ -144,6 +150,7 @@ async fn many_subscribers_all_see_the_same_order() {
         .await;
     }
     for sub in &mut subs {
+        assert_eq!(next(sub).await.event, "ready");
         for want in 26..=35 {
             assert_eq!(next(sub).await.id, want.to_string());
         }

@@ -25,7 +25,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
             Some(412) | Some(428) => Color::Magenta,
             _ => Color::Red,
         };
-        let unsafe_write = e.if_match.is_none() && matches!(e.method.as_str(), "PUT" | "PATCH" | "DELETE");
+        let unsafe_write =
+            e.if_match.is_none() && matches!(e.method.as_str(), "PUT" | "PATCH" | "DELETE");
         let color = if unsafe_write { Color::Red } else { color };
         Row::new(vec![
             e.method.clone(),

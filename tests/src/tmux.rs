@@ -1,0 +1,146 @@
+//! A real terminal for end-to-end tests: a private tmux server (its own socket, no user
+//! config, `escape-time 0`, fixed pane sizes) that runs the real client binary, types
+//! into it with `send-keys`, and reads the screen with `capture-pane`.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+pub struct Tmux {
+    pub socket: String,
+    started: bool,
+}
+
+impl Default for Tmux {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Tmux {
+    pub fn new() -> Tmux {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        Tmux {
+            socket: format!("catalog-e2e-{}-{n}", std::process::id()),
+            started: false,
+        }
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.socket, "-f", "/dev/null"]);
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = self
+            .cmd()
+            .args(args)
+            .output()
+            .context("running tmux (is it installed?)")?;
+        if !out.status.success() {
+            bail!(
+                "tmux {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Starts `command` (a shell command line) in a new session `name` of the given size.
+    pub fn start(
+        &mut self,
+        name: &str,
+        width: u16,
+        height: u16,
+        command: &str,
+    ) -> anyhow::Result<()> {
+        self.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+            command,
+        ])?;
+        if !self.started {
+            self.run(&["set-option", "-g", "escape-time", "0"])?;
+            self.run(&["set-option", "-g", "remain-on-exit", "on"])?;
+            self.started = true;
+        }
+        Ok(())
+    }
+
+    /// Sends keys by tmux name (`Enter`, `Tab`, `C-s`, `Down`, `q`).
+    pub fn keys(&self, target: &str, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", target];
+        args.extend_from_slice(keys);
+        self.run(&args).expect("send-keys");
+    }
+
+    /// Types literal text.
+    pub fn type_text(&self, target: &str, text: &str) {
+        self.run(&["send-keys", "-t", target, "-l", text])
+            .expect("send-keys -l");
+    }
+
+    /// The visible screen of a pane, as text.
+    pub fn screen(&self, target: &str) -> String {
+        self.run(&["capture-pane", "-p", "-t", target])
+            .unwrap_or_default()
+    }
+
+    /// Waits until the pane shows `needle` (also when a long message wraps across lines);
+    /// on timeout, fails with the screen it had.
+    pub fn wait_for(
+        &self,
+        target: &str,
+        needle: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<String> {
+        self.wait_until(
+            target,
+            |s| s.contains(needle) || flat(s).contains(needle),
+            timeout,
+        )
+        .with_context(|| format!("waiting for {needle:?} on {target}"))
+    }
+
+    pub fn wait_until(
+        &self,
+        target: &str,
+        done: impl Fn(&str) -> bool,
+        timeout: Duration,
+    ) -> anyhow::Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let screen = self.screen(target);
+            if done(&screen) {
+                return Ok(screen);
+            }
+            if Instant::now() > deadline {
+                bail!("the screen never matched within {timeout:?}; it shows:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").output();
+    }
+}
+
+/// The screen as one line: lines trimmed and joined by single spaces, so text that the
+/// client wrapped reads as it was written.
+pub fn flat(screen: &str) -> String {
+    screen.split_whitespace().collect::<Vec<_>>().join(" ")
+}
