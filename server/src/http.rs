@@ -319,15 +319,54 @@ fn require_merge_patch(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
+/// How much of a refused body is read and thrown away before answering. Closing a
+/// connection with unread data makes TCP reset it, and the client could lose our answer.
+const DRAIN_LIMIT: usize = 1024 * 1024;
+
+/// Reads the body, up to [`MAX_BODY`]; a larger one is drained (within bounds) and refused.
 async fn read_body(body: Body) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
-        ApiError::new(
+    let mut stream = body.into_data_stream();
+    let mut buf = Vec::new();
+    let mut total = 0usize;
+    while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unreadable-body",
+                "Unreadable Body",
+                format!("The body could not be read: {e}."),
+            )
+        })?;
+        total += chunk.len();
+        if total <= MAX_BODY {
+            buf.extend_from_slice(&chunk);
+        } else if total > DRAIN_LIMIT {
+            break;
+        }
+    }
+    if total > MAX_BODY {
+        return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body-too-large",
             "Content Too Large",
-            format!("The body is larger than {} KiB.", MAX_BODY / 1024),
+            format!(
+                "The body is larger than {} KiB. Nothing was changed.",
+                MAX_BODY / 1024
+            ),
+        ));
+    }
+    Ok(Bytes::from(buf))
+}
+
+/// Reads and drops a body the answer does not need (see [`DRAIN_LIMIT`]).
+async fn discard(body: Option<Body>) {
+    if let Some(body) = body {
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            axum::body::to_bytes(body, DRAIN_LIMIT),
         )
-    })
+        .await;
+    }
 }
 
 fn parse_json(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
@@ -393,6 +432,21 @@ async fn collection(
     uri: axum::http::Uri,
     headers: HeaderMap,
     body: Body,
+) -> Result<Response, ApiError> {
+    let mut body = Some(body);
+    let result = collection_inner(state, method, uri, headers, &mut body).await;
+    if result.is_err() {
+        discard(body.take()).await;
+    }
+    result
+}
+
+async fn collection_inner(
+    state: Shared,
+    method: Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: &mut Option<Body>,
 ) -> Result<Response, ApiError> {
     match method {
         Method::GET | Method::HEAD => {
@@ -470,7 +524,10 @@ async fn collection(
                     .with_header(header::ETAG, &etag));
                 }
             }
-            let bytes = read_body(body).await?;
+            let bytes = match body.take() {
+                Some(b) => read_body(b).await?,
+                None => Bytes::new(),
+            };
             let fields = validated(&parse_json(&bytes)?)?;
             let product = db(&state, move |s| s.create(&fields, &user)).await?;
             let mut response = product_response(StatusCode::CREATED, &product);
@@ -492,6 +549,21 @@ async fn item(
     method: Method,
     headers: HeaderMap,
     body: Body,
+) -> Result<Response, ApiError> {
+    let mut body = Some(body);
+    let result = item_inner(state, raw_id, method, headers, &mut body).await;
+    if result.is_err() {
+        discard(body.take()).await;
+    }
+    result
+}
+
+async fn item_inner(
+    state: Shared,
+    raw_id: String,
+    method: Method,
+    headers: HeaderMap,
+    body: &mut Option<Body>,
 ) -> Result<Response, ApiError> {
     let Some(id) = parse_id(&raw_id) else {
         return Err(ApiError::not_found(&format!("Product {raw_id}")));
@@ -535,7 +607,7 @@ async fn write(
     id: i64,
     method: Method,
     headers: HeaderMap,
-    body: Body,
+    body: &mut Option<Body>,
     mut current: Stored,
 ) -> Result<Response, ApiError> {
     let user = user_of(&headers)?;
@@ -548,7 +620,6 @@ async fn write(
     if pre.if_match.is_none() && !state.allow_unconditional {
         return Err(precondition_required(&method, id));
     }
-    let mut body = Some(body);
     let mut bytes = Bytes::new();
     loop {
         if let Decision::PreconditionFailed(field) = pre
