@@ -73,12 +73,16 @@ async fn log_request(req: Request, next: Next) -> Response {
     response
 }
 
-async fn health() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        r#"{"status":"ok"}"#,
-    )
-        .into_response()
+async fn health(method: Method) -> Result<Response, ApiError> {
+    match method {
+        Method::GET | Method::HEAD => Ok((
+            [(header::CONTENT_TYPE, "application/json")],
+            r#"{"status":"ok"}"#,
+        )
+            .into_response()),
+        Method::OPTIONS => Ok(options(READ_ALLOW, false)),
+        _ => Err(ApiError::method_not_allowed(READ_ALLOW)),
+    }
 }
 
 async fn unknown_route(uri: axum::http::Uri) -> ApiError {
