@@ -753,3 +753,126 @@ fn release_events_are_ignored() {
     update(&mut s, Action::Key(k));
     assert!(!s.quit);
 }
+
+// ---- The guided demo ----
+
+fn guided(user: &str, role: crate::guide::Role) -> State {
+    let mut s = state(user);
+    s.guide = Some(role);
+    s
+}
+
+#[test]
+fn the_guide_walks_bob_through_the_race() {
+    use crate::guide::{Role, line};
+    let mut s = guided("bob", Role::Stock);
+    assert!(line(&s).unwrap().starts_with("Step 1"));
+    update(&mut s, key(KeyCode::Enter));
+    assert!(line(&s).unwrap().starts_with("Step 2"));
+    focus(&mut s, Field::Status);
+    update(&mut s, key(KeyCode::Down));
+    assert!(line(&s).unwrap().starts_with("Step 3"));
+    let theirs = product(1, 2, 30000, Status::InStock, "alice");
+    update(&mut s, event(26, Op::Updated, &theirs));
+    let step4 = line(&s).unwrap();
+    assert!(step4.starts_with("Step 4: alice saved first"), "{step4}");
+    let cmds = update(&mut s, ctrl('s'));
+    let Some(Command::Save {
+        fields, if_match, ..
+    }) = cmds.first().cloned()
+    else {
+        panic!()
+    };
+    update(
+        &mut s,
+        Action::Exchange(Exchange {
+            method: "PUT".into(),
+            path: "/products/1".into(),
+            if_match: if_match.clone(),
+            status: Some(412),
+            etag: Some(theirs.etag.clone()),
+            millis: 1,
+        }),
+    );
+    update(
+        &mut s,
+        Action::Saved {
+            purpose: SavePurpose::Edit,
+            id: Some(1),
+            sent: Box::new(fields),
+            outcome: WriteOutcome::Conflict(Box::new(theirs.clone())),
+        },
+    );
+    let wire = line(&s).unwrap();
+    assert!(
+        wire.contains(&format!(
+            "bob sent If-Match {}, the server's ETag is {}: 412",
+            if_match.unwrap(),
+            theirs.etag
+        )),
+        "{wire}"
+    );
+    let merged = product(1, 3, 30000, Status::OutOfStock, "bob");
+    update(&mut s, event(27, Op::Updated, &merged));
+    update(
+        &mut s,
+        Action::Saved {
+            purpose: SavePurpose::Merge,
+            id: Some(1),
+            sent: Box::new(merged.fields()),
+            outcome: WriteOutcome::Done(Some(merged)),
+        },
+    );
+    assert!(line(&s).unwrap().starts_with("Done: version 3"));
+}
+
+#[test]
+fn the_guide_is_off_without_a_role() {
+    assert_eq!(crate::guide::line(&state("bob")), None);
+}
+
+#[test]
+fn a_save_without_if_match_names_the_lost_change() {
+    let mut s = editing("bob");
+    s.unsafe_saves = true;
+    focus(&mut s, Field::Status);
+    update(&mut s, key(KeyCode::Down));
+    update(
+        &mut s,
+        event(
+            26,
+            Op::Updated,
+            &product(1, 2, 30000, Status::InStock, "alice"),
+        ),
+    );
+    let cmds = update(&mut s, ctrl('s'));
+    let Some(Command::Save {
+        fields,
+        if_match: None,
+        purpose: SavePurpose::Unconditional,
+        ..
+    }) = cmds.first().cloned()
+    else {
+        panic!("{cmds:?}")
+    };
+    let mut saved = product(1, 3, 39900, Status::OutOfStock, "bob");
+    saved.status = fields.status;
+    update(
+        &mut s,
+        Action::Saved {
+            purpose: SavePurpose::Unconditional,
+            id: Some(1),
+            sent: Box::new(fields),
+            outcome: WriteOutcome::Done(Some(saved)),
+        },
+    );
+    let n = s.notice.clone().unwrap();
+    assert!(
+        n.error
+            && n.text.contains("LOST UPDATE")
+            && n.text.contains("alice")
+            && n.text.contains("Their price is gone"),
+        "{}",
+        n.text
+    );
+}

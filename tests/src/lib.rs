@@ -16,11 +16,13 @@ pub mod tmux;
 /// The directory the workspace's binaries are built into (`target/debug`).
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test executable has a path");
-    // target/debug/deps/<test> -> target/debug
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("test executable lives in target/<profile>/deps")
-        .to_path_buf()
+    // target/debug/deps/<test> -> target/debug; target/release/<bench> -> target/release
+    let dir = exe.parent().expect("the executable is in a directory");
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.parent().unwrap_or(dir).to_path_buf()
+    } else {
+        dir.to_path_buf()
+    }
 }
 
 /// The path of one of the workspace's binaries, which must have been built first.
