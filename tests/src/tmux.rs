@@ -33,6 +33,10 @@ impl Tmux {
     fn cmd(&self) -> Command {
         let mut c = Command::new("tmux");
         c.args(["-L", &self.socket, "-f", "/dev/null"]);
+        // CI has no terminal of its own; tmux needs a TERM to describe the panes.
+        if std::env::var_os("TERM").is_none_or(|t| t.is_empty() || t == "dumb") {
+            c.env("TERM", "xterm-256color");
+        }
         c
     }
 
