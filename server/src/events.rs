@@ -140,3 +140,74 @@ pub async fn events(
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use catalog_shared::product::{ProductFields, Status};
+    use futures_util::StreamExt;
+    use tokio::sync::watch;
+
+    use super::*;
+    use crate::http::AppState;
+    use crate::storage::Storage;
+    use crate::storage::sqlite::{SqliteStore, Sync};
+
+    fn fields(i: usize) -> ProductFields {
+        ProductFields {
+            sku: format!("S-{i}"),
+            name: "n".into(),
+            description: String::new(),
+            price_cents: 1,
+            status: Status::InStock,
+        }
+    }
+
+    /// Reads the SSE body until `needle` appears.
+    async fn read_until(
+        body: &mut (impl futures_util::Stream<Item = Result<axum::body::Bytes, axum::Error>> + Unpin),
+        text: &mut String,
+        needle: &str,
+    ) {
+        while !text.contains(needle) {
+            let chunk = tokio::time::timeout(Duration::from_secs(10), body.next())
+                .await
+                .expect("the stream answers")
+                .expect("the stream is open")
+                .expect("a chunk");
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    #[tokio::test]
+    async fn an_overrun_subscriber_gets_reset_and_never_slows_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = SqliteStore::open(&dir.path().join("c.db"), Sync::Normal, 10_000).unwrap();
+        let store: Arc<dyn Storage> = Arc::new(store);
+        let (_stop, shutdown) = watch::channel(false);
+        let state = Arc::new(AppState {
+            store: store.clone(),
+            allow_unconditional: false,
+            shutdown,
+        });
+        let response = events(State(state), Method::GET, HeaderMap::new())
+            .await
+            .unwrap();
+        // Nobody reads the stream while more changes commit than its buffer holds: the
+        // writes complete all the same.
+        for i in 0..1100 {
+            store.create(&fields(i), "writer").unwrap();
+        }
+        let mut body = response.into_body().into_data_stream();
+        let mut text = String::new();
+        read_until(&mut body, &mut text, "event: reset").await;
+        assert!(text.starts_with("id: 0\nevent: ready"), "{text}");
+        assert!(text.contains("id: 1100\nevent: reset"), "the reset names the latest seq: {text}");
+        // After the reset the subscriber follows live changes again, without repeats.
+        store.create(&fields(2000), "writer").unwrap();
+        let mut rest = String::new();
+        read_until(&mut body, &mut rest, "id: 1101\n").await;
+        assert!(!rest.contains("id: 1000\n"), "{rest}");
+    }
+}
