@@ -74,8 +74,10 @@ pub enum Action {
     Loaded(Vec<Product>),
     LoadFailed(String),
     Event(Box<ChangeEvent>),
-    /// The server says we missed changes: reload the list.
+    /// The server says we missed changes (or the stream just began): reload the list.
     Reset,
+    /// The latest change sequence number, from a `ready` or `reset` event.
+    Seq(i64),
     Connection(Connection),
     Saved {
         purpose: SavePurpose,

@@ -299,7 +299,12 @@ impl Api {
                                     }
                                     // The stream is established: (re)load the list now, so
                                     // no change can fall between the list and the stream.
-                                    "ready" | "reset" => self.send(Action::Reset),
+                                    "ready" | "reset" => {
+                                        if let Ok(seq) = event.id.parse() {
+                                            self.send(Action::Seq(seq));
+                                        }
+                                        self.send(Action::Reset);
+                                    }
                                     _ => {}
                                 }
                             }
@@ -343,6 +348,14 @@ pub fn write_outcome(reply: &Reply) -> WriteOutcome {
         }
         422 => match reply.problem().and_then(|p| p.errors) {
             Some(errors) => WriteOutcome::Invalid(errors),
+            None => WriteOutcome::Failed(reply.explain()),
+        },
+        // A duplicate sku is a problem with one field: say so on that field.
+        409 => match reply.problem().and_then(|p| p.conflicting_id) {
+            Some(other) => WriteOutcome::Invalid(vec![catalog_shared::product::FieldError {
+                field: "sku".into(),
+                message: format!("is already used by product {other}"),
+            }]),
             None => WriteOutcome::Failed(reply.explain()),
         },
         _ => WriteOutcome::Failed(reply.explain()),

@@ -521,6 +521,10 @@ pub fn update(state: &mut State, action: Action) -> Vec<Command> {
             state.touched_since_load.clear();
             vec![Command::LoadAll]
         }
+        Action::Seq(seq) => {
+            state.last_seq = Some(seq);
+            vec![]
+        }
         Action::Connection(c) => {
             let was_down = matches!(state.connection, Connection::Reconnecting { .. });
             if c == Connection::Live && was_down {

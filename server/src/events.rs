@@ -203,7 +203,10 @@ mod tests {
         let mut text = String::new();
         read_until(&mut body, &mut text, "event: reset").await;
         assert!(text.starts_with("id: 0\nevent: ready"), "{text}");
-        assert!(text.contains("id: 1100\nevent: reset"), "the reset names the latest seq: {text}");
+        assert!(
+            text.contains("id: 1100\nevent: reset"),
+            "the reset names the latest seq: {text}"
+        );
         // After the reset the subscriber follows live changes again, without repeats.
         store.create(&fields(2000), "writer").unwrap();
         let mut rest = String::new();

@@ -329,3 +329,49 @@ async fn edits_survive_a_server_restart_and_then_save() {
     bob.run_until(WAIT, saved).await.unwrap();
     assert_eq!(stored(&s).await["price_cents"], 12345);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creating_a_product_and_meeting_a_taken_sku() {
+    let s = Server::start();
+    let mut carol = open_client(&s, "carol").await;
+    assert_eq!(
+        carol.state.last_seq,
+        Some(25),
+        "the stream's ready event gives the seq"
+    );
+    key(&mut carol, KeyCode::Char('n'));
+    type_text(&mut carol, "Enamel mug");
+    key(&mut carol, KeyCode::Tab);
+    type_text(&mut carol, "BBQ-KETTLE-57");
+    key(&mut carol, KeyCode::Tab);
+    key(&mut carol, KeyCode::Home);
+    ctrl(&mut carol, 'k');
+    type_text(&mut carol, "12.50");
+    ctrl(&mut carol, 's');
+    carol
+        .run_until(WAIT, |st| st.notice.as_ref().is_some_and(|n| n.error))
+        .await
+        .unwrap();
+    let errors = carol.state.editor.as_ref().unwrap().check().unwrap_err();
+    assert_eq!(
+        errors.get(&Field::Sku).map(String::as_str),
+        Some("is already used by product 1"),
+        "the 409 lands on the sku field"
+    );
+    // Fix the sku and save again: created, with the values typed.
+    focus(&mut carol, Field::Sku);
+    key(&mut carol, KeyCode::Home);
+    ctrl(&mut carol, 'k');
+    type_text(&mut carol, "MUG-ENAMEL");
+    ctrl(&mut carol, 's');
+    carol.run_until(WAIT, saved).await.unwrap();
+    let p = send(client().get(s.url("/products/26"))).await.json();
+    assert_eq!(
+        (
+            p["sku"].as_str(),
+            p["price_cents"].as_i64(),
+            p["updated_by"].as_str()
+        ),
+        (Some("MUG-ENAMEL"), Some(1250), Some("carol"))
+    );
+}
