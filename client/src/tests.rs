@@ -876,3 +876,16 @@ fn a_save_without_if_match_names_the_lost_change() {
         n.text
     );
 }
+
+#[test]
+fn snapshot_catalog_before_the_server_answers() {
+    let mut s = State::new("zed", "http://127.0.0.1:8080", now());
+    update(
+        &mut s,
+        Action::Connection(Connection::Reconnecting {
+            attempt: 3,
+            reason: "cannot reach the server at http://127.0.0.1:8080 (is it running?)".into(),
+        }),
+    );
+    insta::assert_snapshot!(render(&s));
+}

@@ -5,7 +5,9 @@ use catalog_shared::product::format_price;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
-use ratatui::widgets::{Block, Cell, Row, Table};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
+
+use crate::action::Connection;
 
 use crate::state::State;
 use crate::views::ago;
@@ -27,6 +29,17 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
     let block = Block::bordered().title(title.bold());
     let inner = block.inner(area);
     frame.render_widget(block, area);
+    if !state.loaded {
+        let text = match &state.connection {
+            Connection::Reconnecting { attempt, reason } => format!(
+                "No catalog yet: {reason}.\nRetrying (attempt {attempt}); this screen fills in as soon as the server answers.\nStart one with: catalog-server --addr {}",
+                state.server.trim_start_matches("http://")
+            ),
+            _ => format!("Connecting to {}…", state.server),
+        };
+        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), inner);
+        return;
+    }
 
     // Keep the selection on screen; draw only the rows that fit.
     let height = inner.height.saturating_sub(1) as usize;
