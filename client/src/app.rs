@@ -80,7 +80,7 @@ impl App {
     }
 
     /// The interactive loop, until the user quits.
-    pub async fn run(mut self, terminal: &mut DefaultTerminal) -> anyhow::Result<()> {
+    pub async fn run(&mut self, terminal: &mut DefaultTerminal) -> anyhow::Result<()> {
         let mut input = EventStream::new();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         terminal.draw(|f| views::draw(f, &self.state))?;

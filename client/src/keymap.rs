@@ -65,7 +65,11 @@ pub fn hints(keys: Keys) -> &'static [Hint] {
                 h("Ctrl-L", "log", true),
                 h("F1", "help", true),
                 h("Esc", "back", true),
-                h("Ctrl-C", "quit now", false),
+                h(
+                    "Ctrl-C",
+                    "quit now (an unsaved edit goes to a draft file)",
+                    false,
+                ),
             ];
             L
         }
@@ -78,6 +82,7 @@ pub fn hints(keys: Keys) -> &'static [Hint] {
                 h("l", "log", false),
                 h("?", "help", true),
                 h("Esc", "back to my edit", true),
+                h("q", "quit (asks; your edit goes to a draft file)", false),
             ];
             L
         }
@@ -100,6 +105,7 @@ pub fn hints(keys: Keys) -> &'static [Hint] {
                 h("x", "discard my edit", true),
                 h("?", "help", false),
                 h("Esc", "back to my edit", true),
+                h("q", "quit (asks; your edit goes to a draft file)", false),
             ];
             L
         }

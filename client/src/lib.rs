@@ -8,6 +8,7 @@ pub mod action;
 pub mod api;
 pub mod app;
 pub mod bot;
+pub mod draft;
 pub mod guide;
 pub mod keymap;
 pub mod state;

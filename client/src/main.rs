@@ -87,5 +87,14 @@ async fn main() -> anyhow::Result<()> {
     let mut terminal = ratatui::init();
     let result = app.run(&mut terminal).await;
     ratatui::restore();
+    // Never throw typed work away: an unsaved edit goes to a draft file.
+    match catalog_client::draft::save_if_unsaved(&app.state) {
+        Ok(Some(path)) => eprintln!(
+            "Your unsaved edit was written to {}. Nothing was sent to the server.",
+            path.display()
+        ),
+        Ok(None) => {}
+        Err(e) => eprintln!("Your unsaved edit could not be written to a draft file: {e:#}"),
+    }
     result
 }

@@ -72,7 +72,10 @@ pub enum Modal {
 impl Modal {
     pub fn question(&self) -> String {
         match self {
-            Modal::Quit => "You have unsaved edits. Quit and lose them?".into(),
+            Modal::Quit => {
+                "You have unsaved edits. Quit? They are not sent; they are written to a draft file."
+                    .into()
+            }
             Modal::LeaveEditor => "You have unsaved edits. Leave the editor and lose them?".into(),
             Modal::Delete {
                 id,
@@ -1284,6 +1287,7 @@ fn on_conflict_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
                 }];
             }
             KeyCode::Char('x') => state.modal = Some(Modal::Discard),
+            KeyCode::Char('q') => state.modal = Some(Modal::Quit),
             KeyCode::Esc => state.screen = Screen::Editor,
             KeyCode::Char('?') => state.help = true,
             _ => {}
@@ -1291,6 +1295,10 @@ fn on_conflict_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
         return vec![];
     }
     match key.code {
+        KeyCode::Char('q') => {
+            // A conflict always has an edit of mine at stake: ask first.
+            state.modal = Some(Modal::Quit);
+        }
         KeyCode::Up | KeyCode::Char('k') => panel.row = panel.row.saturating_sub(1),
         KeyCode::Down | KeyCode::Char('j') => panel.row = (panel.row + 1).min(rows - 1),
         KeyCode::Char('?') => state.help = true,

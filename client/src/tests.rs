@@ -889,3 +889,20 @@ fn snapshot_catalog_before_the_server_answers() {
     );
     insta::assert_snapshot!(render(&s));
 }
+
+#[test]
+fn q_in_the_conflict_panel_asks_before_quitting() {
+    let mut s = conflict(None);
+    update(&mut s, key(KeyCode::Char('q')));
+    assert_eq!(s.modal, Some(Modal::Quit));
+    assert!(s.modal.as_ref().unwrap().question().contains("draft file"));
+    update(&mut s, key(KeyCode::Esc));
+    assert!(!s.quit);
+    update(&mut s, key(KeyCode::Char('q')));
+    update(&mut s, key(KeyCode::Enter));
+    assert!(s.quit);
+    assert!(
+        s.has_unsaved_edits(),
+        "the edit is still there for the draft file"
+    );
+}

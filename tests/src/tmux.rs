@@ -101,6 +101,13 @@ impl Tmux {
             .unwrap_or_default()
     }
 
+    /// The screen plus up to 200 lines of scrollback, wrapped lines joined: for what a
+    /// program printed after it left the alternate screen.
+    pub fn transcript(&self, target: &str) -> String {
+        self.run(&["capture-pane", "-p", "-J", "-S", "-200", "-t", target])
+            .unwrap_or_default()
+    }
+
     /// Waits until the pane shows `needle` (also when a long message wraps across lines);
     /// on timeout, fails with the screen it had.
     pub fn wait_for(

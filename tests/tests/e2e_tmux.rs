@@ -340,3 +340,50 @@ async fn the_demo_command_starts_two_clients_and_leaves_nothing_behind() {
         "the demo directory is removed"
     );
 }
+
+#[tokio::test]
+async fn ctrl_c_with_an_unsaved_edit_writes_a_draft_file() {
+    let s = Server::start();
+    let state_home = tempfile::tempdir().unwrap();
+    let mut t = Tmux::new();
+    let cmd = format!(
+        "XDG_STATE_HOME={} {}",
+        state_home.path().display(),
+        catalog_cmd(&s, "bob", "")
+    );
+    t.start("bob", 110, 32, &cmd).unwrap();
+    t.wait_for("bob", "Catalog: 25 products", WAIT).unwrap();
+    t.keys("bob", &["Enter"]);
+    t.wait_for("bob", "Edit product 1", WAIT).unwrap();
+    t.keys("bob", &["Tab", "Tab", "Home", "C-k"]);
+    t.type_text("bob", "123.45");
+    t.wait_for("bob", "123.45", WAIT).unwrap();
+    t.keys("bob", &["C-c"]);
+    t.wait_for("bob", "sent to the server.", WAIT).unwrap();
+    let screen = t.transcript("bob");
+    assert!(
+        screen.contains("Your unsaved edit was written to"),
+        "{screen}"
+    );
+    let dir = state_home.path().join("catalog/drafts");
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{screen}");
+    assert!(
+        flat(&screen).contains(&files[0].display().to_string()),
+        "the path is printed:\n{screen}"
+    );
+    let draft: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
+    assert_eq!(draft["product_id"], 1);
+    assert_eq!(draft["based_on_version"], 1);
+    assert_eq!(draft["fields"]["price"], "123.45");
+    assert_eq!(draft["fields"]["sku"], "BBQ-KETTLE-57");
+    assert_eq!(
+        send(client().get(s.url("/products/1"))).await.json()["version"],
+        1,
+        "nothing was sent"
+    );
+}
