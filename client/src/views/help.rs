@@ -22,7 +22,13 @@ pub fn draw(frame: &mut Frame, state: &State) {
         .collect();
     lines.push(Line::from(""));
     lines.push(Line::from("Esc or ? closes this help.".italic()));
-    let area = popup(frame.area(), 56, lines.len() as u16 + 2);
+    let widest = hints
+        .iter()
+        .map(|h| 14 + h.does.chars().count())
+        .max()
+        .unwrap_or(40)
+        .max(40) as u16;
+    let area = popup(frame.area(), widest + 2, lines.len() as u16 + 2);
     frame.render_widget(Clear, area);
     frame.render_widget(
         Paragraph::new(lines).block(Block::bordered().title(" Help: keys of this screen ".bold())),
