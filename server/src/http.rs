@@ -6,6 +6,7 @@ use std::time::{Instant, SystemTime};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -131,6 +132,13 @@ fn user_of(headers: &HeaderMap) -> Result<String, ApiError> {
         return Err(bad());
     }
     Ok(s.to_string())
+}
+
+/// A path segment that is not valid percent-encoded UTF-8 names no product: 404, as a
+/// problem like every other error (axum's own rejection would be plain text).
+fn path_text<T>(raw: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+    raw.map(|Path(t)| t)
+        .map_err(|_| ApiError::not_found("The resource at this path"))
 }
 
 fn parse_id(raw: &str) -> Option<i64> {
@@ -549,11 +557,12 @@ async fn collection_inner(
 
 async fn item(
     State(state): State<Shared>,
-    Path(raw_id): Path<String>,
+    raw_id: Result<Path<String>, PathRejection>,
     method: Method,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let raw_id = path_text(raw_id)?;
     let mut body = Some(body);
     let result = item_inner(state, raw_id, method, headers, &mut body).await;
     if result.is_err() {
@@ -689,9 +698,10 @@ impl OrFailed for Decision {
 
 async fn versions(
     State(state): State<Shared>,
-    Path(raw_id): Path<String>,
+    raw_id: Result<Path<String>, PathRejection>,
     method: Method,
 ) -> Result<Response, ApiError> {
+    let raw_id = path_text(raw_id)?;
     let Some(id) = parse_id(&raw_id) else {
         return Err(ApiError::not_found(&format!("Product {raw_id}")));
     };
@@ -712,10 +722,11 @@ async fn versions(
 
 async fn version(
     State(state): State<Shared>,
-    Path((raw_id, raw_n)): Path<(String, String)>,
+    raw: Result<Path<(String, String)>, PathRejection>,
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let (raw_id, raw_n) = path_text(raw)?;
     let (Some(id), Some(n)) = (parse_id(&raw_id), parse_id(&raw_n)) else {
         return Err(ApiError::not_found(&format!(
             "Version {raw_n} of product {raw_id}"
