@@ -214,18 +214,40 @@ impl Editor {
         }
     }
 
-    /// Whether anything differs from the version the edit started from.
-    pub fn is_dirty(&self) -> bool {
-        let base = Editor::open(self.base.as_ref());
-        Field::ALL.iter().any(|f| self.text(*f) != base.text(*f))
+    /// Whether `field` as typed means the same value as in `fields` (`300` is `300.00`).
+    pub fn field_equals(&self, fields: &ProductFields, field: Field) -> bool {
+        let text = self.text(field);
+        match field {
+            Field::Price => parse_price(&text) == Ok(fields.price_cents),
+            Field::Status => text.parse::<Status>() == Ok(fields.status),
+            _ => text == edit_text(fields, field),
+        }
     }
 
-    /// The fields that differ from the base.
+    fn base_fields(&self) -> ProductFields {
+        self.base
+            .as_ref()
+            .map(Product::fields)
+            .unwrap_or(ProductFields {
+                sku: String::new(),
+                name: String::new(),
+                description: String::new(),
+                price_cents: 0,
+                status: Status::InStock,
+            })
+    }
+
+    /// Whether anything differs from the version the edit started from.
+    pub fn is_dirty(&self) -> bool {
+        !self.edited_fields().is_empty()
+    }
+
+    /// The fields whose value differs from the base.
     pub fn edited_fields(&self) -> Vec<Field> {
-        let base = Editor::open(self.base.as_ref());
+        let base = self.base_fields();
         Field::ALL
             .into_iter()
-            .filter(|f| self.text(*f) != base.text(*f))
+            .filter(|f| !self.field_equals(&base, *f))
             .collect()
     }
 
@@ -760,6 +782,31 @@ fn on_saved(
                 state.recent.remove(&p.id);
                 state.selected_id = Some(p.id);
                 state.refresh_visible();
+                // Keys typed while the save was on its way are kept: the editor stays open,
+                // now based on the version just saved.
+                let typed_on = state.screen == Screen::Editor
+                    && matches!(purpose, SavePurpose::Edit | SavePurpose::Unconditional)
+                    && state
+                        .editor
+                        .as_ref()
+                        .is_some_and(|e| Field::ALL.iter().any(|f| !e.field_equals(&sent, *f)));
+                if typed_on && let Some(editor) = &mut state.editor {
+                    editor.id = Some(p.id);
+                    editor.base = Some(p.clone());
+                    editor.stale = None;
+                    // What was saved now reads as the server wrote it; the rest stays typed.
+                    for (i, f) in Field::ALL.iter().enumerate() {
+                        if editor.field_equals(&sent, *f) {
+                            editor.inputs[i] = text_area(&edit_text(&p.fields(), *f));
+                        }
+                    }
+                    state.conflict = None;
+                    state.info(format!(
+                        "{how} {} (version {}, ETag {}). You typed more meanwhile: that is still open, unsaved.",
+                        p.sku, p.version, p.etag
+                    ));
+                    return vec![];
+                }
             }
             state.editor = None;
             state.conflict = None;

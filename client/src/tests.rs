@@ -906,3 +906,56 @@ fn q_in_the_conflict_panel_asks_before_quitting() {
         "the edit is still there for the draft file"
     );
 }
+
+#[test]
+fn keys_typed_while_a_save_is_in_flight_are_kept() {
+    let mut s = editing("bob");
+    focus(&mut s, Field::Price);
+    replace_field(&mut s, "300");
+    let cmds = update(&mut s, ctrl('s'));
+    let Some(Command::Save { fields, .. }) = cmds.first().cloned() else {
+        panic!()
+    };
+    // Bob keeps typing in the name before the answer arrives.
+    focus(&mut s, Field::Name);
+    type_text(&mut s, " XL");
+    let saved = product(1, 2, 30000, Status::InStock, "bob");
+    update(
+        &mut s,
+        Action::Saved {
+            purpose: SavePurpose::Edit,
+            id: Some(1),
+            sent: Box::new(fields),
+            outcome: WriteOutcome::Done(Some(saved)),
+        },
+    );
+    assert_eq!(s.screen, Screen::Editor);
+    let e = s.editor.as_ref().unwrap();
+    assert_eq!(
+        e.base.as_ref().unwrap().version,
+        2,
+        "rebased on the saved version"
+    );
+    assert!(e.text(Field::Name).ends_with(" XL"));
+    assert_eq!(
+        e.edited_fields(),
+        vec![Field::Name],
+        "only the new typing is unsaved"
+    );
+    // A save with nothing typed meanwhile closes the editor.
+    let mut s = editing("bob");
+    let cmds = update(&mut s, ctrl('s'));
+    let Some(Command::Save { fields, .. }) = cmds.first().cloned() else {
+        panic!()
+    };
+    update(
+        &mut s,
+        Action::Saved {
+            purpose: SavePurpose::Edit,
+            id: Some(1),
+            sent: Box::new(fields),
+            outcome: WriteOutcome::Done(Some(product(1, 2, 39900, Status::InStock, "bob"))),
+        },
+    );
+    assert_eq!(s.screen, Screen::Catalog);
+}
