@@ -73,6 +73,20 @@ pub fn line(state: &State) -> Option<String> {
             "{wire} Nothing was lost. Press m to merge: your change plus theirs (no field overlaps)."
         ));
     }
+    // Alice saved her price, and someone later put another price over it.
+    let my_price_saved = state
+        .log
+        .iter()
+        .any(|e| e.method == "PUT" && e.path == "/products/1" && e.status == Some(200))
+        && role == Role::Price;
+    if my_price_saved && !price_done && &bbq.updated_by != me && editing_bbq.is_none() {
+        return Some(format!(
+            "Your $300.00 is gone: {} saved version {} with the price at {}. With If-Match the server would have refused that save (412); without it, this is a lost update. h shows the history.",
+            bbq.updated_by,
+            bbq.version,
+            catalog_shared::product::format_price(bbq.price_cents)
+        ));
+    }
     let step = match (role, editing_bbq) {
         (Role::Price, None) if price_done => format!(
             "Saved: the BBQ is now version {} with ETag {}. Watch the other window: its save is still based on the old ETag.",

@@ -959,3 +959,46 @@ fn keys_typed_while_a_save_is_in_flight_are_kept() {
     );
     assert_eq!(s.screen, Screen::Catalog);
 }
+
+#[test]
+fn the_guide_tells_alice_when_her_price_was_lost() {
+    use crate::guide::{Role, line};
+    let mut s = guided("alice", Role::Price);
+    update(
+        &mut s,
+        Action::Exchange(Exchange {
+            method: "PUT".into(),
+            path: "/products/1".into(),
+            if_match: Some("\"a\"".into()),
+            status: Some(200),
+            etag: Some("\"b\"".into()),
+            millis: 1,
+        }),
+    );
+    update(
+        &mut s,
+        event(
+            26,
+            Op::Updated,
+            &product(1, 2, 30000, Status::InStock, "alice"),
+        ),
+    );
+    assert!(
+        line(&s)
+            .unwrap()
+            .starts_with("Saved: the BBQ is now version 2")
+    );
+    update(
+        &mut s,
+        event(
+            27,
+            Op::Updated,
+            &product(1, 3, 39900, Status::OutOfStock, "bob"),
+        ),
+    );
+    let text = line(&s).unwrap();
+    assert!(
+        text.starts_with("Your $300.00 is gone: bob saved version 3 with the price at $399.00"),
+        "{text}"
+    );
+}
