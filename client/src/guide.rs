@@ -51,10 +51,10 @@ pub fn line(state: &State) -> Option<String> {
     let price_done = bbq.price_cents == NEW_PRICE;
     let stock_done = bbq.status == Status::OutOfStock;
 
-    if let Some(lost) = &state.lost_update {
-        return Some(format!(
-            "{lost} Now try the same race with If-Match: quit (q) and run the demo without --lost-update."
-        ));
+    if state.lost_update.is_some() {
+        return Some(
+            "That was a lost update: the server took your save without If-Match and nothing stopped it. Quit (q in both windows) and run ./demo.sh without --lost-update to see If-Match catch the same race.".into(),
+        );
     }
     if price_done && stock_done {
         return Some(format!(

@@ -24,11 +24,14 @@ use crate::state::{Screen, State};
 pub fn draw(frame: &mut Frame, state: &State) {
     let log_height = if state.show_log { 10 } else { 0 };
     let guide = crate::guide::line(state);
-    let guide_height = if guide.is_some() { 2 } else { 0 };
-    let notice_height = match &state.notice {
-        Some(n) if n.text.chars().count() > frame.area().width as usize => 2,
-        _ => 1,
+    let width = frame.area().width.max(1) as usize;
+    // Enough rows for the wrapped text (words wrap early, hence the slack), within bounds.
+    let rows_for = |text: &str, max: u16| -> u16 {
+        let chars = text.chars().count() + 2;
+        ((chars + chars / 8) / width + 1).min(max as usize) as u16
     };
+    let guide_height = guide.as_deref().map_or(0, |g| rows_for(g, 3));
+    let notice_height = state.notice.as_ref().map_or(1, |n| rows_for(&n.text, 3));
     let [main, log_area, guide_area, notice, status] = Layout::vertical([
         Constraint::Min(5),
         Constraint::Length(log_height),
@@ -121,8 +124,12 @@ fn draw_status(frame: &mut Frame, area: Rect, state: &State) {
             Span::raw("")
         },
     ]);
+    let mut bar = keymap::bar(state.keys());
+    if state.unsafe_saves {
+        bar = bar.replace("Ctrl-S save (If-Match)", "Ctrl-S save WITHOUT If-Match");
+    }
     let hints = Line::from(Span::styled(
-        format!(" {}", keymap::bar(state.keys())),
+        format!(" {bar}"),
         Style::new().fg(Color::Cyan),
     ));
     frame.render_widget(Paragraph::new(vec![info, hints]), area);
