@@ -68,6 +68,22 @@ async fn main() -> anyhow::Result<()> {
             "--allow-unconditional: writes without If-Match are accepted; lost updates are possible (demo mode)"
         );
     }
+    // Other processes may share this database: pass their changes on to our subscribers.
+    let poller = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+            loop {
+                tick.tick().await;
+                let store = store.clone();
+                match tokio::task::spawn_blocking(move || store.publish_foreign_changes()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::warn!("reading the change log: {e}"),
+                    Err(e) => tracing::warn!("change-log poller: {e}"),
+                }
+            }
+        })
+    };
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("binding {}", args.addr))?;
@@ -91,6 +107,7 @@ async fn main() -> anyhow::Result<()> {
         })
         .await
         .context("serving")?;
+    poller.abort();
     tracing::info!("stopped");
     Ok(())
 }

@@ -156,3 +156,32 @@ async fn many_subscribers_all_see_the_same_order() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_process_sharing_the_database_passes_on_the_others_changes_in_order() {
+    let a = Server::start();
+    let b = Server::start_on(&a.db, &[], "127.0.0.1:0").unwrap();
+    let c = client();
+    let mut events = subscribe(&b, None).await;
+    assert_eq!(next(&mut events).await.event, "ready");
+    // A change through A reaches B's subscriber (B reads the shared change log).
+    let put = |url: String, etag: String, user: &'static str, price: i64| {
+        c.put(url)
+            .header("If-Match", etag)
+            .header("X-User", user)
+            .json(&product_json("BBQ-KETTLE-57", "Grill", price, "in_stock"))
+    };
+    let r = send(c.get(a.url("/products/1"))).await;
+    let w1 = send(put(a.url("/products/1"), r.etag(), "alice", 1)).await;
+    assert_eq!(w1.status, 200);
+    let first: ChangeEvent = serde_json::from_str(&next(&mut events).await.data).unwrap();
+    assert_eq!((first.seq, first.updated_by.as_str()), (26, "alice"));
+    // One more through A and at once one through B: B sends A's first, then its own.
+    let w2 = send(put(a.url("/products/1"), w1.etag(), "alice", 2)).await;
+    let w3 = send(put(b.url("/products/1"), w2.etag(), "bob", 3)).await;
+    assert_eq!((w2.status, w3.status), (200, 200));
+    let second: ChangeEvent = serde_json::from_str(&next(&mut events).await.data).unwrap();
+    let third: ChangeEvent = serde_json::from_str(&next(&mut events).await.data).unwrap();
+    assert_eq!((second.seq, second.updated_by.as_str()), (27, "alice"));
+    assert_eq!((third.seq, third.updated_by.as_str()), (28, "bob"));
+}

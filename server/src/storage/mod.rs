@@ -107,6 +107,9 @@ pub trait Storage: Send + Sync + 'static {
     fn changes_since(&self, seq: i64) -> Result<Since, StoreError>;
     /// Live change events, sent in commit order.
     fn subscribe(&self) -> broadcast::Receiver<ChangeEvent>;
+    /// Sends subscribers the changes other server processes committed to the same
+    /// database since the last call (called on a timer).
+    fn publish_foreign_changes(&self) -> Result<(), StoreError>;
 }
 
 /// Milliseconds since the epoch, as stored.

@@ -3,6 +3,7 @@
 //! history and the change log written in that same transaction.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::SystemTime;
 
@@ -27,6 +28,9 @@ pub struct SqliteStore {
     conn: Mutex<Connection>,
     incarnation: String,
     events: broadcast::Sender<ChangeEvent>,
+    /// The highest change sequence sent to subscribers; changed only under the connection
+    /// lock, so events go out once each, in sequence order, with no gaps.
+    published: AtomicI64,
     /// How many change-log entries to keep for `Last-Event-ID` resumption.
     retain: i64,
 }
@@ -123,11 +127,13 @@ impl SqliteStore {
             }
         };
         let (events, _) = broadcast::channel(1024);
+        let published = AtomicI64::new(latest(&conn)?.0);
         Ok((
             SqliteStore {
                 conn: Mutex::new(conn),
                 incarnation,
                 events,
+                published,
                 retain: retain.max(1),
             },
             fresh,
@@ -269,10 +275,41 @@ impl SqliteStore {
         Ok(event)
     }
 
-    fn publish(&self, event: ChangeEvent) {
-        // Called with the connection lock held, so events go out in commit order. No
-        // subscriber is not an error.
+    /// Sends a committed change to subscribers. Called with the connection lock held, after
+    /// the commit. Changes that another process committed to the same database in between
+    /// are sent first, from the change log, so the sequence has no gaps.
+    fn publish(&self, conn: &Connection, event: ChangeEvent) -> Result<(), StoreError> {
+        let last = self.published.load(Ordering::SeqCst);
+        if event.seq <= last {
+            return Ok(());
+        }
+        self.publish_from_log(conn, last, event.seq - 1)?;
+        let seq = event.seq;
+        // No subscriber is not an error.
         let _ = self.events.send(event);
+        self.published.store(seq, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Sends the logged changes in `(after, upto]` that have not been sent yet.
+    fn publish_from_log(&self, conn: &Connection, after: i64, upto: i64) -> Result<(), StoreError> {
+        if upto <= after {
+            return Ok(());
+        }
+        let mut stmt = conn
+            .prepare_cached("SELECT event FROM changes WHERE seq > ?1 AND seq <= ?2 ORDER BY seq")
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map(params![after, upto], |r| r.get::<_, String>(0))
+            .map_err(db_err)?;
+        for row in rows {
+            let json = row.map_err(db_err)?;
+            if let Ok(event) = serde_json::from_str::<ChangeEvent>(&json) {
+                let _ = self.events.send(event);
+            }
+        }
+        self.published.store(upto, Ordering::SeqCst);
+        Ok(())
     }
 }
 
@@ -359,7 +396,7 @@ impl Storage for SqliteStore {
         };
         let event = self.record(&tx, Op::Created, &product, at, user)?;
         tx.commit().map_err(db_err)?;
-        self.publish(event);
+        self.publish(&conn, event)?;
         Ok(product)
     }
 
@@ -409,7 +446,7 @@ impl Storage for SqliteStore {
         };
         let event = self.record(&tx, Op::Updated, &stored.product, at, user)?;
         tx.commit().map_err(db_err)?;
-        self.publish(event);
+        self.publish(&conn, event)?;
         Ok(Write::Done(stored.product))
     }
 
@@ -437,7 +474,7 @@ impl Storage for SqliteStore {
         };
         let event = self.record(&tx, Op::Deleted, &deletion.last, at, user)?;
         tx.commit().map_err(db_err)?;
-        self.publish(event);
+        self.publish(&conn, event)?;
         Ok(Write::Done(()))
     }
 
@@ -505,6 +542,12 @@ impl Storage for SqliteStore {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Since::Events(events))
+    }
+
+    fn publish_foreign_changes(&self) -> Result<(), StoreError> {
+        let conn = self.lock();
+        let (latest, _) = latest(&conn)?;
+        self.publish_from_log(&conn, self.published.load(Ordering::SeqCst), latest)
     }
 
     fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
