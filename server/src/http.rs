@@ -635,11 +635,15 @@ async fn write(
     }
     let mut bytes = Bytes::new();
     loop {
-        if let Decision::PreconditionFailed(field) = pre
-            .evaluate(MethodKind::Other, Some(&validators(&current)))
-            .or_failed()
-        {
-            return Err(precondition_failed(&current, field, &headers));
+        match pre.evaluate(MethodKind::Other, Some(&validators(&current))) {
+            Decision::Proceed => {}
+            Decision::PreconditionFailed(field) => {
+                return Err(precondition_failed(&current, field, &headers));
+            }
+            // Never for a write (If-None-Match fails with 412 there), but be explicit.
+            Decision::NotModified => {
+                return Err(precondition_failed(&current, "If-None-Match", &headers));
+            }
         }
         let version = current.product.version;
         let user = user.clone();
@@ -679,20 +683,6 @@ async fn write(
             Lookup::Deleted(d) => return Err(gone(id, &d)),
             Lookup::Missing => return Err(ApiError::not_found(&format!("Product {id}"))),
         };
-    }
-}
-
-trait OrFailed {
-    /// For a write, 304 is not an outcome: both become the failed field.
-    fn or_failed(self) -> Decision;
-}
-
-impl OrFailed for Decision {
-    fn or_failed(self) -> Decision {
-        match self {
-            Decision::NotModified => Decision::PreconditionFailed("If-None-Match"),
-            d => d,
-        }
     }
 }
 
