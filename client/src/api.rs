@@ -62,8 +62,11 @@ pub struct Api {
 
 impl Api {
     pub fn new(base: &str, user: &str, tx: UnboundedSender<Action>) -> anyhow::Result<Api> {
+        // No idle connection pool: requests come at human pace, and a pooled connection to a
+        // server that restarted would fail the next save with a confusing error.
         let http = reqwest::Client::builder()
             .no_proxy()
+            .pool_max_idle_per_host(0)
             .connect_timeout(Duration::from_secs(5))
             .build()?;
         Ok(Api {

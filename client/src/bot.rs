@@ -89,6 +89,7 @@ fn describe(before: &Product, after: &Product, field: Field) -> String {
 pub async fn run(cfg: BotConfig) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .no_proxy()
+        .pool_max_idle_per_host(0)
         .timeout(Duration::from_secs(10))
         .build()?;
     let base = cfg.server.trim_end_matches('/').to_string();

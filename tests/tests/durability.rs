@@ -41,6 +41,7 @@ async fn a_restart_keeps_every_etag() {
     s.restart().unwrap();
     assert_eq!(all_etags(&s).await, before);
     // The stale tag is still stale and the fresh one still matches after the restart.
+    let c = client();
     let stale = send(
         c.put(s.url("/products/1"))
             .header("If-Match", r.etag())
@@ -113,7 +114,9 @@ async fn kill_9_after_acknowledged_writes_loses_nothing() {
     s.restart().unwrap();
     let after = all_etags(&s).await;
     assert_eq!(after, acknowledged);
-    let p = send(c.get(s.url(&format!("/products/{id}")))).await.json();
+    let p = send(client().get(s.url(&format!("/products/{id}"))))
+        .await
+        .json();
     assert_eq!(p["name"], "Updated");
 }
 
