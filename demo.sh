@@ -25,7 +25,7 @@ case "$TARGET" in /*) ;; *) TARGET="$PWD/$TARGET" ;; esac
 BIN="$TARGET/debug"
 if [ -z "${CATALOG_DEMO_SKIP_BUILD:-}" ]; then
   echo "Building the server and the client (the first build takes a few minutes)..."
-  cargo build --quiet --bins
+  cargo build --bins
 fi
 
 DIR="$(mktemp -d "${TMPDIR:-/tmp}/catalog-demo.XXXXXX")"
