@@ -99,7 +99,7 @@ if command -v tmux >/dev/null 2>&1 && [ -z "${CATALOG_DEMO_NO_TMUX:-}" ]; then
 else
   cat <<MSG
 The demo server is running at $ADDR (database in $DIR).
-tmux is not installed, so open two more terminals and run, one in each:
+Without tmux, open two more terminals and run, one in each:
 
   $ALICE
   $BOB
