@@ -2,7 +2,7 @@
 //! race on the seeded BBQ (product 1), one step at a time, and says what just happened on
 //! the wire. A pure function of the state, so it follows whatever the person does.
 
-use catalog_shared::product::{Field, Status};
+use catalog_shared::product::{Field, Status, parse_price};
 
 use crate::state::{Screen, State};
 
@@ -100,7 +100,7 @@ pub fn line(state: &State) -> Option<String> {
             bbq.etag
         ),
         (Role::Price, Some(e)) => {
-            if e.text(Field::Price) == "300.00" || e.text(Field::Price) == "300" {
+            if parse_price(&e.text(Field::Price)) == Ok(NEW_PRICE) {
                 format!(
                     "Step 3: press Ctrl-S. It sends PUT with If-Match: {}, which is still current, so it wins.",
                     e.base.as_ref().map(|b| b.etag.clone()).unwrap_or_default()

@@ -446,20 +446,21 @@ impl State {
         });
     }
 
-    fn shown(&self, p: &Product) -> bool {
-        let needle = self.filter.to_lowercase();
+    /// Whether the filter (already lower-cased as `needle`) shows `p`.
+    fn shown(needle: &str, p: &Product) -> bool {
         needle.is_empty()
-            || p.sku.to_lowercase().contains(&needle)
-            || p.name.to_lowercase().contains(&needle)
-            || p.status.as_str().contains(&needle)
+            || p.sku.to_lowercase().contains(needle)
+            || p.name.to_lowercase().contains(needle)
+            || p.status.as_str().contains(needle)
     }
 
     /// Recomputes the visible rows and keeps a valid selection.
     pub fn refresh_visible(&mut self) {
+        let needle = self.filter.to_lowercase();
         self.visible = self
             .products
             .values()
-            .filter(|p| self.shown(p))
+            .filter(|p| State::shown(&needle, p))
             .map(|p| p.id)
             .collect();
         self.keep_selection();
@@ -468,7 +469,11 @@ impl State {
     /// Updates the visible rows for one changed product: O(log n) lookups plus one
     /// insert or remove, so a burst of events stays cheap with 100,000 products.
     pub fn refresh_one(&mut self, id: i64) {
-        let show = self.products.get(&id).is_some_and(|p| self.shown(p));
+        let needle = self.filter.to_lowercase();
+        let show = self
+            .products
+            .get(&id)
+            .is_some_and(|p| State::shown(&needle, p));
         match (self.visible.binary_search(&id), show) {
             (Ok(i), false) => {
                 self.visible.remove(i);

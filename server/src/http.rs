@@ -423,6 +423,26 @@ fn options(allow: &str, patch: bool) -> Response {
     response
 }
 
+/// The product list's ETag (it changes with every committed change) and validators.
+fn list_validators(state: &Shared, seq: i64, changed_at: SystemTime) -> (String, Validators) {
+    let etag = mint_etag(state.store.incarnation(), "list", seq, 0);
+    let validators = Validators {
+        etag: tag_of(&etag),
+        last_modified: changed_at,
+    };
+    (etag, validators)
+}
+
+fn list_precondition_failed(field: &str, etag: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::PRECONDITION_FAILED,
+        "precondition-failed",
+        "Precondition Failed",
+        format!("{field} does not hold for the product list (ETag {etag})."),
+    )
+    .with_header(header::ETAG, etag)
+}
+
 #[derive(Deserialize)]
 struct ListQuery {
     limit: Option<String>,
@@ -482,22 +502,12 @@ async fn collection_inner(
             };
             let pre = preconditions(&headers)?;
             let page = db(&state, move |s| s.list(after, limit)).await?;
-            let etag = mint_etag(state.store.incarnation(), "list", page.seq, 0);
-            let current = Validators {
-                etag: tag_of(&etag),
-                last_modified: page.changed_at,
-            };
+            let (etag, current) = list_validators(&state, page.seq, page.changed_at);
             match pre.evaluate(MethodKind::GetOrHead, Some(&current)) {
                 Decision::Proceed => {}
                 Decision::NotModified => return Ok(not_modified(&etag, page.changed_at)),
                 Decision::PreconditionFailed(field) => {
-                    return Err(ApiError::new(
-                        StatusCode::PRECONDITION_FAILED,
-                        "precondition-failed",
-                        "Precondition Failed",
-                        format!("{field} does not hold for the product list (ETag {etag})."),
-                    )
-                    .with_header(header::ETAG, &etag));
+                    return Err(list_precondition_failed(field, &etag));
                 }
             }
             let next = match page.items.last() {
@@ -519,21 +529,11 @@ async fn collection_inner(
             let pre = preconditions(&headers)?;
             if pre != Preconditions::default() {
                 let (seq, at) = db(&state, |s| s.latest_change()).await?;
-                let etag = mint_etag(state.store.incarnation(), "list", seq, 0);
-                let current = Validators {
-                    etag: tag_of(&etag),
-                    last_modified: at,
-                };
+                let (etag, current) = list_validators(&state, seq, at);
                 if let Decision::PreconditionFailed(field) =
                     pre.evaluate(MethodKind::Other, Some(&current))
                 {
-                    return Err(ApiError::new(
-                        StatusCode::PRECONDITION_FAILED,
-                        "precondition-failed",
-                        "Precondition Failed",
-                        format!("{field} does not hold for the product list (ETag {etag})."),
-                    )
-                    .with_header(header::ETAG, &etag));
+                    return Err(list_precondition_failed(field, &etag));
                 }
             }
             let bytes = match body.take() {
