@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use catalog_shared::USER_HEADER;
-use catalog_shared::event::ChangeEvent;
+use catalog_shared::event::{ChangeEvent, EventId};
 use catalog_shared::problem::Problem;
 use catalog_shared::product::{Product, ProductFields};
 use eventsource_stream::Eventsource;
@@ -303,8 +303,8 @@ impl Api {
                                     // The stream is established: (re)load the list now, so
                                     // no change can fall between the list and the stream.
                                     "ready" | "reset" => {
-                                        if let Ok(seq) = event.id.parse() {
-                                            self.send(Action::Seq(seq));
+                                        if let Ok(id) = event.id.parse::<EventId>() {
+                                            self.send(Action::Seq(id.seq));
                                         }
                                         self.send(Action::Reset);
                                     }

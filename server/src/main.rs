@@ -1,21 +1,26 @@
 //! `catalog-server`: the product catalog over HTTP, with exact RFC 9110 conditional
-//! requests, on SQLite, with live change events.
+//! requests, on SQLite, with a live change feed. Startup lives here; the parts are
+//! `app` (router, state, serving), `routes` (one module per resource), `storage` (the
+//! async boundary and its SQLite engine) and `feed` (the change log turned into events).
 
-mod events;
-mod http;
+mod app;
+mod feed;
 mod problem;
+mod routes;
 mod seed;
 mod storage;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
 use tokio::sync::watch;
 
-use crate::storage::sqlite::{SqliteStore, Sync};
+use crate::feed::{Feed, FeedOptions};
+use crate::storage::sqlite::{Options, SqliteStore, Sync};
 
 /// The catalog server: products with ETags, If-Match and 412, and live change events.
 #[derive(Parser, Debug)]
@@ -39,6 +44,22 @@ struct Args {
     /// How many changes the change log keeps for resuming event streams.
     #[arg(long, default_value_t = 10_000)]
     change_log: i64,
+    /// Writes that may wait for the database; past it a write is answered 503.
+    #[arg(long, default_value_t = 1024)]
+    write_queue: usize,
+    /// The most writes committed together in one transaction (one fsync).
+    #[arg(long, default_value_t = 256)]
+    write_batch: usize,
+    /// Read connections to the database.
+    #[arg(long, default_value_t = 4)]
+    readers: usize,
+    /// Events an event-stream subscriber may fall behind before it is sent `reset`.
+    #[arg(long, default_value_t = 1024)]
+    event_buffer: usize,
+    /// How long a response may make no progress because the client does not read
+    /// before the connection is dropped (e.g. "30s").
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    write_timeout: Duration,
 }
 
 #[tokio::main]
@@ -58,11 +79,19 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let path = PathBuf::from(&args.db);
-    let (store, fresh) = SqliteStore::open(&path, args.sync, args.change_log)
+    let options = Options {
+        sync: args.sync,
+        queue: args.write_queue,
+        batch: args.write_batch,
+        readers: args.readers,
+    };
+    let (store, fresh) = SqliteStore::open(&path, options)
         .with_context(|| format!("opening the database {}", path.display()))?;
     let store: Arc<dyn storage::Storage> = Arc::new(store);
     if fresh && !args.no_seed {
-        let n = seed::seed(store.as_ref()).context("seeding the demo catalog")?;
+        let n = seed::seed(store.as_ref())
+            .await
+            .context("seeding the demo catalog")?;
         tracing::info!("new database {}: seeded {n} demo products", path.display());
     }
     if args.allow_unconditional {
@@ -70,29 +99,25 @@ async fn main() -> anyhow::Result<()> {
             "--allow-unconditional: writes without If-Match are accepted; lost updates are possible (demo mode)"
         );
     }
-    // Other processes may share this database: pass their changes on to our subscribers.
-    let poller = {
-        let store = store.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
-            loop {
-                tick.tick().await;
-                let store = store.clone();
-                match tokio::task::spawn_blocking(move || store.publish_foreign_changes()).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => tracing::warn!("reading the change log: {e}"),
-                    Err(e) => tracing::warn!("change-log poller: {e}"),
-                }
-            }
-        })
-    };
+    let feed = Feed::new(
+        store.clone(),
+        FeedOptions {
+            retain: args.change_log.max(1),
+            buffer: args.event_buffer.max(1),
+            ..FeedOptions::default()
+        },
+    )
+    .await
+    .context("reading the change log")?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    feed.spawn_publisher(stop_rx.clone());
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("binding {}", args.addr))?;
     let local = listener.local_addr()?;
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let state = Arc::new(http::AppState {
+    let state = Arc::new(app::AppState {
         store,
+        feed,
         allow_unconditional: args.allow_unconditional,
         shutdown: stop_rx,
     });
@@ -101,7 +126,8 @@ async fn main() -> anyhow::Result<()> {
         path.display(),
         args.sync
     );
-    axum::serve(listener, http::router(state))
+    let listener = app::DroppingListener::new(listener, args.write_timeout);
+    axum::serve(listener, app::router(state))
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             tracing::info!("shutting down: finishing in-flight requests");
@@ -109,7 +135,6 @@ async fn main() -> anyhow::Result<()> {
         })
         .await
         .context("serving")?;
-    poller.abort();
     tracing::info!("stopped");
     Ok(())
 }

@@ -5,6 +5,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use catalog_shared::problem::{PROBLEM_JSON, Problem};
 
+use crate::storage::StoreError;
+
 /// An error response: a problem body plus any headers it needs (Allow, ETag, ...).
 #[derive(Debug)]
 pub struct ApiError {
@@ -60,6 +62,50 @@ impl ApiError {
             format!("This resource supports {allow}."),
         )
         .with_header(header::ALLOW, allow)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::DuplicateSku { sku, existing_id } => {
+                let mut e = ApiError::new(
+                    StatusCode::CONFLICT,
+                    "duplicate-sku",
+                    "Duplicate SKU",
+                    format!(
+                        "Product {existing_id} already has sku {sku}. Choose another sku, or edit product {existing_id}."
+                    ),
+                );
+                e.problem.conflicting_id = Some(existing_id);
+                e
+            }
+            StoreError::Busy(why) => {
+                tracing::warn!("refused a write: {why}");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "Service Unavailable",
+                    format!(
+                        "The server is busy ({why}). Nothing was changed; try again in a second."
+                    ),
+                )
+                .with_header(header::RETRY_AFTER, "1")
+            }
+            StoreError::Unavailable(why) => {
+                tracing::error!("the database cannot write: {why}");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage-unavailable",
+                    "Service Unavailable",
+                    format!(
+                        "The database cannot take changes now ({why}). Nothing was changed; try again later. Reading still works."
+                    ),
+                )
+                .with_header(header::RETRY_AFTER, "5")
+            }
+            StoreError::Database(why) => ApiError::internal(why),
+        }
     }
 }
 

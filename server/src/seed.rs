@@ -184,18 +184,20 @@ const SEED: &[(&str, &str, i64, Status, &str)] = &[
 ];
 
 /// Creates the demo products, as the user `seed`.
-pub fn seed(store: &dyn Storage) -> Result<usize, StoreError> {
+pub async fn seed(store: &dyn Storage) -> Result<usize, StoreError> {
     for (sku, name, price_cents, status, description) in SEED {
-        store.create(
-            &ProductFields {
-                sku: (*sku).into(),
-                name: (*name).into(),
-                description: (*description).into(),
-                price_cents: *price_cents,
-                status: *status,
-            },
-            "seed",
-        )?;
+        store
+            .create(
+                ProductFields {
+                    sku: (*sku).into(),
+                    name: (*name).into(),
+                    description: (*description).into(),
+                    price_cents: *price_cents,
+                    status: *status,
+                },
+                "seed".into(),
+            )
+            .await?;
     }
     Ok(SEED.len())
 }

@@ -55,3 +55,53 @@ pub const RESET: &str = "reset";
 /// `id:` and `data: {"seq": n}` give the latest sequence number. A client loads the list
 /// after it, so no change can fall between the list and the stream.
 pub const READY: &str = "ready";
+
+/// The `id:` of an event: the database's identity and the change sequence number, as
+/// `<database>:<seq>`. A `Last-Event-ID` from another database names no position in this
+/// one's change log, so the server answers it with `reset` instead of resuming silently
+/// against the wrong data.
+///
+/// ```
+/// use catalog_shared::event::EventId;
+/// let id: EventId = "3f9a0c2d1e4b5a69:42".parse().unwrap();
+/// assert_eq!((id.database.as_str(), id.seq), ("3f9a0c2d1e4b5a69", 42));
+/// assert_eq!(id.to_string(), "3f9a0c2d1e4b5a69:42");
+/// assert!("42".parse::<EventId>().is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventId {
+    pub database: String,
+    pub seq: i64,
+}
+
+impl std::fmt::Display for EventId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.database, self.seq)
+    }
+}
+
+/// Why a text is not an [`EventId`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("an event id is <database>:<sequence number>, not {0:?}")]
+pub struct BadEventId(pub String);
+
+impl std::str::FromStr for EventId {
+    type Err = BadEventId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || BadEventId(s.chars().take(80).collect());
+        let (database, seq) = s.trim().rsplit_once(':').ok_or_else(bad)?;
+        if database.is_empty() || !database.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(bad());
+        }
+        let seq = seq
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0 && !seq.starts_with('+'))
+            .ok_or_else(bad)?;
+        Ok(EventId {
+            database: database.to_string(),
+            seq,
+        })
+    }
+}

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use catalog_shared::event::{ChangeEvent, Op};
+use catalog_shared::event::{ChangeEvent, EventId, Op};
 use catalog_tests::{Server, client, product_json, send};
 use eventsource_stream::{Event, Eventsource};
 use futures_util::{Stream, StreamExt};
@@ -30,6 +30,21 @@ async fn subscribe(s: &Server, last_event_id: Option<&str>) -> Events {
     )
 }
 
+/// The sequence number an event's id carries (`<database>:<seq>`).
+fn seq(e: &Event) -> i64 {
+    e.id.parse::<EventId>()
+        .unwrap_or_else(|err| panic!("{err}: {e:?}"))
+        .seq
+}
+
+/// An event id of this server's database at `seq`, as a client would have kept it.
+async fn event_id(s: &Server, seq: i64) -> String {
+    let mut events = subscribe(s, None).await;
+    let ready = next(&mut events).await;
+    let id: EventId = ready.id.parse().expect("the ready event has an event id");
+    EventId { seq, ..id }.to_string()
+}
+
 async fn next(events: &mut Events) -> Event {
     tokio::time::timeout(Duration::from_secs(20), events.next())
         .await
@@ -44,9 +59,16 @@ async fn a_subscriber_sees_every_change_in_order() {
     let mut events = subscribe(&s, None).await;
     let ready = next(&mut events).await;
     assert_eq!(
-        (ready.event.as_str(), ready.id.as_str()),
-        ("ready", "25"),
+        (ready.event.as_str(), seq(&ready)),
+        ("ready", 25),
         "the stream starts with the latest seq"
+    );
+    let database = ready.id.split(':').next().unwrap().to_string();
+    assert_eq!(
+        database.len(),
+        16,
+        "the id names the database: {}",
+        ready.id
     );
     let created = send(
         c.post(s.url("/products"))
@@ -80,7 +102,11 @@ async fn a_subscriber_sees_every_change_in_order() {
         let e = next(&mut events).await;
         assert_eq!(e.event, op.as_str());
         let data: ChangeEvent = serde_json::from_str(&e.data).unwrap();
-        assert_eq!(e.id, data.seq.to_string(), "id: is the global sequence");
+        assert_eq!(
+            e.id,
+            format!("{database}:{}", data.seq),
+            "id: is the database and the global sequence"
+        );
         assert_eq!(data.op, op);
         assert_eq!(data.id, id);
         assert_eq!(data.updated_by, by);
@@ -99,10 +125,10 @@ async fn last_event_id_resumes_from_the_change_log() {
     let s = Server::start();
     let c = client();
     // The seed made 25 changes; subscribe from the 20th and get 21..25, then live ones.
-    let mut events = subscribe(&s, Some("20")).await;
+    let mut events = subscribe(&s, Some(&event_id(&s, 20).await)).await;
     for want in 21..=25 {
         let e = next(&mut events).await;
-        assert_eq!(e.id, want.to_string());
+        assert_eq!(seq(&e), want);
         assert_eq!(e.event, "created");
     }
     let r = send(c.get(s.url("/products/1"))).await;
@@ -113,23 +139,32 @@ async fn last_event_id_resumes_from_the_change_log() {
     )
     .await;
     let e = next(&mut events).await;
-    assert_eq!((e.id.as_str(), e.event.as_str()), ("26", "updated"));
+    assert_eq!((seq(&e), e.event.as_str()), (26, "updated"));
 }
 
 #[tokio::test]
 async fn a_too_old_or_foreign_last_event_id_gets_reset() {
     let s = Server::start_with_args(&["--change-log", "5"]);
-    let mut old = subscribe(&s, Some("3")).await;
+    let mut old = subscribe(&s, Some(&event_id(&s, 3).await)).await;
     let e = next(&mut old).await;
     assert_eq!(e.event, "reset");
-    assert_eq!(e.id, "25", "the reset names the latest sequence");
-    let mut future = subscribe(&s, Some("999")).await;
+    assert_eq!(seq(&e), 25, "the reset names the latest sequence");
+    let mut future = subscribe(&s, Some(&event_id(&s, 999).await)).await;
     assert_eq!(next(&mut future).await.event, "reset");
-    let mut junk = subscribe(&s, Some("abc")).await;
-    assert_eq!(next(&mut junk).await.event, "reset");
+    for junk in ["abc", "21", "x:21", ":21", "21:"] {
+        let mut junk = subscribe(&s, Some(junk)).await;
+        assert_eq!(next(&mut junk).await.event, "reset");
+    }
+    // An id of another database, with a sequence number this one has, is not resumed
+    // against the wrong data.
+    let other = Server::start();
+    let mut foreign = subscribe(&s, Some(&event_id(&other, 21).await)).await;
+    let e = next(&mut foreign).await;
+    assert_eq!((e.event.as_str(), seq(&e)), ("reset", 25));
+    assert!(e.data.contains("another database"), "{}", e.data);
     // Within the kept window, resumption works.
-    let mut ok = subscribe(&s, Some("21")).await;
-    assert_eq!(next(&mut ok).await.id, "22");
+    let mut ok = subscribe(&s, Some(&event_id(&s, 21).await)).await;
+    assert_eq!(seq(&next(&mut ok).await), 22);
 }
 
 #[tokio::test]
@@ -152,7 +187,7 @@ async fn many_subscribers_all_see_the_same_order() {
     for sub in &mut subs {
         assert_eq!(next(sub).await.event, "ready");
         for want in 26..=35 {
-            assert_eq!(next(sub).await.id, want.to_string());
+            assert_eq!(seq(&next(sub).await), want);
         }
     }
 }
@@ -184,4 +219,65 @@ async fn a_process_sharing_the_database_passes_on_the_others_changes_in_order() 
     let third: ChangeEvent = serde_json::from_str(&next(&mut events).await.data).unwrap();
     assert_eq!((second.seq, second.updated_by.as_str()), (27, "alice"));
     assert_eq!((third.seq, third.updated_by.as_str()), (28, "bob"));
+}
+
+#[tokio::test]
+async fn two_processes_on_one_file_each_pass_on_every_change_of_the_other_once_in_order() {
+    let a = Server::start();
+    let b = Server::start_on(&a.db, &[], "127.0.0.1:0").unwrap();
+    let mut on_a = subscribe(&a, None).await;
+    let mut on_b = subscribe(&b, None).await;
+    for events in [&mut on_a, &mut on_b] {
+        let ready = next(events).await;
+        assert_eq!((ready.event.as_str(), seq(&ready)), ("ready", 25));
+    }
+    // Eight writers, four on each process, all at once.
+    const PER_WRITER: usize = 25;
+    let mut writers = Vec::new();
+    for w in 0..8 {
+        let url = if w % 2 == 0 {
+            a.url("/products")
+        } else {
+            b.url("/products")
+        };
+        writers.push(tokio::spawn(async move {
+            let c = client();
+            let mut ids = Vec::new();
+            for i in 0..PER_WRITER {
+                let r = send(
+                    c.post(&url)
+                        .header("X-User", format!("w{w}"))
+                        .json(&product_json(&format!("W{w}-{i}"), "Raced", 1, "in_stock")),
+                )
+                .await;
+                assert_eq!(r.status, 201);
+                ids.push(r.json()["id"].as_i64().unwrap());
+            }
+            ids
+        }));
+    }
+    let mut created = Vec::new();
+    for w in writers {
+        created.extend(w.await.unwrap());
+    }
+    created.sort();
+    let total = 8 * PER_WRITER as i64;
+    for (name, events) in [("A", &mut on_a), ("B", &mut on_b)] {
+        let mut ids = Vec::new();
+        for want in 26..26 + total {
+            let e = next(events).await;
+            assert_eq!(
+                (e.event.as_str(), seq(&e)),
+                ("created", want),
+                "{name}'s subscriber gets every change once, in order"
+            );
+            let data: ChangeEvent = serde_json::from_str(&e.data).unwrap();
+            ids.push(data.id);
+        }
+        ids.sort();
+        assert_eq!(ids, created, "{name}'s subscriber heard of every product");
+    }
+    // An event id from A resumes on B: same database, same log.
+    let mut resumed = subscribe(&b, Some(&event_id(&a, 30).await)).await;
+    assert_eq!(seq(&next(&mut resumed).await), 31);
 }

@@ -1,13 +1,13 @@
-//! The storage boundary: a narrow trait whose writes are compare-and-set operations done
-//! inside the database, and whose commits feed the change log and the live event stream.
+//! The storage boundary: a narrow async trait whose writes are compare-and-set operations
+//! done inside the database, each recording its change in the change log (the feed's
+//! source of truth) in the same transaction.
 
 pub mod sqlite;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use catalog_shared::event::ChangeEvent;
 use catalog_shared::product::{Product, ProductFields};
-use tokio::sync::broadcast;
+use tokio::sync::watch;
 
 /// A product's current row, with what HTTP needs beside the representation.
 #[derive(Debug, Clone)]
@@ -64,52 +64,76 @@ pub struct VersionInfo {
     pub updated_by: String,
 }
 
-/// Changes after a given sequence number.
+/// One row of the change log, as stored: its JSON is decoded by the feed, so a row that
+/// cannot be decoded becomes a `reset` for subscribers rather than an error here.
 #[derive(Debug, Clone)]
-pub enum Since {
-    Events(Vec<ChangeEvent>),
-    /// The change log no longer holds them (or the number is from another database).
-    TooOld {
-        latest: i64,
-    },
+pub struct LogRow {
+    pub seq: i64,
+    pub event: String,
+}
+
+/// A page of the change log after some sequence number.
+#[derive(Debug, Clone)]
+pub struct LogPage {
+    /// Rows in sequence order, at most the page size asked for.
+    pub rows: Vec<LogRow>,
+    /// The latest committed sequence number when the page was read.
+    pub latest: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("sku {sku} is already used by product {existing_id}")]
     DuplicateSku { sku: String, existing_id: i64 },
+    /// The write queue is full: the server is saturated. Nothing was changed.
+    #[error("the server is busy: {0}")]
+    Busy(String),
+    /// The database cannot take writes now (disk full, read-only, I/O error). Nothing was
+    /// changed; the condition may clear by itself.
+    #[error("the database cannot write now: {0}")]
+    Unavailable(String),
     #[error("database error: {0}")]
     Database(String),
 }
 
-/// The operations the HTTP layer needs. Methods block: call them from `spawn_blocking`.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What the HTTP layer and the feed need from a database. Every method is async and never
+/// blocks the caller's thread; a backend runs its blocking work on threads of its own.
+/// Writes are compare-and-set operations done inside the database, each acknowledged
+/// only after its commit is durable.
+#[async_trait::async_trait]
 pub trait Storage: Send + Sync + 'static {
-    /// The database's random incarnation id, mixed into every entity tag.
-    fn incarnation(&self) -> &str;
-    fn get(&self, id: i64) -> Result<Lookup, StoreError>;
-    fn list(&self, after: i64, limit: usize) -> Result<Page, StoreError>;
+    /// The database's random identity, created with it: mixed into every entity tag and
+    /// carried by every event id.
+    fn identity(&self) -> &str;
+    async fn get(&self, id: i64) -> StoreResult<Lookup>;
+    async fn list(&self, after: i64, limit: usize) -> StoreResult<Page>;
     /// The latest change sequence number and its time.
-    fn latest_change(&self) -> Result<(i64, SystemTime), StoreError>;
-    fn create(&self, fields: &ProductFields, user: &str) -> Result<Product, StoreError>;
+    async fn latest_change(&self) -> StoreResult<(i64, SystemTime)>;
+    async fn create(&self, fields: ProductFields, user: String) -> StoreResult<Product>;
     /// Replaces the fields if the product is live at `expected_version`.
-    fn update(
+    async fn update(
         &self,
         id: i64,
         expected_version: i64,
-        fields: &ProductFields,
-        user: &str,
-    ) -> Result<Write<Product>, StoreError>;
+        fields: ProductFields,
+        user: String,
+    ) -> StoreResult<Write<Product>>;
     /// Deletes the product if it is live at `expected_version`.
-    fn delete(&self, id: i64, expected_version: i64, user: &str) -> Result<Write<()>, StoreError>;
+    async fn delete(&self, id: i64, expected_version: i64, user: String) -> StoreResult<Write<()>>;
     /// `None` when the id never existed.
-    fn versions(&self, id: i64) -> Result<Option<Vec<VersionInfo>>, StoreError>;
-    fn version(&self, id: i64, version: i64) -> Result<Option<Stored>, StoreError>;
-    fn changes_since(&self, seq: i64) -> Result<Since, StoreError>;
-    /// Live change events, sent in commit order.
-    fn subscribe(&self) -> broadcast::Receiver<ChangeEvent>;
-    /// Sends subscribers the changes other server processes committed to the same
-    /// database since the last call (called on a timer).
-    fn publish_foreign_changes(&self) -> Result<(), StoreError>;
+    async fn versions(&self, id: i64) -> StoreResult<Option<Vec<VersionInfo>>>;
+    async fn version(&self, id: i64, version: i64) -> StoreResult<Option<Stored>>;
+    /// Up to `limit` change-log rows with a sequence number above `after`, in order. Only
+    /// committed rows, and never a row while an earlier one could still appear.
+    async fn changes_since(&self, after: i64, limit: usize) -> StoreResult<LogPage>;
+    /// Removes change-log rows with a sequence number up to `upto` (the feed calls this
+    /// once every subscriber it serves has been sent them).
+    async fn prune_changes(&self, upto: i64) -> StoreResult<()>;
+    /// Changes to the latest sequence number this process committed: the feed's wake-up.
+    /// Changes committed by other processes are found by reading the log.
+    fn commits(&self) -> watch::Receiver<i64>;
 }
 
 /// Milliseconds since the epoch, as stored.

@@ -1,0 +1,115 @@
+//! The application: its shared state, the router, request logging, and serving with
+//! graceful shutdown on a listener whose connections drop a peer that stops reading.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::HeaderMap;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::any;
+use catalog_shared::USER_HEADER;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_io_timeout::TimeoutStream;
+
+use crate::feed::Feed;
+use crate::problem::ApiError;
+use crate::routes::{events, health, products, versions};
+use crate::storage::Storage;
+
+pub struct AppState {
+    pub store: Arc<dyn Storage>,
+    pub feed: Arc<Feed>,
+    pub allow_unconditional: bool,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+pub type Shared = Arc<AppState>;
+
+pub fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/health", any(health::health))
+        .route("/products", any(products::collection))
+        .route("/products/{id}", any(products::item))
+        .route("/products/{id}/versions", any(versions::versions))
+        .route("/products/{id}/versions/{n}", any(versions::version))
+        .route("/events", any(events::events))
+        .fallback(unknown_route)
+        .layer(middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+async fn unknown_route(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(&format!("The resource {}", uri.path()))
+}
+
+/// One log line per request: method, path, status, the If-Match sent, the ETag returned,
+/// the user, and the time taken.
+async fn log_request(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let header_text = |h: &HeaderMap, name: &str| {
+        h.get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_else(|| "-".into())
+    };
+    let if_match = header_text(req.headers(), "if-match");
+    let user = header_text(req.headers(), USER_HEADER);
+    let response = next.run(req).await;
+    let etag = header_text(response.headers(), "etag");
+    tracing::info!(
+        "{method} {path} {status} if-match={if_match} etag={etag} user={user} {ms:.1}ms",
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+    );
+    response
+}
+
+/// A TCP listener whose connections fail a write that makes no progress for
+/// `write_timeout`: a peer that stops reading (an event stream nobody reads, whose socket
+/// buffers are full) is dropped instead of being held forever.
+pub struct DroppingListener {
+    inner: TcpListener,
+    write_timeout: Duration,
+}
+
+impl DroppingListener {
+    pub fn new(inner: TcpListener, write_timeout: Duration) -> Self {
+        DroppingListener {
+            inner,
+            write_timeout,
+        }
+    }
+}
+
+impl axum::serve::Listener for DroppingListener {
+    type Io = std::pin::Pin<Box<TimeoutStream<TcpStream>>>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.inner.accept().await {
+                Ok((stream, addr)) => {
+                    let _ = stream.set_nodelay(true);
+                    let mut stream = TimeoutStream::new(stream);
+                    stream.set_write_timeout(Some(self.write_timeout));
+                    return (Box::pin(stream), addr);
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, do not spin or exit.
+                    tracing::warn!("accepting a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}

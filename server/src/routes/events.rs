@@ -1,0 +1,38 @@
+//! `GET /events`: the change feed as Server-Sent Events, resumable with `Last-Event-ID`.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::response::Response;
+
+use crate::app::Shared;
+use crate::problem::ApiError;
+
+pub async fn events(
+    State(state): State<Shared>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if method != Method::GET {
+        return Err(ApiError::method_not_allowed("GET"));
+    }
+    let last_event_id = headers
+        .get("last-event-id")
+        .map(|v| v.to_str().unwrap_or("\u{0}"));
+    let stream = state.feed.subscribe(last_event_id);
+    // End the stream when the server shuts down, so graceful shutdown is not held open.
+    let mut shutdown = state.shutdown.clone();
+    let stream = futures_util::StreamExt::take_until(stream, async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    });
+    let mut response = Response::new(Body::from_stream(stream));
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // nginx and its kin: pass events on as they come.
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
+}

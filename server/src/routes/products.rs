@@ -1,0 +1,281 @@
+//! `/products` and `/products/{id}`: the list, creation, and each product's conditional
+//! GET, PUT, PATCH and DELETE (404/410/405/415 first, then the preconditions, then the
+//! body, then one compare-and-set).
+
+use std::time::SystemTime;
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use catalog_shared::precondition::{Decision, MethodKind, Preconditions, Validators};
+use serde::Deserialize;
+
+use super::*;
+use crate::app::Shared;
+use crate::problem::ApiError;
+use crate::storage::{Lookup, Stored, Write, mint_etag};
+
+/// The product list's ETag (it changes with every committed change) and validators.
+fn list_validators(state: &Shared, seq: i64, changed_at: SystemTime) -> (String, Validators) {
+    let etag = mint_etag(state.store.identity(), "list", seq, 0);
+    let validators = Validators {
+        etag: tag_of(&etag),
+        last_modified: changed_at,
+    };
+    (etag, validators)
+}
+
+fn list_precondition_failed(field: &str, etag: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::PRECONDITION_FAILED,
+        "precondition-failed",
+        "Precondition Failed",
+        format!("{field} does not hold for the product list (ETag {etag})."),
+    )
+    .with_header(header::ETAG, etag)
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    limit: Option<String>,
+    after: Option<String>,
+}
+
+fn bad_query(detail: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "bad-query",
+        "Bad Query",
+        detail.to_string(),
+    )
+}
+
+pub async fn collection(
+    State(state): State<Shared>,
+    method: Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let mut body = Some(body);
+    let result = collection_inner(state, method, uri, headers, &mut body).await;
+    if result.is_err() {
+        discard(body.take()).await;
+    }
+    result
+}
+
+async fn collection_inner(
+    state: Shared,
+    method: Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: &mut Option<Body>,
+) -> Result<Response, ApiError> {
+    match method {
+        Method::GET | Method::HEAD => {
+            let q =
+                Query::<ListQuery>::try_from_uri(&uri).map_err(|e| bad_query(&format!("{e}")))?;
+            let limit = match q.limit.as_deref() {
+                None => 100,
+                Some(s) => s
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or_else(|| bad_query("limit must be a number from 1 to 1000."))?,
+            };
+            let after = match q.after.as_deref() {
+                None => 0,
+                Some(s) => s
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| *n >= 0)
+                    .ok_or_else(|| bad_query("after must be a product id (0 or more)."))?,
+            };
+            let pre = preconditions(&headers)?;
+            let page = state.store.list(after, limit).await?;
+            let (etag, current) = list_validators(&state, page.seq, page.changed_at);
+            match pre.evaluate(MethodKind::GetOrHead, Some(&current)) {
+                Decision::Proceed => {}
+                Decision::NotModified => return Ok(not_modified(&etag, page.changed_at)),
+                Decision::PreconditionFailed(field) => {
+                    return Err(list_precondition_failed(field, &etag));
+                }
+            }
+            let next = match page.items.last() {
+                Some(last) if page.more => {
+                    Some(format!("/products?after={}&limit={limit}", last.id))
+                }
+                _ => None,
+            };
+            let mut response = json_response(
+                StatusCode::OK,
+                &serde_json::json!({ "items": page.items, "next": next }),
+            );
+            validator_headers(response.headers_mut(), &etag, page.changed_at);
+            Ok(response)
+        }
+        Method::POST => {
+            let user = user_of(&headers)?;
+            require_json(&headers)?;
+            let pre = preconditions(&headers)?;
+            if pre != Preconditions::default() {
+                let (seq, at) = state.store.latest_change().await?;
+                let (etag, current) = list_validators(&state, seq, at);
+                if let Decision::PreconditionFailed(field) =
+                    pre.evaluate(MethodKind::Other, Some(&current))
+                {
+                    return Err(list_precondition_failed(field, &etag));
+                }
+            }
+            let bytes = match body.take() {
+                Some(b) => read_body(b).await?,
+                None => Bytes::new(),
+            };
+            let fields = validated(&parse_json(&bytes)?)?;
+            let product = state.store.create(fields, user).await?;
+            let mut response = product_response(StatusCode::CREATED, &product);
+            set(
+                response.headers_mut(),
+                header::LOCATION,
+                &format!("/products/{}", product.id),
+            );
+            Ok(response)
+        }
+        Method::OPTIONS => Ok(options(COLLECTION_ALLOW, false)),
+        _ => Err(ApiError::method_not_allowed(COLLECTION_ALLOW)),
+    }
+}
+
+pub async fn item(
+    State(state): State<Shared>,
+    raw_id: Result<Path<String>, PathRejection>,
+    method: Method,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let raw_id = path_text(raw_id)?;
+    let mut body = Some(body);
+    let result = item_inner(state, raw_id, method, headers, &mut body).await;
+    if result.is_err() {
+        discard(body.take()).await;
+    }
+    result
+}
+
+async fn item_inner(
+    state: Shared,
+    raw_id: String,
+    method: Method,
+    headers: HeaderMap,
+    body: &mut Option<Body>,
+) -> Result<Response, ApiError> {
+    let Some(id) = parse_id(&raw_id) else {
+        return Err(ApiError::not_found(&format!("Product {raw_id}")));
+    };
+    if !matches!(
+        method,
+        Method::GET | Method::HEAD | Method::PUT | Method::PATCH | Method::DELETE | Method::OPTIONS
+    ) {
+        return Err(ApiError::method_not_allowed(ITEM_ALLOW));
+    }
+    let lookup = state.store.get(id).await?;
+    let current = match lookup {
+        Lookup::Missing => return Err(ApiError::not_found(&format!("Product {id}"))),
+        Lookup::Deleted(d) if method != Method::OPTIONS => return Err(gone(id, &d)),
+        Lookup::Deleted(_) => return Ok(options(ITEM_ALLOW, true)),
+        Lookup::Live(s) => s,
+    };
+    match method {
+        Method::GET | Method::HEAD => {
+            let pre = preconditions(&headers)?;
+            match pre.evaluate(MethodKind::GetOrHead, Some(&validators(&current))) {
+                Decision::Proceed => Ok(product_response(StatusCode::OK, &current.product)),
+                Decision::NotModified => {
+                    Ok(not_modified(&current.product.etag, current.last_modified))
+                }
+                Decision::PreconditionFailed(field) => {
+                    Err(precondition_failed(&current, field, &headers))
+                }
+            }
+        }
+        Method::OPTIONS => Ok(options(ITEM_ALLOW, true)),
+        _ => write(state, id, method, headers, body, current).await,
+    }
+}
+
+/// PUT, PATCH and DELETE: preconditions against the current state, then the body, then a
+/// compare-and-set at the version the preconditions were checked against. If another
+/// write lands in between, the preconditions are checked again against the new state.
+async fn write(
+    state: Shared,
+    id: i64,
+    method: Method,
+    headers: HeaderMap,
+    body: &mut Option<Body>,
+    mut current: Stored,
+) -> Result<Response, ApiError> {
+    let user = user_of(&headers)?;
+    match method {
+        Method::PUT => require_json(&headers)?,
+        Method::PATCH => require_merge_patch(&headers)?,
+        _ => {}
+    }
+    let pre = preconditions(&headers)?;
+    if pre.if_match.is_none() && !state.allow_unconditional {
+        return Err(precondition_required(&method, id));
+    }
+    let mut bytes = Bytes::new();
+    loop {
+        match pre.evaluate(MethodKind::Other, Some(&validators(&current))) {
+            Decision::Proceed => {}
+            Decision::PreconditionFailed(field) => {
+                return Err(precondition_failed(&current, field, &headers));
+            }
+            // Never for a write (If-None-Match fails with 412 there), but be explicit.
+            Decision::NotModified => {
+                return Err(precondition_failed(&current, "If-None-Match", &headers));
+            }
+        }
+        let version = current.product.version;
+        let user = user.clone();
+        let outcome = if method == Method::DELETE {
+            match state.store.delete(id, version, user).await? {
+                Write::Done(()) => return Ok(StatusCode::NO_CONTENT.into_response()),
+                Write::Changed(now) => now,
+            }
+        } else {
+            if let Some(b) = body.take() {
+                bytes = read_body(b).await?;
+            }
+            let value = parse_json(&bytes)?;
+            let fields = if method == Method::PATCH {
+                let mut doc =
+                    serde_json::to_value(current.product.fields()).map_err(ApiError::internal)?;
+                json_patch::merge(&mut doc, &value);
+                validated(&doc)?
+            } else {
+                validated(&value)?
+            };
+            match state.store.update(id, version, fields, user).await? {
+                Write::Done(product) => {
+                    let mut response = product_response(StatusCode::OK, &product);
+                    set(
+                        response.headers_mut(),
+                        header::CONTENT_LOCATION,
+                        &format!("/products/{id}"),
+                    );
+                    return Ok(response);
+                }
+                Write::Changed(now) => now,
+            }
+        };
+        current = match *outcome {
+            Lookup::Live(s) => s,
+            Lookup::Deleted(d) => return Err(gone(id, &d)),
+            Lookup::Missing => return Err(ApiError::not_found(&format!("Product {id}"))),
+        };
+    }
+}

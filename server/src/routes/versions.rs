@@ -1,0 +1,73 @@
+//! `/products/{id}/versions` and `/products/{id}/versions/{n}`: a product's history, and
+//! each past version, immutable and cacheable for good.
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::Response;
+use catalog_shared::precondition::{Decision, MethodKind};
+
+use super::*;
+use crate::app::Shared;
+use crate::problem::ApiError;
+
+pub async fn versions(
+    State(state): State<Shared>,
+    raw_id: Result<Path<String>, PathRejection>,
+    method: Method,
+) -> Result<Response, ApiError> {
+    let raw_id = path_text(raw_id)?;
+    let Some(id) = parse_id(&raw_id) else {
+        return Err(ApiError::not_found(&format!("Product {raw_id}")));
+    };
+    match method {
+        Method::GET | Method::HEAD => {}
+        Method::OPTIONS => return Ok(options(READ_ALLOW, false)),
+        _ => return Err(ApiError::method_not_allowed(READ_ALLOW)),
+    }
+    match state.store.versions(id).await? {
+        None => Err(ApiError::not_found(&format!("Product {id}"))),
+        Some(list) => {
+            let mut response = json_response(StatusCode::OK, &list);
+            set(response.headers_mut(), header::CACHE_CONTROL, "no-cache");
+            Ok(response)
+        }
+    }
+}
+
+pub async fn version(
+    State(state): State<Shared>,
+    raw: Result<Path<(String, String)>, PathRejection>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (raw_id, raw_n) = path_text(raw)?;
+    let (Some(id), Some(n)) = (parse_id(&raw_id), parse_id(&raw_n)) else {
+        return Err(ApiError::not_found(&format!(
+            "Version {raw_n} of product {raw_id}"
+        )));
+    };
+    match method {
+        Method::GET | Method::HEAD => {}
+        Method::OPTIONS => return Ok(options(READ_ALLOW, false)),
+        _ => return Err(ApiError::method_not_allowed(READ_ALLOW)),
+    }
+    let Some(stored) = state.store.version(id, n).await? else {
+        return Err(ApiError::not_found(&format!("Version {n} of product {id}")));
+    };
+    let pre = preconditions(&headers)?;
+    match pre.evaluate(MethodKind::GetOrHead, Some(&validators(&stored))) {
+        Decision::Proceed => {
+            // A past version never changes: it may be cached for good.
+            let mut response = product_response(StatusCode::OK, &stored.product);
+            set(
+                response.headers_mut(),
+                header::CACHE_CONTROL,
+                "max-age=31536000, immutable",
+            );
+            Ok(response)
+        }
+        Decision::NotModified => Ok(not_modified(&stored.product.etag, stored.last_modified)),
+        Decision::PreconditionFailed(field) => Err(precondition_failed(&stored, field, &headers)),
+    }
+}
