@@ -125,3 +125,23 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_that_cannot_write_now_is_503_problem_with_retry_after() {
+        for e in [
+            StoreError::Busy("queue full".into()),
+            StoreError::Unavailable("database or disk is full".into()),
+        ] {
+            let r = ApiError::from(e).into_response();
+            assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(r.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+            assert!(r.headers().contains_key(header::RETRY_AFTER));
+        }
+        let r = ApiError::from(StoreError::Database("a defect".into())).into_response();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}

@@ -13,7 +13,8 @@ use serde_json::Value;
 
 pub mod tmux;
 
-/// The directory the workspace's binaries are built into (`target/debug`).
+/// The directory the workspace's binaries are built into (`target/debug` for tests,
+/// `target/release` for the release benchmark tool).
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test executable has a path");
     // target/debug/deps/<test> -> target/debug; target/release/<bench> -> target/release
@@ -25,15 +26,68 @@ pub fn bin_dir() -> PathBuf {
     }
 }
 
-/// The path of one of the workspace's binaries, which must have been built first.
+/// The path of one of the workspace's binaries (`catalog-server`, `catalog`), as Cargo
+/// gives it, built from the sources as they are now. Cargo hands `CARGO_BIN_EXE_*` only
+/// to tests of the package that owns a binary, and these tests drive binaries of two
+/// packages; so on first use the harness asks Cargo itself to build both (instant when
+/// they are fresh) and takes the paths from its artifact messages. A stale binary left
+/// in `target/` can never be the one tested.
 pub fn bin(name: &str) -> PathBuf {
-    let path = bin_dir().join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build the binaries first with `cargo build --workspace --bins` (the README's test command does)",
-        path.display()
-    );
-    path
+    static BINS: std::sync::OnceLock<Result<Vec<(String, PathBuf)>, String>> =
+        std::sync::OnceLock::new();
+    let bins = BINS.get_or_init(build_binaries);
+    match bins {
+        Ok(bins) => bins
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, p)| p.clone())
+            .unwrap_or_else(|| panic!("Cargo built no binary named {name}")),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn build_binaries() -> Result<Vec<(String, PathBuf)>, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .ok_or("the tests crate is inside the workspace")?;
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root).args([
+        "build",
+        "--bins",
+        "-p",
+        "catalog-server",
+        "-p",
+        "catalog-client",
+        "--message-format=json-render-diagnostics",
+    ]);
+    if !cfg!(debug_assertions) {
+        cmd.arg("--release");
+    }
+    // The same target directory as the test binary, whatever CARGO_TARGET_DIR says.
+    if let Some(target) = bin_dir().parent() {
+        cmd.env("CARGO_TARGET_DIR", target);
+    }
+    let out = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("running cargo build for the binaries under test: {e}"))?;
+    if !out.status.success() {
+        return Err("cargo build of the binaries under test failed (see above)".into());
+    }
+    let mut bins = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(msg) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if msg["reason"] == "compiler-artifact"
+            && let (Some(name), Some(exe)) =
+                (msg["target"]["name"].as_str(), msg["executable"].as_str())
+        {
+            bins.push((name.to_string(), PathBuf::from(exe)));
+        }
+    }
+    Ok(bins)
 }
 
 /// A running `catalog-server`.
