@@ -815,3 +815,69 @@ async fn every_request_is_logged_with_its_validators() {
     assert!(line.contains(&format!("etag={etag}")), "{line}");
     assert!(line.contains("user=bob"), "{line}");
 }
+
+/// RFC 9110 section 13.1.1: a retried write whose change is already applied (its reply was
+/// lost) succeeds; every other stale If-Match is still 412.
+#[tokio::test]
+async fn a_retry_of_a_write_already_applied_is_answered_2xx_and_nothing_else_is() {
+    let s = Server::start();
+    let c = client();
+    let url = s.url("/products/1");
+    let v1 = send(c.get(&url)).await.etag();
+    let put = |etag: &str, user: &str, body: serde_json::Value| {
+        c.put(&url)
+            .header("If-Match", etag)
+            .header("X-User", user)
+            .json(&body)
+    };
+    let first = send(put(&v1, "alice", bbq(30000, "in_stock"))).await;
+    assert_eq!(first.status, 200);
+    let v2 = first.etag();
+
+    // The same request again (the client never saw the first reply): 200, the current
+    // version, and no new version made.
+    let retry = send(put(&v1, "alice", bbq(30000, "in_stock"))).await;
+    assert_eq!(
+        retry.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&retry.body)
+    );
+    assert_eq!(retry.etag(), v2);
+    assert_eq!(retry.json()["version"], 2);
+    assert_eq!(send(c.get(&url)).await.json()["version"], 2);
+
+    // A different body, or another user, with the same stale If-Match: 412.
+    send(put(&v1, "alice", bbq(29900, "in_stock")))
+        .await
+        .problem(412);
+    send(put(&v1, "bob", bbq(30000, "in_stock")))
+        .await
+        .problem(412);
+
+    // Two versions on, even the same body is 412: someone may have built on it.
+    let third = send(put(&v2, "alice", bbq(31000, "in_stock"))).await;
+    assert_eq!(third.status, 200);
+    let back = send(put(&third.etag(), "alice", bbq(30000, "in_stock"))).await;
+    assert_eq!(back.status, 200);
+    send(put(&v2, "alice", bbq(31000, "in_stock")))
+        .await
+        .problem(412);
+
+    // PATCH: the patch applied to the version If-Match names must give the current one.
+    let url2 = s.url("/products/2");
+    let w1 = send(c.get(&url2)).await.etag();
+    let patch = |price: i64, user: &str| {
+        c.patch(&url2)
+            .header("If-Match", &w1)
+            .header("X-User", user)
+            .header("content-type", "application/merge-patch+json")
+            .body(json!({ "price_cents": price }).to_string())
+    };
+    let applied = send(patch(1234, "alice")).await;
+    assert_eq!(applied.status, 200);
+    let again = send(patch(1234, "alice")).await;
+    assert_eq!((again.status, again.etag()), (200, applied.etag()));
+    send(patch(1235, "alice")).await.problem(412);
+    send(patch(1234, "bob")).await.problem(412);
+}

@@ -10,6 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use catalog_shared::precondition::{Decision, MethodKind, Preconditions, Validators};
+use catalog_shared::product::validate_json;
 use serde::Deserialize;
 
 use super::*;
@@ -209,6 +210,78 @@ async fn item_inner(
 /// PUT, PATCH and DELETE: preconditions against the current state, then the body, then a
 /// compare-and-set at the version the preconditions were checked against. If another
 /// write lands in between, the preconditions are checked again against the new state.
+/// RFC 9110 section 13.1.1: a server may answer a failed precondition with success when
+/// the change the request asks for has already been applied, as when a client retries a
+/// write whose reply it lost. We do so only when all of this holds: the current version
+/// was made directly from the version that If-Match names (one step on), by the same
+/// user, and its fields equal what this request would produce from that version. Any
+/// other failed If-Match stays 412.
+async fn already_applied(
+    state: &Shared,
+    method: &Method,
+    pre: &Preconditions,
+    body: &mut Option<Body>,
+    bytes: &mut Bytes,
+    current: &Stored,
+    user: &str,
+) -> Result<Option<Response>, ApiError> {
+    let p = &current.product;
+    let Some(if_match) = &pre.if_match else {
+        return Ok(None);
+    };
+    if p.version < 2 || p.updated_by != user {
+        return Ok(None);
+    }
+    let previous = p.version - 1;
+    let previous_tag = tag_of(&mint_etag(
+        state.store.identity(),
+        "product",
+        p.id,
+        previous,
+    ));
+    if !if_match.matches_strong(&previous_tag) {
+        return Ok(None);
+    }
+    // Only now is the body read: a failed precondition answers before the body otherwise.
+    // A body that cannot be read or is invalid would not have produced this version.
+    if let Some(b) = body.take() {
+        match read_body(b).await {
+            Ok(read) => *bytes = read,
+            Err(_) => return Ok(None),
+        }
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return Ok(None);
+    };
+    let fields = if *method == Method::PATCH {
+        let Some(base) = state.store.version(p.id, previous).await? else {
+            return Ok(None);
+        };
+        let Ok(mut doc) = serde_json::to_value(base.product.fields()) else {
+            return Ok(None);
+        };
+        json_patch::merge(&mut doc, &value);
+        validate_json(&doc)
+    } else {
+        validate_json(&value)
+    };
+    if fields.ok().as_ref() != Some(&p.fields()) {
+        return Ok(None);
+    }
+    tracing::info!(
+        id = p.id,
+        version = p.version,
+        "a write already applied was repeated (a retry after a lost reply): answered with the current version"
+    );
+    let mut response = product_response(StatusCode::OK, p);
+    set(
+        response.headers_mut(),
+        header::CONTENT_LOCATION,
+        &format!("/products/{}", p.id),
+    );
+    Ok(Some(response))
+}
+
 async fn write(
     state: Shared,
     id: i64,
@@ -232,6 +305,14 @@ async fn write(
         match pre.evaluate(MethodKind::Other, Some(&validators(&current))) {
             Decision::Proceed => {}
             Decision::PreconditionFailed(field) => {
+                if field == "If-Match"
+                    && method != Method::DELETE
+                    && let Some(done) =
+                        already_applied(&state, &method, &pre, body, &mut bytes, &current, &user)
+                            .await?
+                {
+                    return Ok(done);
+                }
                 return Err(precondition_failed(&current, field, &headers));
             }
             // Never for a write (If-None-Match fails with 412 there), but be explicit.
