@@ -15,10 +15,12 @@ use crate::api::VersionInfo;
 pub enum Connection {
     Connecting,
     Live,
-    /// Retrying after a failure; `attempt` counts from 1.
+    /// Retrying after a failure; `attempt` counts from 1; `since` is when the stream
+    /// was lost.
     Reconnecting {
         attempt: u32,
         reason: String,
+        since: SystemTime,
     },
 }
 
@@ -42,6 +44,12 @@ pub enum SavePurpose {
 pub enum WriteOutcome {
     /// 200 or 201 (None for a 204 delete).
     Done(Option<Product>),
+    /// The reply was lost, and reading the product back showed the change is there:
+    /// saved, as this version.
+    Confirmed(Box<Product>),
+    /// No reply, and the product could not be read back either: it is not known whether
+    /// the write took effect.
+    Unknown(String),
     /// 412: someone else changed it; this is the current state.
     Conflict(Box<Product>),
     /// 410: someone deleted it.
@@ -70,9 +78,15 @@ pub enum Action {
     /// The clock moved on (ages and highlights change).
     Tick(SystemTime),
     Resize,
-    /// The whole list, freshly loaded.
-    Loaded(Vec<Product>),
-    LoadFailed(String),
+    /// The whole list, freshly loaded by load number `load`.
+    Loaded {
+        load: u64,
+        list: Vec<Product>,
+    },
+    LoadFailed {
+        load: u64,
+        message: String,
+    },
     Event(Box<ChangeEvent>),
     /// The server says we missed changes (or the stream just began): reload the list.
     Reset,
@@ -80,6 +94,8 @@ pub enum Action {
     Seq(i64),
     Connection(Connection),
     Saved {
+        /// The edit this save belongs to (see `state::Editor::token`).
+        edit: u64,
         purpose: SavePurpose,
         id: Option<i64>,
         sent: Box<ProductFields>,
@@ -101,4 +117,8 @@ pub enum Action {
         versions: Result<Vec<VersionInfo>, String>,
     },
     Exchange(Exchange),
+    /// Drafts of unsaved edits found on disk at start.
+    DraftsFound(Vec<crate::draft::DraftFile>),
+    /// The open edit's draft could not be written.
+    DraftFailed(String),
 }

@@ -31,6 +31,38 @@ struct Page {
     next: Option<String>,
 }
 
+/// A request that got no reply.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub message: String,
+    /// Whether the request may have reached the server (so a write may have happened).
+    pub maybe_sent: bool,
+}
+
+/// Whether an event stream is alive: any bytes count, keep-alive comments included
+/// (which the SSE parser hides), so an idle but healthy stream is never taken for dead.
+#[derive(Debug, Clone, Copy)]
+pub struct Liveness {
+    last: Instant,
+    silence: Duration,
+}
+
+impl Liveness {
+    pub fn new(now: Instant, silence: Duration) -> Liveness {
+        Liveness { last: now, silence }
+    }
+
+    /// Bytes arrived at `now`.
+    pub fn saw_bytes(&mut self, now: Instant) {
+        self.last = now;
+    }
+
+    /// Whether nothing at all arrived for longer than the allowed silence.
+    pub fn is_dead(&self, now: Instant) -> bool {
+        now.duration_since(self.last) > self.silence
+    }
+}
+
 /// A reply read whole.
 pub struct Reply {
     pub status: StatusCode,
@@ -90,18 +122,28 @@ impl Api {
 
     pub async fn execute(&self, command: Command) {
         match command {
-            Command::LoadAll => match self.load_all().await {
-                Ok(list) => self.send(Action::Loaded(list)),
-                Err(e) => self.send(Action::LoadFailed(e)),
-            },
+            Command::LoadAll { load, delay_ms } => {
+                if delay_ms > 0 {
+                    tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                }
+                match self.load_all().await {
+                    Ok(list) => self.send(Action::Loaded { load, list }),
+                    Err(message) => self.send(Action::LoadFailed { load, message }),
+                }
+            }
             Command::Save {
+                edit,
                 purpose,
                 id,
                 fields,
                 if_match,
+                base_version,
             } => {
-                let outcome = self.save(purpose, id, &fields, if_match.as_deref()).await;
+                let outcome = self
+                    .save(purpose, id, &fields, if_match.as_deref(), base_version)
+                    .await;
                 self.send(Action::Saved {
+                    edit,
                     purpose,
                     id,
                     sent: Box::new(fields),
@@ -119,7 +161,8 @@ impl Api {
                     .await
                 {
                     Ok(reply) => write_outcome(&reply),
-                    Err(e) => WriteOutcome::Failed(e),
+                    Err(f) if f.maybe_sent => self.resolve_delete(id, &f.message).await,
+                    Err(f) => WriteOutcome::Failed(f.message),
                 };
                 self.send(Action::Deleted { id, outcome });
             }
@@ -132,6 +175,16 @@ impl Api {
                         version,
                         message,
                     }),
+                }
+            }
+            Command::RemoveDraft(path) => {
+                if let Err(e) = std::fs::remove_file(&path)
+                    && e.kind() != std::io::ErrorKind::NotFound
+                {
+                    self.send(Action::DraftFailed(format!(
+                        "removing {}: {e}",
+                        path.display()
+                    )));
                 }
             }
             Command::FetchVersions { id } => {
@@ -150,7 +203,7 @@ impl Api {
         path: &str,
         if_match: Option<&str>,
         json: Option<Vec<u8>>,
-    ) -> Result<Reply, String> {
+    ) -> Result<Reply, Failure> {
         let started = Instant::now();
         let mut req = self
             .http
@@ -186,12 +239,18 @@ impl Api {
                         status,
                         body: b.to_vec(),
                     }),
-                    Err(e) => Err(format!(
-                        "the connection broke while reading the answer ({e})"
-                    )),
+                    Err(e) => Err(Failure {
+                        message: format!("the connection broke while reading the answer ({e})"),
+                        maybe_sent: true,
+                    }),
                 }
             }
-            Err(e) => Err(self.unreachable(&e)),
+            // A request that never connected was never sent; any other failure may have
+            // reached the server.
+            Err(e) => Err(Failure {
+                message: self.unreachable(&e),
+                maybe_sent: !e.is_connect(),
+            }),
         };
         log.millis = started.elapsed().as_millis() as u64;
         self.send(Action::Exchange(log));
@@ -207,7 +266,10 @@ impl Api {
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, String> {
-        let reply = self.exchange(Method::GET, path, None, None).await?;
+        let reply = self
+            .exchange(Method::GET, path, None, None)
+            .await
+            .map_err(|f| f.message)?;
         if reply.status != StatusCode::OK {
             return Err(reply.explain());
         }
@@ -234,6 +296,7 @@ impl Api {
         id: Option<i64>,
         fields: &ProductFields,
         if_match: Option<&str>,
+        base_version: Option<i64>,
     ) -> WriteOutcome {
         let body = match serde_json::to_vec(fields) {
             Ok(b) => b,
@@ -245,9 +308,77 @@ impl Api {
             }
             _ => (Method::POST, "/products".to_string()),
         };
+        let creating = method == Method::POST;
         match self.exchange(method, &path, if_match, Some(body)).await {
             Ok(reply) => write_outcome(&reply),
-            Err(e) => WriteOutcome::Failed(e),
+            Err(f) if f.maybe_sent => {
+                let id = if creating { None } else { id };
+                self.resolve_save(id, fields, base_version, &f.message)
+                    .await
+            }
+            Err(f) => WriteOutcome::Failed(f.message),
+        }
+    }
+
+    /// A save got no reply, but may have reached the server: read the product back
+    /// before saying anything. Mine is there when the current version was made by this
+    /// user, from the version my If-Match named, with exactly my fields.
+    async fn resolve_save(
+        &self,
+        id: Option<i64>,
+        sent: &ProductFields,
+        base_version: Option<i64>,
+        why: &str,
+    ) -> WriteOutcome {
+        let mine = |p: &Product| {
+            p.updated_by == self.user
+                && p.fields() == *sent
+                && base_version.is_none_or(|b| p.version == b + 1)
+        };
+        let current = match id {
+            Some(id) => self
+                .get_json::<Product>(&format!("/products/{id}"))
+                .await
+                .map(|p| mine(&p).then_some(p)),
+            // A create: look for a product with my sku, made by me, as I sent it.
+            None => self.load_all().await.map(|all| {
+                all.into_iter()
+                    .find(|p| p.sku == sent.sku && p.version == 1 && mine(p))
+            }),
+        };
+        match current {
+            Ok(Some(p)) => WriteOutcome::Confirmed(Box::new(p)),
+            Ok(None) => {
+                WriteOutcome::Failed(format!("{why}; the server does not have your change"))
+            }
+            Err(e) => WriteOutcome::Unknown(format!(
+                "{why}, and reading the product back failed too ({e})"
+            )),
+        }
+    }
+
+    /// A delete got no reply: it took effect if the product is now deleted by me.
+    async fn resolve_delete(&self, id: i64, why: &str) -> WriteOutcome {
+        match self
+            .exchange(Method::GET, &format!("/products/{id}"), None, None)
+            .await
+        {
+            Ok(reply) if reply.status == StatusCode::GONE => {
+                let p = reply.problem().unwrap_or_default();
+                if p.deleted_by.as_deref() == Some(self.user.as_str()) {
+                    WriteOutcome::Done(None)
+                } else {
+                    write_outcome(&reply)
+                }
+            }
+            Ok(reply) if reply.status == StatusCode::OK => {
+                WriteOutcome::Failed(format!("{why}; the product is still there"))
+            }
+            Ok(reply) => WriteOutcome::Unknown(format!("{why}; then {}", reply.explain())),
+            Err(f) => WriteOutcome::Unknown(format!(
+                "{why}, and reading the product back failed too ({})",
+                f.message
+            )),
         }
     }
 
@@ -256,6 +387,7 @@ impl Api {
     pub async fn follow_events(self) {
         let mut last_id: Option<String> = None;
         let mut attempt: u32 = 0;
+        let mut down_since = std::time::SystemTime::now();
         loop {
             let started = Instant::now();
             let mut req = self
@@ -281,12 +413,31 @@ impl Api {
                     }));
                     self.send(Action::Connection(Connection::Live));
                     attempt = 0;
-                    let mut stream = response.bytes_stream().eventsource();
+                    // Keep-alives arrive every 15 s as SSE comments, which the parser
+                    // hides: any bytes at all count as a sign of life.
+                    let liveness = std::sync::Arc::new(std::sync::Mutex::new(Liveness::new(
+                        Instant::now(),
+                        Duration::from_secs(45),
+                    )));
+                    let seen = liveness.clone();
+                    let bytes = response.bytes_stream().inspect(move |_| {
+                        if let Ok(mut l) = seen.lock() {
+                            l.saw_bytes(Instant::now());
+                        }
+                    });
+                    let mut stream = bytes.eventsource();
                     loop {
-                        // Keep-alives arrive every 15 s; silence for longer means the
-                        // connection is dead.
-                        match tokio::time::timeout(Duration::from_secs(45), stream.next()).await {
-                            Err(_) => break "no keep-alive from the server for 45 s".to_string(),
+                        match tokio::time::timeout(Duration::from_secs(5), stream.next()).await {
+                            Err(_) => {
+                                let dead = liveness
+                                    .lock()
+                                    .map(|l| l.is_dead(Instant::now()))
+                                    .unwrap_or(true);
+                                if dead {
+                                    break "nothing from the server for 45 s, not even a keep-alive"
+                                        .to_string();
+                                }
+                            }
                             Ok(None) => break "the server closed the event stream".to_string(),
                             Ok(Some(Err(e))) => break format!("the event stream broke ({e})"),
                             Ok(Some(Ok(event))) => {
@@ -317,10 +468,14 @@ impl Api {
                 Ok(response) => format!("the server answered {}", response.status()),
                 Err(e) => self.unreachable(&e),
             };
+            if attempt == 0 {
+                down_since = std::time::SystemTime::now();
+            }
             attempt = attempt.saturating_add(1);
             self.send(Action::Connection(Connection::Reconnecting {
                 attempt,
                 reason,
+                since: down_since,
             }));
             // 0.25 s, 0.5 s, 1 s, 2 s, then every 4 s, with some jitter.
             let base = 250u64 << attempt.min(4).saturating_sub(1);

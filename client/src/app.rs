@@ -23,6 +23,8 @@ pub struct App {
     tx: UnboundedSender<Action>,
     rx: UnboundedReceiver<Action>,
     events: Option<JoinHandle<()>>,
+    /// The open edit's draft file, kept in step on every tick.
+    pub drafts: crate::draft::Keeper,
 }
 
 impl App {
@@ -36,11 +38,16 @@ impl App {
             tx,
             rx,
             events: None,
+            drafts: crate::draft::Keeper::default(),
         })
     }
 
     /// Loads the catalog and starts following the event stream.
     pub fn start(&mut self) {
+        self.dispatch(Action::DraftsFound(crate::draft::list(
+            &self.state.user,
+            &self.state.server,
+        )));
         for command in self.state.start() {
             self.api.run(command);
         }
@@ -79,10 +86,19 @@ impl App {
         Ok(())
     }
 
-    /// The interactive loop, until the user quits.
+    /// Writes the open edit's draft if it changed (or removes it once saved or discarded).
+    fn sync_draft(&mut self) {
+        if let Err(e) = self.drafts.sync(&self.state) {
+            self.dispatch(Action::DraftFailed(format!("{e:#}")));
+        }
+    }
+
+    /// The interactive loop, until the user quits or the process is told to stop
+    /// (SIGTERM, or SIGHUP when the terminal is closed).
     pub async fn run(&mut self, terminal: &mut DefaultTerminal) -> anyhow::Result<()> {
         let mut input = EventStream::new();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut stop = stop_signals();
         terminal.draw(|f| views::draw(f, &self.state))?;
         loop {
             tokio::select! {
@@ -96,12 +112,20 @@ impl App {
                 Some(action) = self.rx.recv() => {
                     self.state.now = SystemTime::now();
                     self.dispatch(action);
-                    // A burst of events becomes one frame.
-                    while let Ok(more) = self.rx.try_recv() {
+                    // A burst of events becomes one frame, but a flood never keeps the
+                    // screen from being drawn for more than 50 ms.
+                    let budget = std::time::Instant::now() + Duration::from_millis(50);
+                    while std::time::Instant::now() < budget
+                        && let Ok(more) = self.rx.try_recv()
+                    {
                         self.dispatch(more);
                     }
                 }
-                _ = tick.tick() => self.dispatch(Action::Tick(SystemTime::now())),
+                _ = tick.tick() => {
+                    self.dispatch(Action::Tick(SystemTime::now()));
+                    self.sync_draft();
+                }
+                Some(()) = stop.recv() => break,
             }
             if self.state.quit {
                 break;
@@ -110,6 +134,27 @@ impl App {
         }
         Ok(())
     }
+}
+
+/// SIGTERM and SIGHUP (the terminal was closed) end the loop like a quit, so the caller
+/// writes the draft and restores the terminal.
+fn stop_signals() -> UnboundedReceiver<()> {
+    let (tx, rx) = unbounded_channel();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        for kind in [SignalKind::terminate(), SignalKind::hangup()] {
+            if let Ok(mut s) = signal(kind) {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    while s.recv().await.is_some() {
+                        let _ = tx.send(());
+                    }
+                });
+            }
+        }
+    }
+    rx
 }
 
 impl Drop for App {

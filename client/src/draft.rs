@@ -1,26 +1,46 @@
-//! The last resort for unsaved work: when the client quits with unsaved edits (after a `q`
-//! that asked, or `Ctrl-C`), the edit is written to a draft file and its path printed, as
-//! `kubectl edit` does when a save fails. Nothing typed is ever silently thrown away.
+//! Unsaved work on disk. While an edit has unsaved changes it is written to a draft file
+//! (at most once a second, atomically: a new file renamed over the old), so a crash, a
+//! closed terminal or a kill leaves it behind; it is removed once the edit is saved or
+//! discarded. At start the client lists the drafts it finds and can reopen them.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use catalog_shared::product::Field;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::state::State;
 
-#[derive(Serialize)]
-struct Draft<'a> {
-    server: &'a str,
-    user: &'a str,
+/// A draft as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Draft {
+    pub server: String,
+    pub user: String,
     /// `None` for a product that was being created.
-    product_id: Option<i64>,
-    based_on_version: Option<i64>,
-    based_on_etag: Option<&'a str>,
-    /// The fields exactly as typed (they may not be valid yet).
-    fields: std::collections::BTreeMap<&'static str, String>,
+    pub product_id: Option<i64>,
+    pub based_on_version: Option<i64>,
+    pub based_on_etag: Option<String>,
+    /// The fields exactly as typed (they may not be valid yet), by label.
+    pub fields: BTreeMap<String, String>,
+    /// Milliseconds since the epoch.
+    #[serde(default)]
+    pub saved_at_ms: u64,
+}
+
+impl Draft {
+    /// The typed text of one field.
+    pub fn text(&self, field: Field) -> Option<&str> {
+        self.fields.get(field.label()).map(String::as_str)
+    }
+}
+
+/// A draft found on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DraftFile {
+    pub path: PathBuf,
+    pub draft: Draft,
 }
 
 /// Where drafts go: `$XDG_STATE_HOME/catalog/drafts`, else `~/.local/state/catalog/drafts`,
@@ -38,34 +58,140 @@ pub fn dir() -> PathBuf {
     base.join("catalog").join("drafts")
 }
 
-/// Writes the open edit to a draft file if it has unsaved changes; returns its path.
-pub fn save_if_unsaved(state: &State) -> anyhow::Result<Option<PathBuf>> {
-    let Some(editor) = state.editor.as_ref().filter(|e| e.is_dirty()) else {
-        return Ok(None);
-    };
-    let draft = Draft {
-        server: &state.server,
-        user: &state.user,
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The open edit as a draft, if it has unsaved changes.
+pub fn of_state(state: &State) -> Option<Draft> {
+    let editor = state.editor.as_ref().filter(|e| e.is_dirty())?;
+    Some(Draft {
+        server: state.server.clone(),
+        user: state.user.clone(),
         product_id: editor.id,
         based_on_version: editor.base.as_ref().map(|b| b.version),
-        based_on_etag: editor.base.as_ref().map(|b| b.etag.as_str()),
+        based_on_etag: editor.base.as_ref().map(|b| b.etag.clone()),
         fields: Field::ALL
             .iter()
-            .map(|f| (f.label(), editor.text(*f)))
+            .map(|f| (f.label().to_string(), editor.text(*f)))
             .collect(),
-    };
-    let dir = dir();
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let stamp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
-    let what = editor
-        .id
-        .map(|id| format!("product-{id}"))
-        .unwrap_or_else(|| "new-product".into());
-    let path = dir.join(format!("{}-{what}-{stamp}.json", state.user));
+        saved_at_ms: 0,
+    })
+}
+
+/// Writes `draft` to `path` atomically: a reader (or a crash) sees the old file or the
+/// new one, never half of one.
+pub fn write_atomically(path: &Path, draft: &Draft) -> anyhow::Result<()> {
+    let dir = path.parent().context("a draft path has a directory")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut draft = draft.clone();
+    draft.saved_at_ms = now_ms();
     let json = serde_json::to_vec_pretty(&draft)?;
-    std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
-    Ok(Some(path))
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::write(&tmp, json).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(())
+}
+
+/// Keeps the open edit's draft file in step with the editor: written when the edit has
+/// unsaved changes that differ from what is on disk, removed when the edit is saved or
+/// discarded. Call it on every tick; it touches the disk only when something changed.
+#[derive(Default)]
+pub struct Keeper {
+    /// The file of the current edit, and the edit's token.
+    current: Option<(u64, PathBuf)>,
+    /// Whether that file exists because of this edit (written, or opened from).
+    owned: bool,
+    written: Option<Draft>,
+}
+
+impl Keeper {
+    pub fn sync(&mut self, state: &State) -> anyhow::Result<()> {
+        let token = state.editor.as_ref().map(|e| e.token);
+        let draft = of_state(state);
+        // The edit the file belongs to is gone or clean: saved or discarded.
+        let same_edit = matches!((&self.current, token), (Some((t, _)), Some(now)) if *t == now);
+        if !same_edit || draft.is_none() {
+            if let Some((_, path)) = self.current.take()
+                && self.owned
+            {
+                let _ = std::fs::remove_file(&path);
+            }
+            self.owned = false;
+            self.written = None;
+        }
+        let (Some(draft), Some(token)) = (draft, token) else {
+            return Ok(());
+        };
+        if self.current.is_none() {
+            let path = match &state.draft_path {
+                Some(p) => {
+                    self.owned = true;
+                    p.clone()
+                }
+                None => dir().join(file_name(&state.user, &draft, token)),
+            };
+            self.current = Some((token, path));
+        }
+        if self.written.as_ref() == Some(&draft) {
+            return Ok(());
+        }
+        if let Some((_, path)) = &self.current {
+            write_atomically(path, &draft)?;
+            self.written = Some(draft);
+            self.owned = true;
+        }
+        Ok(())
+    }
+
+    /// The file holding the open edit, if there is one.
+    pub fn path(&self) -> Option<&Path> {
+        self.current
+            .as_ref()
+            .filter(|_| self.owned)
+            .map(|(_, p)| p.as_path())
+    }
+}
+
+fn file_name(user: &str, draft: &Draft, token: u64) -> String {
+    let user: String = user
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    match draft.product_id {
+        Some(id) => format!("{user}-product-{id}.json"),
+        None => format!("{user}-new-{}-{token}.json", now_ms()),
+    }
+}
+
+/// The drafts of `user` for `server` found on disk, newest first. Unreadable files are
+/// skipped (and left alone).
+pub fn list(user: &str, server: &str) -> Vec<DraftFile> {
+    let Ok(entries) = std::fs::read_dir(dir()) else {
+        return vec![];
+    };
+    let mut found: Vec<DraftFile> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter_map(|path| {
+            let bytes = std::fs::read(&path).ok()?;
+            let draft: Draft = serde_json::from_slice(&bytes).ok()?;
+            (draft.user == user
+                && draft.server.trim_end_matches('/') == server.trim_end_matches('/'))
+            .then_some(DraftFile { path, draft })
+        })
+        .collect();
+    found.sort_by(|a, b| b.draft.saved_at_ms.cmp(&a.draft.saved_at_ms));
+    found
+}
+
+/// Writes the open edit to its draft file if it has unsaved changes (at exit); returns
+/// the path.
+pub fn save_if_unsaved(state: &State, keeper: &mut Keeper) -> anyhow::Result<Option<PathBuf>> {
+    keeper.sync(state)?;
+    Ok(keeper.path().map(Path::to_path_buf))
 }

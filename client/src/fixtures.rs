@@ -38,14 +38,18 @@ pub fn product(id: i64, version: i64, price_cents: i64, status: Status, by: &str
 /// A loaded catalog of four products, seen by `user`.
 pub fn state(user: &str) -> State {
     let mut s = State::new(user, "http://127.0.0.1:8080", now());
+    let load = s.load_requested;
     update(
         &mut s,
-        Action::Loaded(vec![
-            product(1, 1, 39900, Status::InStock, "seed"),
-            product(2, 1, 18900, Status::InStock, "seed"),
-            product(3, 1, 7450, Status::OutOfStock, "seed"),
-            product(4, 1, 2400, Status::Discontinued, "seed"),
-        ]),
+        Action::Loaded {
+            load,
+            list: vec![
+                product(1, 1, 39900, Status::InStock, "seed"),
+                product(2, 1, 18900, Status::InStock, "seed"),
+                product(3, 1, 7450, Status::OutOfStock, "seed"),
+                product(4, 1, 2400, Status::Discontinued, "seed"),
+            ],
+        },
     );
     update(&mut s, Action::Connection(crate::action::Connection::Live));
     s
@@ -84,4 +88,23 @@ pub fn replace_field(s: &mut State, text: &str) {
     update(s, key(KeyCode::Home));
     update(s, ctrl('k'));
     type_text(s, text);
+}
+
+/// In `Action::Saved`: the answer belongs to the edit on screen.
+pub const ON_SCREEN: u64 = u64::MAX;
+
+/// Applies an action; a save answer marked [`ON_SCREEN`] is addressed to the edit on
+/// screen (the editor's, or the conflict panel's).
+pub fn answer(s: &mut State, mut action: Action) -> Vec<crate::state::Command> {
+    if let Action::Saved { edit, .. } = &mut action
+        && *edit == ON_SCREEN
+    {
+        *edit = s
+            .editor
+            .as_ref()
+            .map(|e| e.token)
+            .or(s.conflict.as_ref().map(|c| c.token))
+            .unwrap_or(0);
+    }
+    update(s, action)
 }

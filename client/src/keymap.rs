@@ -11,6 +11,7 @@ pub enum Keys {
     ConflictPicking,
     ConflictDeleted,
     History,
+    Drafts,
     Confirm,
     Help,
 }
@@ -38,6 +39,7 @@ pub fn hints(keys: Keys) -> &'static [Hint] {
                 h("n", "new", true),
                 h("d", "delete", true),
                 h("h", "history", true),
+                h("D", "drafts", false),
                 h("l", "log", true),
                 h("/", "filter", true),
                 h("?", "help", true),
@@ -113,6 +115,16 @@ pub fn hints(keys: Keys) -> &'static [Hint] {
             const L: &[Hint] = &[
                 h("↑↓/jk", "choose version", true),
                 h("l", "log", true),
+                h("?", "help", false),
+                h("Esc", "back", true),
+            ];
+            L
+        }
+        Keys::Drafts => {
+            const L: &[Hint] = &[
+                h("↑↓/jk", "choose draft", true),
+                h("Enter", "open in the editor", true),
+                h("x", "discard draft", true),
                 h("?", "help", false),
                 h("Esc", "back", true),
             ];

@@ -88,7 +88,7 @@ async fn main() -> anyhow::Result<()> {
     let result = app.run(&mut terminal).await;
     ratatui::restore();
     // Never throw typed work away: an unsaved edit goes to a draft file.
-    match catalog_client::draft::save_if_unsaved(&app.state) {
+    match catalog_client::draft::save_if_unsaved(&app.state, &mut app.drafts) {
         Ok(Some(path)) => eprintln!(
             "Your unsaved edit was written to {}. Nothing was sent to the server.",
             path.display()

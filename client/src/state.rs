@@ -26,14 +26,19 @@ const LOG_KEEP: usize = 200;
 /// A request for the outside world; `app` hands it to `api`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// GET every page of /products.
-    LoadAll,
+    /// GET every page of /products, after waiting `delay_ms` (a retry's backoff). Loads
+    /// are numbered: only the answer to the latest one is applied.
+    LoadAll { load: u64, delay_ms: u64 },
     /// PUT /products/{id} (or POST /products when `id` is None), with If-Match when given.
     Save {
+        /// The edit this save belongs to: its answer goes to that edit or to none.
+        edit: u64,
         purpose: SavePurpose,
         id: Option<i64>,
         fields: ProductFields,
         if_match: Option<String>,
+        /// The version the If-Match names, to recognise my change if the reply is lost.
+        base_version: Option<i64>,
     },
     /// DELETE /products/{id} with If-Match.
     Delete { id: i64, if_match: String },
@@ -41,11 +46,15 @@ pub enum Command {
     FetchVersion { id: i64, version: i64 },
     /// GET /products/{id}/versions.
     FetchVersions { id: i64 },
+    /// Removes a draft file the user discarded.
+    RemoveDraft(std::path::PathBuf),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {
     Catalog,
+    /// Unsaved drafts found on disk.
+    Drafts,
     Editor,
     Conflict,
     History,
@@ -112,6 +121,9 @@ pub struct Stale {
 
 /// The editor: one text area per field, and the version the edit is based on.
 pub struct Editor {
+    /// This edit's identity: every save it sends carries it, and an answer for another
+    /// edit never lands here.
+    pub token: u64,
     /// `None` while creating a new product.
     pub id: Option<i64>,
     pub base: Option<Product>,
@@ -153,6 +165,7 @@ impl Editor {
         };
         let fields = product.map(Product::fields).unwrap_or(empty);
         Editor {
+            token: 0,
             id: product.map(|p| p.id),
             base: product.cloned(),
             inputs: Field::ALL
@@ -253,15 +266,18 @@ impl Editor {
 
     /// Replaces everything with `product` (a clean refresh or a reload).
     pub fn load(&mut self, product: &Product) {
-        let focus = self.focus;
+        let (focus, token) = (self.focus, self.token);
         *self = Editor::open(Some(product));
         self.focus = focus;
+        self.token = token;
     }
 }
 
 /// The conflict panel after a 412 (or 410): base, mine and theirs, and the picks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConflictPanel {
+    /// The edit this conflict belongs to (the editor's token).
+    pub token: u64,
     pub id: i64,
     pub merge: ThreeWayMerge,
     pub base_version: i64,
@@ -349,6 +365,25 @@ pub struct State {
     pub lost_update: Option<String>,
     /// The guided walk through the classic race, for this window's role.
     pub guide: Option<crate::guide::Role>,
+    /// The last edit token handed out.
+    pub last_edit: u64,
+    /// The number of the latest list load asked for; answers to older ones are dropped.
+    pub load_requested: u64,
+    /// Failed loads in a row (for the retry's backoff).
+    pub load_failures: u32,
+    /// Events about a product while my save of it is in flight: whether they are mine is
+    /// known only when the answer arrives, so they wait for it.
+    pub deferred: Vec<ChangeEvent>,
+    /// ETags my own saves produced: events carrying them are mine, whoever the user is.
+    pub my_etags: VecDeque<String>,
+    /// Unsaved drafts found on disk, for the drafts screen.
+    pub drafts: Vec<crate::draft::DraftFile>,
+    /// The draft being opened, waiting for its base version.
+    pub opening_draft: Option<crate::draft::DraftFile>,
+    /// The draft file the open editor continues (opened from it), if any.
+    pub draft_path: Option<std::path::PathBuf>,
+    /// The selected row of the drafts screen.
+    pub drafts_selected: usize,
 }
 
 impl State {
@@ -382,7 +417,59 @@ impl State {
             unsafe_saves: false,
             lost_update: None,
             guide: None,
+            last_edit: 0,
+            load_requested: 0,
+            load_failures: 0,
+            deferred: Vec::new(),
+            my_etags: VecDeque::new(),
+            drafts: Vec::new(),
+            opening_draft: None,
+            draft_path: None,
+            drafts_selected: 0,
         }
+    }
+
+    /// Opens the editor on `product` (or a new product) as a new edit with its own token.
+    pub fn open_editor(&mut self, product: Option<&Product>) {
+        self.last_edit += 1;
+        let mut editor = Editor::open(product);
+        editor.token = self.last_edit;
+        self.editor = Some(editor);
+        self.draft_path = None;
+        self.screen = Screen::Editor;
+    }
+
+    /// Asks for a fresh list (after `delay_ms`); older loads still in flight are dropped
+    /// when they answer.
+    pub fn request_load(&mut self, delay_ms: u64) -> Command {
+        self.load_requested += 1;
+        self.touched_since_load.clear();
+        Command::LoadAll {
+            load: self.load_requested,
+            delay_ms,
+        }
+    }
+
+    /// Whether a save of product `id` from this client is waiting for its answer.
+    fn saving(&self, id: i64) -> bool {
+        self.editor
+            .as_ref()
+            .is_some_and(|e| e.saving && e.id == Some(id))
+            || self
+                .conflict
+                .as_ref()
+                .is_some_and(|c| c.saving && c.id == id)
+    }
+
+    fn remember_mine(&mut self, etag: &str) {
+        self.my_etags.push_back(etag.to_string());
+        while self.my_etags.len() > 64 {
+            self.my_etags.pop_front();
+        }
+    }
+
+    fn is_mine(&self, etag: &str) -> bool {
+        self.my_etags.iter().any(|e| e == etag)
     }
 
     /// The commands to run when the client starts. None: the list is loaded once the
@@ -414,6 +501,7 @@ impl State {
                 _ => Keys::Conflict,
             },
             Screen::History => Keys::History,
+            Screen::Drafts => Keys::Drafts,
         }
     }
 
@@ -536,39 +624,82 @@ pub fn update(state: &mut State, action: Action) -> Vec<Command> {
             vec![]
         }
         Action::Resize => vec![],
-        Action::Loaded(list) => {
-            on_loaded(state, list);
+        Action::Loaded { load, list } => {
+            // An older load answering late would overwrite newer events: drop it.
+            if load == state.load_requested {
+                state.load_failures = 0;
+                on_loaded(state, list);
+            }
             vec![]
         }
-        Action::LoadFailed(message) => {
+        Action::LoadFailed { load, message } => {
+            if load != state.load_requested {
+                return vec![];
+            }
+            state.load_failures += 1;
+            // 0.5 s, 1 s, 2 s, 4 s, then every 8 s.
+            let delay_ms = 250u64 << state.load_failures.min(5);
             state.error(format!(
-                "Could not load the catalog: {message}. Retrying when the server is back."
+                "Could not load the catalog: {message}. Retrying in {:.1} s (attempt {}).",
+                delay_ms as f64 / 1000.0,
+                state.load_failures + 1
             ));
-            vec![]
+            vec![state.request_load(delay_ms)]
         }
         Action::Event(event) => on_event(state, *event),
-        Action::Reset => {
-            state.touched_since_load.clear();
-            vec![Command::LoadAll]
-        }
+        Action::Reset => vec![state.request_load(0)],
         Action::Seq(seq) => {
             state.last_seq = Some(seq);
             vec![]
         }
         Action::Connection(c) => {
-            let was_down = matches!(state.connection, Connection::Reconnecting { .. });
-            if c == Connection::Live && was_down {
-                state.info("Reconnected to the server; the live feed is back.");
+            if c == Connection::Live
+                && let Connection::Reconnecting { since, .. } = &state.connection
+            {
+                let gap = state.now.duration_since(*since).unwrap_or_default();
+                state.info(format!(
+                    "Reconnected after {:.0} s without the live feed; the changes made meanwhile were replayed from the server's change log.",
+                    gap.as_secs_f64().max(1.0)
+                ));
             }
             state.connection = c;
             vec![]
         }
         Action::Saved {
+            edit,
             purpose,
             id,
             sent,
             outcome,
-        } => on_saved(state, purpose, id, *sent, outcome),
+        } => {
+            let on_screen = state.editor.as_ref().is_some_and(|e| e.token == edit)
+                || state.conflict.as_ref().is_some_and(|c| c.token == edit);
+            if !on_screen {
+                on_saved_elsewhere(state, id, outcome);
+                return vec![];
+            }
+            let mut commands = on_saved(state, purpose, id, *sent, outcome);
+            // Events that waited for this answer can now be judged.
+            let waiting: Vec<ChangeEvent> = std::mem::take(&mut state.deferred);
+            for event in waiting {
+                if state.saving(event.id) {
+                    state.deferred.push(event);
+                    continue;
+                }
+                if !state.is_mine(&event.etag) {
+                    state
+                        .recent
+                        .insert(event.id, (event.updated_by.clone(), state.now));
+                }
+                watch_open_record(state, &event);
+                if let Some(h) = &state.history
+                    && h.id == event.id
+                {
+                    commands.push(Command::FetchVersions { id: event.id });
+                }
+            }
+            commands
+        }
         Action::Deleted { id, outcome } => {
             on_deleted(state, id, outcome);
             vec![]
@@ -592,7 +723,99 @@ pub fn update(state: &mut State, action: Action) -> Vec<Command> {
             state.push_log(e);
             vec![]
         }
+        Action::DraftsFound(drafts) => {
+            if !drafts.is_empty() {
+                state.info(format!(
+                    "{} unsaved draft{} from an earlier session: press D to review {}.",
+                    drafts.len(),
+                    if drafts.len() == 1 { "" } else { "s" },
+                    if drafts.len() == 1 { "it" } else { "them" },
+                ));
+            }
+            state.drafts = drafts;
+            vec![]
+        }
+        Action::DraftFailed(message) => {
+            state.error(format!(
+                "Your unsaved edit could not be written to a draft file ({message}); it is still open here."
+            ));
+            vec![]
+        }
     }
+}
+
+/// Whether product `id` has a draft on disk (the catalog marks it).
+pub fn has_draft(state: &State, id: i64) -> bool {
+    state.drafts.iter().any(|d| d.draft.product_id == Some(id))
+}
+
+/// Opens a draft: a new product at once; an edit of a product once its base version
+/// arrives (the draft names it), so a conflict can be merged against the right base.
+fn open_draft(state: &mut State, file: crate::draft::DraftFile) -> Vec<Command> {
+    match (file.draft.product_id, file.draft.based_on_version) {
+        (Some(id), Some(version)) => {
+            state.info(format!(
+                "Opening your draft of product {id} (based on version {version})…"
+            ));
+            state.opening_draft = Some(file);
+            vec![Command::FetchVersion { id, version }]
+        }
+        _ => {
+            state.open_editor(None);
+            fill_from_draft(state, &file);
+            vec![]
+        }
+    }
+}
+
+fn fill_from_draft(state: &mut State, file: &crate::draft::DraftFile) {
+    if let Some(editor) = &mut state.editor {
+        for (i, f) in Field::ALL.iter().enumerate() {
+            if let Some(text) = file.draft.text(*f) {
+                editor.inputs[i] = text_area(text);
+            }
+        }
+    }
+    state.draft_path = Some(file.path.clone());
+    state.drafts.retain(|d| d.path != file.path);
+    state.info(format!(
+        "Draft opened: your typing is back. Ctrl-S saves it (with If-Match of version {}).",
+        file.draft
+            .based_on_version
+            .map_or("-".to_string(), |v| v.to_string())
+    ));
+}
+
+fn on_drafts_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
+    let n = state.drafts.len();
+    match key.code {
+        KeyCode::Esc | KeyCode::Char('q') => state.screen = Screen::Catalog,
+        KeyCode::Up | KeyCode::Char('k') => {
+            state.drafts_selected = state.drafts_selected.saturating_sub(1)
+        }
+        KeyCode::Down | KeyCode::Char('j') => {
+            state.drafts_selected = (state.drafts_selected + 1).min(n.saturating_sub(1))
+        }
+        KeyCode::Enter => {
+            if let Some(file) = state.drafts.get(state.drafts_selected).cloned() {
+                return open_draft(state, file);
+            }
+        }
+        KeyCode::Char('x') => {
+            if state.drafts_selected < n {
+                let file = state.drafts.remove(state.drafts_selected);
+                state.drafts_selected = state.drafts_selected.min(n.saturating_sub(2));
+                state.info("Draft discarded.");
+                if state.drafts.is_empty() {
+                    state.screen = Screen::Catalog;
+                }
+                return vec![Command::RemoveDraft(file.path)];
+            }
+        }
+        KeyCode::Char('?') => state.help = true,
+        _ => {}
+    }
+    vec![]
 }
 
 fn on_loaded(state: &mut State, list: Vec<Product>) {
@@ -656,15 +879,21 @@ fn on_event(state: &mut State, event: ChangeEvent) -> Vec<Command> {
             state.products.insert(id, event.product.clone());
         }
     }
-    if event.updated_by != state.user {
+    state.refresh_one(id);
+    // Whether this change is mine is known by its ETag (a save of this client made it),
+    // not by the user name: two clients of one user are two people. While my save of
+    // this product is in flight it cannot be known yet: the event waits for the answer.
+    if state.saving(id) {
+        state.deferred.push(event);
+        return vec![];
+    }
+    if state.is_mine(&event.etag) {
+        state.recent.remove(&id);
+    } else {
         state
             .recent
             .insert(id, (event.updated_by.clone(), state.now));
-    } else {
-        state.recent.remove(&id);
     }
-    state.refresh_one(id);
-
     watch_open_record(state, &event);
     if let Some(h) = &state.history
         && h.id == id
@@ -678,11 +907,7 @@ fn on_event(state: &mut State, event: ChangeEvent) -> Vec<Command> {
 /// before the save, or refresh quietly when nothing would be lost.
 fn watch_open_record(state: &mut State, event: &ChangeEvent) {
     let id = event.id;
-    // The event of my own save in flight can arrive before its response: it is not news.
-    let mine_in_flight = event.updated_by == state.user
-        && (state.editor.as_ref().is_some_and(|e| e.saving)
-            || state.conflict.as_ref().is_some_and(|c| c.saving));
-    if mine_in_flight {
+    if state.is_mine(&event.etag) {
         return;
     }
     // The open editor: warn before the save, or refresh quietly when nothing would be lost.
@@ -756,8 +981,16 @@ fn on_saved(
     if let Some(c) = &mut state.conflict {
         c.saving = false;
     }
+    let confirmed = matches!(outcome, WriteOutcome::Confirmed(_));
+    let outcome = match outcome {
+        WriteOutcome::Confirmed(p) => WriteOutcome::Done(Some(*p)),
+        other => other,
+    };
     match outcome {
         WriteOutcome::Done(product) => {
+            if let Some(p) = &product {
+                state.remember_mine(&p.etag);
+            }
             let how = match purpose {
                 SavePurpose::Edit if id.is_none() => "Created",
                 SavePurpose::Edit => "Saved",
@@ -767,8 +1000,13 @@ fn on_saved(
                 SavePurpose::Unconditional => "Saved without If-Match:",
             };
             if let Some(p) = product {
+                let lost_reply = if confirmed {
+                    " The server's reply was lost; reading the product back showed your change is there."
+                } else {
+                    ""
+                };
                 state.info(format!(
-                    "{how} {} (product {}, version {}, ETag {}).",
+                    "{how} {} (product {}, version {}, ETag {}).{lost_reply}",
                     p.sku, p.id, p.version, p.etag
                 ));
                 if purpose == SavePurpose::Unconditional
@@ -869,6 +1107,72 @@ fn on_saved(
             ));
             vec![]
         }
+        WriteOutcome::Unknown(message) => {
+            state.error(format!(
+                "Not known whether it was saved: {message}. Your edits are kept. Ctrl-S again is safe: if the first save arrived, the server answers it as saved."
+            ));
+            vec![]
+        }
+        WriteOutcome::Confirmed(_) => vec![],
+    }
+}
+
+/// The answer to a save whose edit is no longer on screen (the user left the editor,
+/// or opened another): it updates the catalog and says what became of it, and never
+/// touches the editor, banner or panel of another edit.
+fn on_saved_elsewhere(state: &mut State, id: Option<i64>, outcome: WriteOutcome) {
+    let what = id.map_or_else(|| "new product".to_string(), |id| format!("product {id}"));
+    let saved = match outcome {
+        WriteOutcome::Done(Some(p)) => Some(p),
+        WriteOutcome::Confirmed(p) => Some(*p),
+        WriteOutcome::Done(None) => None,
+        WriteOutcome::Conflict(current) => {
+            state.error(format!(
+                "Your earlier save of {what} was not applied: {} had changed it first (412). The edit it came from is closed; nothing else was touched.",
+                current.updated_by
+            ));
+            if current.version > state.products.get(&current.id).map_or(0, |p| p.version) {
+                let id = current.id;
+                state.products.insert(id, *current);
+                state.refresh_one(id);
+            }
+            return;
+        }
+        WriteOutcome::Gone { by, .. } => {
+            state.error(format!(
+                "Your earlier save of {what} was not applied: {by} had deleted it."
+            ));
+            return;
+        }
+        WriteOutcome::Invalid(_) | WriteOutcome::Failed(_) => {
+            state.error(format!(
+                "Your earlier save of {what} was not applied. The edit it came from is closed."
+            ));
+            return;
+        }
+        WriteOutcome::Unknown(message) => {
+            state.error(format!(
+                "Not known whether your earlier save of {what} was applied: {message}."
+            ));
+            return;
+        }
+    };
+    if let Some(p) = saved {
+        state.remember_mine(&p.etag);
+        state.info(format!(
+            "Your earlier save of {} arrived: product {}, version {} (ETag {}).",
+            p.sku, p.id, p.version, p.etag
+        ));
+        if state
+            .products
+            .get(&p.id)
+            .is_none_or(|old| old.version < p.version)
+        {
+            let id = p.id;
+            state.products.insert(id, p);
+            state.recent.remove(&id);
+            state.refresh_one(id);
+        }
     }
 }
 
@@ -931,7 +1235,12 @@ fn open_conflict(
         },
     };
     let (base_fields, base_version, base_etag) = base;
+    let token = match &state.conflict {
+        Some(c) if c.id == id => c.token,
+        _ => state.editor.as_ref().map_or(0, |e| e.token),
+    };
     let panel = ConflictPanel {
+        token,
         id,
         merge: ThreeWayMerge::new(base_fields, mine, theirs.fields()),
         base_version,
@@ -998,10 +1307,39 @@ fn on_deleted(state: &mut State, id: i64, outcome: WriteOutcome) {
         WriteOutcome::Failed(message) => {
             state.error(format!("Not deleted: {message}. Press d to try again."))
         }
+        WriteOutcome::Unknown(message) => state.error(format!(
+            "Not known whether product {id} was deleted: {message}. Press d to try again when the server answers."
+        )),
+        WriteOutcome::Confirmed(_) => {}
     }
 }
 
 fn on_version(state: &mut State, p: Product) {
+    if let Some(file) = state.opening_draft.take_if(|f| {
+        f.draft.product_id == Some(p.id) && f.draft.based_on_version == Some(p.version)
+    }) {
+        state.open_editor(Some(&p));
+        fill_from_draft(state, &file);
+        // The product may have moved on since the draft was written: warn now.
+        if let Some(current) = state.products.get(&p.id).cloned()
+            && current.version > p.version
+        {
+            watch_open_record(
+                state,
+                &ChangeEvent {
+                    seq: state.last_seq.unwrap_or(0),
+                    op: Op::Updated,
+                    id: current.id,
+                    version: current.version,
+                    etag: current.etag.clone(),
+                    updated_by: current.updated_by.clone(),
+                    updated_at: current.updated_at.clone(),
+                    product: current,
+                },
+            );
+        }
+        return;
+    }
     if let Some(panel) = &mut state.conflict
         && panel.id == p.id
         && panel.base_version == p.version
@@ -1084,6 +1422,7 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
         Screen::Editor => on_editor_key(state, key),
         Screen::Conflict => on_conflict_key(state, key),
         Screen::History => on_history_key(state, key),
+        Screen::Drafts => on_drafts_key(state, key),
     }
 }
 
@@ -1135,7 +1474,7 @@ fn reload_theirs(state: &mut State) {
     };
     match &mut state.editor {
         Some(editor) => editor.load(&panel.theirs),
-        None => state.editor = Some(Editor::open(Some(&panel.theirs))),
+        None => state.open_editor(Some(&panel.theirs)),
     }
     state.screen = Screen::Editor;
     state.info(format!(
@@ -1175,15 +1514,13 @@ fn on_catalog_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
         KeyCode::End | KeyCode::Char('G') => state.move_selection(isize::MAX / 2),
         KeyCode::Enter | KeyCode::Char('e') => {
             if let Some(p) = state.selected_product().cloned() {
-                state.editor = Some(Editor::open(Some(&p)));
-                state.screen = Screen::Editor;
+                state.open_editor(Some(&p));
             } else {
                 state.error("No product is selected.");
             }
         }
         KeyCode::Char('n') => {
-            state.editor = Some(Editor::open(None));
-            state.screen = Screen::Editor;
+            state.open_editor(None);
         }
         KeyCode::Char('d') => {
             if let Some(p) = state.selected_product() {
@@ -1193,6 +1530,14 @@ fn on_catalog_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
                     etag: p.etag.clone(),
                     version: p.version,
                 });
+            }
+        }
+        KeyCode::Char('D') => {
+            if state.drafts.is_empty() {
+                state.info("No unsaved drafts.");
+            } else {
+                state.drafts_selected = 0;
+                state.screen = Screen::Drafts;
             }
         }
         KeyCode::Char('h') => {
@@ -1259,10 +1604,13 @@ fn on_editor_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
         } else {
             editor.base.as_ref().map(|b| b.etag.clone())
         };
+        let edit = editor.token;
+        let base_version = editor.base.as_ref().map(|b| b.version);
         if unconditional {
             state.error("Saving WITHOUT If-Match: if someone else saved first, their change is silently lost.");
         }
         return vec![Command::Save {
+            edit,
             purpose: if unconditional {
                 SavePurpose::Unconditional
             } else {
@@ -1271,6 +1619,7 @@ fn on_editor_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
             id,
             fields,
             if_match,
+            base_version,
         }];
     }
     if ctrl(&key, 'l') {
@@ -1332,10 +1681,12 @@ fn on_conflict_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
             KeyCode::Char('c') => {
                 panel.saving = true;
                 return vec![Command::Save {
+                    edit: panel.token,
                     purpose: SavePurpose::Recreate,
                     id: None,
                     fields: panel.merge.mine.clone(),
                     if_match: None,
+                    base_version: None,
                 }];
             }
             KeyCode::Char('x') => state.modal = Some(Modal::Discard),
@@ -1393,10 +1744,12 @@ fn on_conflict_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
         KeyCode::Char('o') => {
             panel.saving = true;
             return vec![Command::Save {
+                edit: panel.token,
                 purpose: SavePurpose::Overwrite,
                 id: Some(panel.id),
                 fields: panel.merge.mine.clone(),
                 if_match: Some(panel.theirs.etag.clone()),
+                base_version: Some(panel.theirs.version),
             }];
         }
         KeyCode::Char('m') => {
@@ -1431,10 +1784,12 @@ fn save_merge(state: &mut State) -> Vec<Command> {
         Ok(fields) => {
             panel.saving = true;
             vec![Command::Save {
+                edit: panel.token,
                 purpose: SavePurpose::Merge,
                 id: Some(panel.id),
                 fields,
                 if_match: Some(panel.theirs.etag.clone()),
+                base_version: Some(panel.theirs.version),
             }]
         }
         Err(missing) => {

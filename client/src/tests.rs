@@ -42,9 +42,10 @@ fn conflict(bob_price: Option<&str>) -> State {
     let Some(Command::Save { fields, .. }) = cmds.first().cloned() else {
         panic!("{cmds:?}")
     };
-    let cmds = update(
+    let cmds = answer(
         &mut s,
         Action::Saved {
+            edit: ON_SCREEN,
             purpose: SavePurpose::Edit,
             id: Some(1),
             sent: Box::new(fields),
@@ -64,6 +65,8 @@ fn ctrl_s_saves_with_the_base_etag() {
     match &cmds[..] {
         [
             Command::Save {
+                edit: _,
+                base_version: _,
                 purpose: SavePurpose::Edit,
                 id: Some(1),
                 fields,
@@ -191,6 +194,8 @@ fn merge_without_overlap_saves_at_once_with_the_current_etag() {
     match &cmds[..] {
         [
             Command::Save {
+                edit: _,
+                base_version: _,
                 purpose: SavePurpose::Merge,
                 id: Some(1),
                 fields,
@@ -234,6 +239,8 @@ fn merge_with_overlap_asks_for_each_pick() {
     match &cmds[..] {
         [
             Command::Save {
+                edit: _,
+                base_version: _,
                 purpose: SavePurpose::Merge,
                 fields,
                 ..
@@ -255,6 +262,8 @@ fn overwrite_sends_mine_with_the_current_etag() {
     match &cmds[..] {
         [
             Command::Save {
+                edit: _,
+                base_version: _,
                 purpose: SavePurpose::Overwrite,
                 fields,
                 if_match: Some(tag),
@@ -303,9 +312,10 @@ fn a_repeated_conflict_keeps_base_and_mine() {
     update(&mut s, key(KeyCode::Char('o')));
     let third = product(1, 3, 25000, Status::Discontinued, "carol");
     let mine = s.conflict.as_ref().unwrap().merge.mine.clone();
-    update(
+    answer(
         &mut s,
         Action::Saved {
+            edit: ON_SCREEN,
             purpose: SavePurpose::Overwrite,
             id: Some(1),
             sent: Box::new(mine.clone()),
@@ -329,6 +339,8 @@ fn a_deleted_record_offers_recreate_or_discard() {
     assert!(matches!(
         &cmds[..],
         [Command::Save {
+            edit: _,
+            base_version: _,
             purpose: SavePurpose::Recreate,
             id: None,
             if_match: None,
@@ -354,9 +366,10 @@ fn a_410_on_save_opens_the_deleted_panel() {
     let Some(Command::Save { fields, .. }) = cmds.first().cloned() else {
         panic!()
     };
-    update(
+    answer(
         &mut s,
         Action::Saved {
+            edit: ON_SCREEN,
             purpose: SavePurpose::Edit,
             id: Some(1),
             sent: Box::new(fields),
@@ -382,9 +395,10 @@ fn network_failure_keeps_the_edit_and_says_what_to_do() {
     let Some(Command::Save { fields, .. }) = cmds.first().cloned() else {
         panic!()
     };
-    update(
+    answer(
         &mut s,
         Action::Saved {
+            edit: ON_SCREEN,
             purpose: SavePurpose::Edit,
             id: Some(1),
             sent: Box::new(fields),
@@ -408,9 +422,10 @@ fn server_field_errors_mark_the_fields() {
     let Some(Command::Save { fields, .. }) = cmds.first().cloned() else {
         panic!()
     };
-    update(
+    answer(
         &mut s,
         Action::Saved {
+            edit: ON_SCREEN,
             purpose: SavePurpose::Edit,
             id: Some(1),
             sent: Box::new(fields),
@@ -480,12 +495,16 @@ fn a_stale_list_cannot_revive_a_deleted_product() {
         &mut s,
         event(31, Op::Updated, &product(1, 5, 1, Status::InStock, "carol")),
     );
+    let load = s.load_requested;
     update(
         &mut s,
-        Action::Loaded(vec![
-            product(1, 4, 0, Status::InStock, "x"),
-            product(3, 1, 0, Status::InStock, "x"),
-        ]),
+        Action::Loaded {
+            load,
+            list: vec![
+                product(1, 4, 0, Status::InStock, "x"),
+                product(3, 1, 0, Status::InStock, "x"),
+            ],
+        },
     );
     assert_eq!(s.products.keys().copied().collect::<Vec<_>>(), vec![1]);
     assert_eq!(s.products[&1].version, 5);
@@ -585,6 +604,7 @@ fn reconnect_says_so() {
         Action::Connection(Connection::Reconnecting {
             attempt: 1,
             reason: "x".into(),
+            since: now(),
         }),
     );
     update(&mut s, Action::Connection(Connection::Live));
@@ -635,6 +655,7 @@ fn snapshot_catalog_with_log_and_filter() {
         Action::Connection(Connection::Reconnecting {
             attempt: 4,
             reason: "down".into(),
+            since: now(),
         }),
     );
     insta::assert_snapshot!(render(&s));
@@ -794,9 +815,10 @@ fn the_guide_walks_bob_through_the_race() {
             millis: 1,
         }),
     );
-    update(
+    answer(
         &mut s,
         Action::Saved {
+            edit: ON_SCREEN,
             purpose: SavePurpose::Edit,
             id: Some(1),
             sent: Box::new(fields),
@@ -814,9 +836,10 @@ fn the_guide_walks_bob_through_the_race() {
     );
     let merged = product(1, 3, 30000, Status::OutOfStock, "bob");
     update(&mut s, event(27, Op::Updated, &merged));
-    update(
+    answer(
         &mut s,
         Action::Saved {
+            edit: ON_SCREEN,
             purpose: SavePurpose::Merge,
             id: Some(1),
             sent: Box::new(merged.fields()),
@@ -857,9 +880,10 @@ fn a_save_without_if_match_names_the_lost_change() {
     };
     let mut saved = product(1, 3, 39900, Status::OutOfStock, "bob");
     saved.status = fields.status;
-    update(
+    answer(
         &mut s,
         Action::Saved {
+            edit: ON_SCREEN,
             purpose: SavePurpose::Unconditional,
             id: Some(1),
             sent: Box::new(fields),
@@ -885,6 +909,7 @@ fn snapshot_catalog_before_the_server_answers() {
         Action::Connection(Connection::Reconnecting {
             attempt: 3,
             reason: "cannot reach the server at http://127.0.0.1:8080 (is it running?)".into(),
+            since: now(),
         }),
     );
     insta::assert_snapshot!(render(&s));
@@ -920,9 +945,10 @@ fn keys_typed_while_a_save_is_in_flight_are_kept() {
     focus(&mut s, Field::Name);
     type_text(&mut s, " XL");
     let saved = product(1, 2, 30000, Status::InStock, "bob");
-    update(
+    answer(
         &mut s,
         Action::Saved {
+            edit: ON_SCREEN,
             purpose: SavePurpose::Edit,
             id: Some(1),
             sent: Box::new(fields),
@@ -948,9 +974,10 @@ fn keys_typed_while_a_save_is_in_flight_are_kept() {
     let Some(Command::Save { fields, .. }) = cmds.first().cloned() else {
         panic!()
     };
-    update(
+    answer(
         &mut s,
         Action::Saved {
+            edit: ON_SCREEN,
             purpose: SavePurpose::Edit,
             id: Some(1),
             sent: Box::new(fields),
@@ -1001,4 +1028,325 @@ fn the_guide_tells_alice_when_her_price_was_lost() {
         text.starts_with("Your $300.00 is gone: bob saved version 3 with the price at $399.00"),
         "{text}"
     );
+}
+
+// ---- Every answer finds its own edit; loads are ordered; mine is by request ----
+
+#[test]
+fn a_late_save_answer_never_lands_on_another_edit() {
+    let mut s = editing("alice");
+    focus(&mut s, Field::Price);
+    replace_field(&mut s, "$300");
+    let cmds = update(&mut s, ctrl('s'));
+    let Some(Command::Save { edit: first, .. }) = cmds.first().cloned() else {
+        panic!("{cmds:?}")
+    };
+    // The reply is slow. Alice leaves (discarding) and starts a new product.
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.modal, Some(Modal::LeaveEditor));
+    update(&mut s, key(KeyCode::Char('y')));
+    update(&mut s, key(KeyCode::Char('n')));
+    assert_eq!(s.screen, Screen::Editor);
+    focus(&mut s, Field::Sku);
+    type_text(&mut s, "NEW-1");
+    // Product 1's answer arrives: the catalog learns of it, the new editor does not.
+    let saved = product(1, 2, 30000, Status::InStock, "alice");
+    let sent = saved.fields();
+    let cmds = update(
+        &mut s,
+        Action::Saved {
+            edit: first,
+            purpose: SavePurpose::Edit,
+            id: Some(1),
+            sent: Box::new(sent),
+            outcome: WriteOutcome::Done(Some(saved)),
+        },
+    );
+    assert!(cmds.is_empty());
+    let editor = s.editor.as_ref().unwrap();
+    assert_eq!((editor.id, editor.base.is_none()), (None, true));
+    assert_eq!(editor.text(Field::Sku), "NEW-1");
+    assert_eq!(s.screen, Screen::Editor);
+    assert_eq!(s.products[&1].version, 2);
+    assert!(
+        s.notice.as_ref().unwrap().text.contains("earlier save"),
+        "{:?}",
+        s.notice
+    );
+    // Her next Ctrl-S creates the new product; it does not PUT over product 1.
+    focus(&mut s, Field::Name);
+    type_text(&mut s, "Brand new");
+    let cmds = update(&mut s, ctrl('s'));
+    assert!(
+        matches!(
+            &cmds[..],
+            [Command::Save {
+                id: None,
+                if_match: None,
+                ..
+            }]
+        ),
+        "{cmds:?}"
+    );
+}
+
+#[test]
+fn a_refused_late_answer_reports_without_opening_a_panel() {
+    let mut s = editing("alice");
+    focus(&mut s, Field::Price);
+    replace_field(&mut s, "$300");
+    let Some(Command::Save { edit, fields, .. }) = update(&mut s, ctrl('s')).first().cloned()
+    else {
+        panic!()
+    };
+    update(&mut s, key(KeyCode::Esc));
+    update(&mut s, key(KeyCode::Char('y')));
+    let theirs = product(1, 2, 1, Status::InStock, "bob");
+    update(
+        &mut s,
+        Action::Saved {
+            edit,
+            purpose: SavePurpose::Edit,
+            id: Some(1),
+            sent: Box::new(fields),
+            outcome: WriteOutcome::Conflict(Box::new(theirs)),
+        },
+    );
+    assert_eq!(s.screen, Screen::Catalog);
+    assert!(s.conflict.is_none());
+    assert_eq!(s.products[&1].updated_by, "bob");
+    assert!(s.notice.as_ref().unwrap().error);
+}
+
+#[test]
+fn an_older_load_never_overwrites_a_newer_one() {
+    let mut s = state("bob");
+    let first = update(&mut s, Action::Reset);
+    let second = update(&mut s, Action::Reset);
+    let ([Command::LoadAll { load: l1, .. }], [Command::LoadAll { load: l2, .. }]) =
+        (&first[..], &second[..])
+    else {
+        panic!("{first:?} {second:?}")
+    };
+    assert!(l2 > l1);
+    // The newer load answers first; then the older one, with stale data, arrives.
+    update(
+        &mut s,
+        Action::Loaded {
+            load: *l2,
+            list: vec![product(1, 7, 700, Status::InStock, "carol")],
+        },
+    );
+    update(
+        &mut s,
+        Action::Loaded {
+            load: *l1,
+            list: vec![
+                product(1, 3, 300, Status::InStock, "x"),
+                product(2, 1, 0, Status::InStock, "x"),
+            ],
+        },
+    );
+    assert_eq!(s.products.keys().copied().collect::<Vec<_>>(), vec![1]);
+    assert_eq!(s.products[&1].version, 7);
+}
+
+#[test]
+fn a_failed_load_is_retried_with_backoff_and_says_so() {
+    let mut s = State::new("bob", "http://127.0.0.1:8080", now());
+    let [Command::LoadAll { load, delay_ms: 0 }] = update(&mut s, Action::Reset)[..] else {
+        panic!()
+    };
+    let mut delays = Vec::new();
+    let mut current = load;
+    for _ in 0..7 {
+        let cmds = update(
+            &mut s,
+            Action::LoadFailed {
+                load: current,
+                message: "the server answered 503".into(),
+            },
+        );
+        let [Command::LoadAll { load, delay_ms }] = cmds[..] else {
+            panic!("{cmds:?}")
+        };
+        assert!(load > current);
+        assert!(s.notice.as_ref().unwrap().text.contains("Retrying in"));
+        delays.push(delay_ms);
+        current = load;
+    }
+    assert_eq!(delays, vec![500, 1000, 2000, 4000, 8000, 8000, 8000]);
+    // A failure of a load that is no longer the latest asks for nothing.
+    assert!(
+        update(
+            &mut s,
+            Action::LoadFailed {
+                load: current - 1,
+                message: "late".into(),
+            },
+        )
+        .is_empty()
+    );
+    // Success resets the backoff.
+    update(
+        &mut s,
+        Action::Loaded {
+            load: current,
+            list: vec![],
+        },
+    );
+    assert_eq!(s.load_failures, 0);
+    assert!(s.loaded);
+}
+
+#[test]
+fn keep_alive_bytes_reset_the_silence_timer() {
+    use std::time::{Duration, Instant};
+
+    use crate::api::Liveness;
+    let t0 = Instant::now();
+    let mut live = Liveness::new(t0, Duration::from_secs(45));
+    assert!(!live.is_dead(t0 + Duration::from_secs(44)));
+    // A keep-alive comment at 40 s: still alive at 60 s, 85 s; dead only after 45 s of
+    // nothing at all.
+    live.saw_bytes(t0 + Duration::from_secs(40));
+    assert!(!live.is_dead(t0 + Duration::from_secs(60)));
+    assert!(!live.is_dead(t0 + Duration::from_secs(85)));
+    assert!(live.is_dead(t0 + Duration::from_secs(86)));
+}
+
+#[test]
+fn another_client_of_the_same_user_is_another_person() {
+    let mut s = editing("alice");
+    focus(&mut s, Field::Price);
+    replace_field(&mut s, "$300");
+    // Alice, in another window, saves product 1: a change this client did not make.
+    let mut other = product(1, 2, 18000, Status::InStock, "alice");
+    other.etag = "\"a11ce0ther000002\"".into();
+    update(&mut s, event(26, Op::Updated, &other));
+    let stale = s.editor.as_ref().unwrap().stale.clone();
+    assert!(stale.is_some(), "the stale banner warns of it");
+    assert!(s.recent.contains_key(&1), "the row is highlighted");
+}
+
+#[test]
+fn my_own_event_before_my_answer_is_not_news_and_theirs_is() {
+    let mut s = editing("alice");
+    focus(&mut s, Field::Price);
+    replace_field(&mut s, "$300");
+    let Some(Command::Save { edit, fields, .. }) = update(&mut s, ctrl('s')).first().cloned()
+    else {
+        panic!()
+    };
+    // The event of the save arrives before its answer: it waits.
+    let mine = product(1, 2, 30000, Status::InStock, "alice");
+    update(&mut s, event(26, Op::Updated, &mine));
+    assert!(s.editor.as_ref().unwrap().stale.is_none());
+    // Then someone else's change on top of it.
+    let theirs = product(1, 3, 30000, Status::OutOfStock, "bob");
+    update(&mut s, event(27, Op::Updated, &theirs));
+    // Alice kept typing while it was in flight, so the editor stays open.
+    focus(&mut s, Field::Name);
+    type_text(&mut s, " XL");
+    update(
+        &mut s,
+        Action::Saved {
+            edit,
+            purpose: SavePurpose::Edit,
+            id: Some(1),
+            sent: Box::new(fields),
+            outcome: WriteOutcome::Done(Some(mine)),
+        },
+    );
+    let editor = s.editor.as_ref().unwrap();
+    assert_eq!(editor.base.as_ref().unwrap().version, 2);
+    let stale = editor.stale.as_ref().expect("bob's change is news");
+    assert_eq!((stale.by.as_str(), stale.version), ("bob", 3));
+    assert_eq!(s.recent.get(&1).map(|r| r.0.as_str()), Some("bob"));
+}
+
+#[test]
+fn a_lost_reply_confirmed_by_reading_back_says_saved() {
+    let mut s = editing("alice");
+    focus(&mut s, Field::Price);
+    replace_field(&mut s, "$300");
+    let Some(Command::Save { edit, fields, .. }) = update(&mut s, ctrl('s')).first().cloned()
+    else {
+        panic!()
+    };
+    let saved = product(1, 2, 30000, Status::InStock, "alice");
+    update(
+        &mut s,
+        Action::Saved {
+            edit,
+            purpose: SavePurpose::Edit,
+            id: Some(1),
+            sent: Box::new(fields),
+            outcome: WriteOutcome::Confirmed(Box::new(saved.clone())),
+        },
+    );
+    assert_eq!(s.screen, Screen::Catalog);
+    let notice = s.notice.clone().unwrap();
+    assert!(!notice.error);
+    assert!(notice.text.starts_with("Saved"), "{}", notice.text);
+    assert!(notice.text.contains("reply was lost"), "{}", notice.text);
+    // Its event, arriving late, is mine: no highlight.
+    update(&mut s, event(26, Op::Updated, &saved));
+    assert!(!s.recent.contains_key(&1));
+}
+
+#[test]
+fn drafts_found_at_start_are_offered_and_reopen_on_their_base() {
+    use crate::draft::{Draft, DraftFile};
+    let mut s = state("alice");
+    let mut fields = std::collections::BTreeMap::new();
+    for f in Field::ALL {
+        fields.insert(
+            f.label().to_string(),
+            crate::state::edit_text(&product(1, 1, 39900, Status::InStock, "").fields(), f),
+        );
+    }
+    fields.insert(Field::Price.label().to_string(), "123.45".into());
+    let file = DraftFile {
+        path: "/nonexistent/alice-product-1.json".into(),
+        draft: Draft {
+            server: "http://127.0.0.1:8080".into(),
+            user: "alice".into(),
+            product_id: Some(1),
+            based_on_version: Some(1),
+            based_on_etag: None,
+            fields,
+            saved_at_ms: 1,
+        },
+    };
+    update(&mut s, Action::DraftsFound(vec![file]));
+    assert!(s.notice.as_ref().unwrap().text.contains("1 unsaved draft"));
+    assert!(crate::state::has_draft(&s, 1));
+    // Meanwhile bob changed product 1.
+    update(
+        &mut s,
+        event(
+            26,
+            Op::Updated,
+            &product(1, 2, 39900, Status::OutOfStock, "bob"),
+        ),
+    );
+    update(&mut s, key(KeyCode::Char('D')));
+    assert_eq!(s.screen, Screen::Drafts);
+    let cmds = update(&mut s, key(KeyCode::Enter));
+    assert_eq!(cmds, vec![Command::FetchVersion { id: 1, version: 1 }]);
+    update(
+        &mut s,
+        Action::Version(Box::new(product(1, 1, 39900, Status::InStock, "seed"))),
+    );
+    assert_eq!(s.screen, Screen::Editor);
+    let editor = s.editor.as_ref().unwrap();
+    assert_eq!(editor.text(Field::Price), "123.45");
+    assert_eq!(editor.base.as_ref().unwrap().version, 1);
+    let stale = editor
+        .stale
+        .as_ref()
+        .expect("bob's change since the draft is shown");
+    assert_eq!(stale.by, "bob");
+    assert!(!crate::state::has_draft(&s, 1) || s.draft_path.is_some());
 }

@@ -130,9 +130,36 @@ impl Tmux {
         done: impl Fn(&str) -> bool,
         timeout: Duration,
     ) -> anyhow::Result<String> {
+        self.wait_on(target, done, timeout, Self::screen)
+    }
+
+    /// Waits until the transcript (screen and scrollback, wrapped lines joined) shows
+    /// `needle`: for what a program printed as it exited, which may have scrolled.
+    pub fn wait_for_printed(
+        &self,
+        target: &str,
+        needle: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<String> {
+        self.wait_on(
+            target,
+            |s| s.contains(needle) || flat(s).contains(needle),
+            timeout,
+            Self::transcript,
+        )
+        .with_context(|| format!("waiting for {needle:?} to be printed on {target}"))
+    }
+
+    fn wait_on(
+        &self,
+        target: &str,
+        done: impl Fn(&str) -> bool,
+        timeout: Duration,
+        read: fn(&Self, &str) -> String,
+    ) -> anyhow::Result<String> {
         let deadline = Instant::now() + timeout;
         loop {
-            let screen = self.screen(target);
+            let screen = read(self, target);
             if done(&screen) {
                 return Ok(screen);
             }

@@ -359,7 +359,8 @@ async fn ctrl_c_with_an_unsaved_edit_writes_a_draft_file() {
     t.type_text("bob", "123.45");
     t.wait_for("bob", "123.45", WAIT).unwrap();
     t.keys("bob", &["C-c"]);
-    t.wait_for("bob", "sent to the server.", WAIT).unwrap();
+    t.wait_for_printed("bob", "Nothing was sent to the server.", WAIT)
+        .unwrap();
     let screen = t.transcript("bob");
     assert!(
         screen.contains("Your unsaved edit was written to"),

@@ -31,7 +31,9 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
     frame.render_widget(block, area);
     if !state.loaded {
         let text = match &state.connection {
-            Connection::Reconnecting { attempt, reason } => format!(
+            Connection::Reconnecting {
+                attempt, reason, ..
+            } => format!(
                 "No catalog yet: {reason}.\nRetrying (attempt {attempt}); this screen fills in as soon as the server answers.\nStart one with: catalog-server --addr {}",
                 state.server.trim_start_matches("http://")
             ),
@@ -73,7 +75,12 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
                 style = style.add_modifier(Modifier::REVERSED | Modifier::BOLD);
             }
             Row::new(vec![
-                Cell::from(p.id.to_string()),
+                // ✎: an unsaved draft of this product is on disk (D lists them).
+                Cell::from(if crate::state::has_draft(state, p.id) {
+                    format!("{}✎", p.id)
+                } else {
+                    p.id.to_string()
+                }),
                 Cell::from(p.sku.clone()),
                 Cell::from(p.name.clone()),
                 Cell::from(format_price(p.price_cents)),

@@ -3,6 +3,7 @@
 
 mod catalog;
 mod conflict;
+mod drafts;
 mod editor;
 mod help;
 mod history;
@@ -53,6 +54,7 @@ pub fn draw(frame: &mut Frame, state: &State) {
         Screen::Editor => editor::draw(frame, main, state),
         Screen::Conflict => conflict::draw(frame, main, state),
         Screen::History => history::draw(frame, main, state),
+        Screen::Drafts => drafts::draw(frame, main, state),
     }
     if state.show_log {
         log::draw(frame, log_area, state);
