@@ -185,7 +185,7 @@ pub fn list(user: &str, server: &str) -> Vec<DraftFile> {
             .then_some(DraftFile { path, draft })
         })
         .collect();
-    found.sort_by(|a, b| b.draft.saved_at_ms.cmp(&a.draft.saved_at_ms));
+    found.sort_by_key(|f| std::cmp::Reverse(f.draft.saved_at_ms));
     found
 }
 

@@ -801,16 +801,14 @@ fn on_drafts_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
                 return open_draft(state, file);
             }
         }
-        KeyCode::Char('x') => {
-            if state.drafts_selected < n {
-                let file = state.drafts.remove(state.drafts_selected);
-                state.drafts_selected = state.drafts_selected.min(n.saturating_sub(2));
-                state.info("Draft discarded.");
-                if state.drafts.is_empty() {
-                    state.screen = Screen::Catalog;
-                }
-                return vec![Command::RemoveDraft(file.path)];
+        KeyCode::Char('x') if state.drafts_selected < n => {
+            let file = state.drafts.remove(state.drafts_selected);
+            state.drafts_selected = state.drafts_selected.min(n.saturating_sub(2));
+            state.info("Draft discarded.");
+            if state.drafts.is_empty() {
+                state.screen = Screen::Catalog;
             }
+            return vec![Command::RemoveDraft(file.path)];
         }
         KeyCode::Char('?') => state.help = true,
         _ => {}
