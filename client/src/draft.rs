@@ -106,12 +106,23 @@ pub struct Keeper {
     /// Whether that file exists because of this edit (written, or opened from).
     owned: bool,
     written: Option<Draft>,
+    /// The reopened draft file last removed, so it is removed once.
+    removed: Option<PathBuf>,
 }
 
 impl Keeper {
     pub fn sync(&mut self, state: &State) -> anyhow::Result<()> {
         let token = state.editor.as_ref().map(|e| e.token);
         let draft = of_state(state);
+        // An edit reopened from a draft file and then saved or discarded (possibly before
+        // this keeper ever wrote it): its file goes.
+        if draft.is_none()
+            && let Some(path) = &state.draft_path
+            && self.removed.as_ref() != Some(path)
+        {
+            let _ = std::fs::remove_file(path);
+            self.removed = Some(path.clone());
+        }
         // The edit the file belongs to is gone or clean: saved or discarded.
         let same_edit = matches!((&self.current, token), (Some((t, _)), Some(now)) if *t == now);
         if !same_edit || draft.is_none() {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::Value;
 
+pub mod proxy;
 pub mod tmux;
 
 /// The directory the workspace's binaries are built into (`target/debug` for tests,

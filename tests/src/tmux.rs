@@ -13,6 +13,9 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 pub struct Tmux {
     pub socket: String,
     started: bool,
+    /// Each test's clients keep their drafts here (`XDG_STATE_HOME`), never in the home
+    /// of whoever runs the tests, and never where another test's clients would find them.
+    state_home: tempfile::TempDir,
 }
 
 impl Default for Tmux {
@@ -27,6 +30,7 @@ impl Tmux {
         Tmux {
             socket: format!("catalog-e2e-{}-{n}", std::process::id()),
             started: false,
+            state_home: tempfile::tempdir().expect("a temporary directory"),
         }
     }
 
@@ -63,9 +67,12 @@ impl Tmux {
         height: u16,
         command: &str,
     ) -> anyhow::Result<()> {
+        let state_home = format!("XDG_STATE_HOME={}", self.state_home.path().display());
         self.run(&[
             "new-session",
             "-d",
+            "-e",
+            &state_home,
             "-s",
             name,
             "-x",
@@ -80,6 +87,11 @@ impl Tmux {
             self.started = true;
         }
         Ok(())
+    }
+
+    /// Where this test's clients keep their drafts (their `XDG_STATE_HOME`).
+    pub fn state_home(&self) -> &std::path::Path {
+        self.state_home.path()
     }
 
     /// Sends keys by tmux name (`Enter`, `Tab`, `C-s`, `Down`, `q`).

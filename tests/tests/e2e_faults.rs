@@ -1,0 +1,192 @@
+//! End to end over a bad network: the real client in a real terminal (tmux) talks to the
+//! real server through a fault-injecting proxy that holds or drops replies, and over
+//! signals that end the client mid-edit. What a person would check: the screen, and the
+//! server's state.
+
+use std::time::{Duration, Instant};
+
+use catalog_tests::proxy::{Fault, Proxy};
+use catalog_tests::tmux::Tmux;
+use catalog_tests::{Server, bin, client, send};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn catalog_cmd(base_url: &str, user: &str) -> String {
+    format!(
+        "{} --server {base_url} --user {user}",
+        bin("catalog").display()
+    )
+}
+
+/// Waits for a condition with a deadline (no sleeping and hoping). The tests run on a
+/// multi-threaded runtime, so the proxy's tasks go on while this thread waits.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {WAIT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+async fn product(s: &Server, id: i64) -> serde_json::Value {
+    send(client().get(s.url(&format!("/products/{id}"))))
+        .await
+        .json()
+}
+
+/// Opens product 1 and sets its price to `price` (the price is the third field).
+fn edit_price(t: &Tmux, who: &str, price: &str) {
+    t.keys(who, &["Enter"]);
+    t.wait_for(who, "Edit product 1: BBQ-KETTLE-57", WAIT)
+        .unwrap();
+    t.keys(who, &["Tab", "Tab", "Home", "C-k"]);
+    t.type_text(who, price);
+    t.wait_for(who, price, WAIT).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_reply_never_turns_the_new_product_editor_into_another_product() {
+    let s = Server::start();
+    let proxy = Proxy::start(s.addr).await.unwrap();
+    // Product 1's save reaches the server and is committed; its reply is held.
+    proxy.set(Fault::only("PUT", "/products/1", Fault::HoldReply));
+    let mut t = Tmux::new();
+    t.start("alice", 110, 32, &catalog_cmd(&proxy.url(""), "alice"))
+        .unwrap();
+    t.wait_for("alice", "Catalog: 25 products", WAIT).unwrap();
+    edit_price(&t, "alice", "300");
+    t.keys("alice", &["C-s"]);
+    wait_until("the server's reply being held", || {
+        proxy.held_replies() == 1
+    });
+    // Alice gives up waiting: leaves the editor (answering the question) and starts a
+    // new product.
+    t.keys("alice", &["Escape"]);
+    t.wait_for("alice", "Leave the editor", WAIT).unwrap();
+    t.keys("alice", &["y"]);
+    t.wait_for("alice", "Catalog: 25 products", WAIT).unwrap();
+    t.keys("alice", &["n"]);
+    t.wait_for("alice", "New product", WAIT).unwrap();
+    // Now product 1's reply arrives.
+    proxy.release();
+    let screen = t
+        .wait_for("alice", "Your earlier save of BBQ-KETTLE-57 arrived", WAIT)
+        .unwrap();
+    assert!(
+        screen.contains("New product"),
+        "still the new product:\n{screen}"
+    );
+    assert!(!screen.contains("Edit product 1"), "{screen}");
+    // Her next Ctrl-S creates her new product; product 1 is not touched.
+    t.type_text("alice", "Late arrival");
+    t.keys("alice", &["Tab"]);
+    t.type_text("alice", "LATE-1");
+    t.keys("alice", &["Tab", "Home", "C-k"]);
+    t.type_text("alice", "5");
+    t.keys("alice", &["C-s"]);
+    t.wait_for("alice", "Created LATE-1", WAIT).unwrap();
+    let one = product(&s, 1).await;
+    assert_eq!(
+        (one["version"].as_i64(), one["price_cents"].as_i64()),
+        (Some(2), Some(30000)),
+        "product 1 has exactly alice's first save: {one}"
+    );
+    assert_eq!(one["sku"], "BBQ-KETTLE-57");
+    let created = product(&s, 26).await;
+    assert_eq!(
+        (created["sku"].as_str(), created["name"].as_str()),
+        (Some("LATE-1"), Some("Late arrival"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_reply_ends_in_saved_and_the_next_save_is_no_conflict_with_oneself() {
+    let s = Server::start();
+    let proxy = Proxy::start(s.addr).await.unwrap();
+    // The save reaches the server and is committed; the connection drops before the reply.
+    proxy.set(Fault::times(
+        1,
+        Fault::only("PUT", "/products/1", Fault::DropReply),
+    ));
+    let mut t = Tmux::new();
+    t.start("alice", 110, 32, &catalog_cmd(&proxy.url(""), "alice"))
+        .unwrap();
+    t.wait_for("alice", "Catalog: 25 products", WAIT).unwrap();
+    edit_price(&t, "alice", "300");
+    t.keys("alice", &["C-s"]);
+    let screen = t.wait_for("alice", "reply was lost", WAIT).unwrap();
+    assert!(screen.contains("Saved BBQ-KETTLE-57"), "{screen}");
+    assert!(!screen.contains("Not saved"), "{screen}");
+    assert_eq!(product(&s, 1).await["version"], 2);
+    // Saving again raises no conflict against her own write.
+    t.wait_for("alice", "Catalog: 25 products", WAIT).unwrap();
+    edit_price(&t, "alice", "301");
+    t.keys("alice", &["C-s"]);
+    let screen = t.wait_for("alice", "version 3", WAIT).unwrap();
+    assert!(!screen.contains("Conflict"), "{screen}");
+    let one = product(&s, 1).await;
+    assert_eq!(
+        (one["version"].as_i64(), one["price_cents"].as_i64()),
+        (Some(3), Some(30100))
+    );
+}
+
+/// A draft survives the client being told to stop mid-edit (SIGTERM, or SIGHUP when its
+/// terminal is closed), and is offered with the typed text at the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draft_survives_sigterm_and_sighup_and_is_offered_at_the_next_start() {
+    for signal in ["TERM", "HUP"] {
+        let s = Server::start();
+        let mut t = Tmux::new();
+        t.start("bob", 110, 32, &catalog_cmd(&s.base_url(), "bob"))
+            .unwrap();
+        t.wait_for("bob", "Catalog: 25 products", WAIT).unwrap();
+        edit_price(&t, "bob", "123.45");
+        let pid = t
+            .run(&["display-message", "-p", "-t", "bob", "#{pane_pid}"])
+            .unwrap();
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), pid.trim()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let drafts = t.state_home().join("catalog/drafts");
+        wait_until("the client to exit", || {
+            t.run(&["display-message", "-p", "-t", "bob", "#{pane_dead}"])
+                .is_ok_and(|d| d.trim() == "1")
+        });
+        let files: Vec<_> = std::fs::read_dir(&drafts)
+            .unwrap_or_else(|e| panic!("SIG{signal}: no drafts directory ({e})"))
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        assert_eq!(files.len(), 1, "SIG{signal}: {files:?}");
+        let draft: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
+        assert_eq!(draft["fields"]["price"], "123.45", "SIG{signal}");
+        assert_eq!(draft["product_id"], 1);
+        // The next start offers it; D lists it; Enter reopens it with the typed text.
+        t.start("bob2", 110, 32, &catalog_cmd(&s.base_url(), "bob"))
+            .unwrap();
+        t.wait_for("bob2", "1 unsaved draft", WAIT).unwrap();
+        t.wait_for("bob2", "1✎", WAIT).unwrap();
+        t.keys("bob2", &["D"]);
+        t.wait_for("bob2", "Unsaved drafts: 1", WAIT).unwrap();
+        t.keys("bob2", &["Enter"]);
+        let screen = t.wait_for("bob2", "Draft opened", WAIT).unwrap();
+        assert!(screen.contains("123.45"), "SIG{signal}:\n{screen}");
+        assert!(screen.contains("Edit product 1"), "{screen}");
+        // Saving it removes the draft.
+        t.keys("bob2", &["C-s"]);
+        t.wait_for("bob2", "Saved BBQ-KETTLE-57", WAIT).unwrap();
+        wait_until("the saved draft's removal", || {
+            std::fs::read_dir(&drafts)
+                .map(|d| d.count() == 0)
+                .unwrap_or(true)
+        });
+        assert_eq!(product(&s, 1).await["price_cents"], 12345);
+    }
+}
