@@ -72,17 +72,21 @@ async fn log_request(req: Request, next: Next) -> Response {
 
 /// A TCP listener whose connections fail a write that makes no progress for
 /// `write_timeout`: a peer that stops reading (an event stream nobody reads, whose socket
-/// buffers are full) is dropped instead of being held forever.
+/// buffers are full) is dropped instead of being held forever. Each connection's kernel
+/// send buffer is capped, so such a peer also costs a bounded amount of kernel memory and
+/// of work (an event stream stops being produced once the buffer is full).
 pub struct DroppingListener {
     inner: TcpListener,
     write_timeout: Duration,
+    send_buffer: usize,
 }
 
 impl DroppingListener {
-    pub fn new(inner: TcpListener, write_timeout: Duration) -> Self {
+    pub fn new(inner: TcpListener, write_timeout: Duration, send_buffer: usize) -> Self {
         DroppingListener {
             inner,
             write_timeout,
+            send_buffer,
         }
     }
 }
@@ -96,6 +100,10 @@ impl axum::serve::Listener for DroppingListener {
             match self.inner.accept().await {
                 Ok((stream, addr)) => {
                     let _ = stream.set_nodelay(true);
+                    if self.send_buffer > 0 {
+                        let _ =
+                            socket2::SockRef::from(&stream).set_send_buffer_size(self.send_buffer);
+                    }
                     let mut stream = TimeoutStream::new(stream);
                     stream.set_write_timeout(Some(self.write_timeout));
                     return (Box::pin(stream), addr);

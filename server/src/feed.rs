@@ -11,15 +11,18 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use catalog_shared::event::{ChangeEvent, EventId, READY, RESET, ResetEvent};
+use catalog_shared::event::{EventId, Op, READY, RESET, ResetEvent};
 use futures_util::Stream;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::watch;
 
 use crate::storage::{LogRow, Storage, StoreResult};
 
-/// How many log rows are read at a time, by the publisher and by a resuming stream.
+/// How many log rows the publisher reads at a time.
 const PAGE: usize = 256;
+/// How many log rows a resuming stream reads at a time: what one stream holds at most of
+/// its backlog (about 500 bytes an event, so about 16 KiB), whatever the backlog's size.
+const BACKLOG_PAGE: usize = 32;
 
 /// Tuning of the feed.
 #[derive(Debug, Clone, Copy)]
@@ -92,18 +95,45 @@ impl Feed {
             let mut pruned = 0i64;
             let mut woken = true;
             loop {
-                tokio::select! {
-                    changed = commits.changed(), if woken => woken = changed.is_ok(),
-                    _ = tick.tick() => {}
+                let notice = tokio::select! {
+                    changed = commits.changed(), if woken => {
+                        woken = changed.is_ok();
+                        woken.then(|| commits.borrow_and_update().clone())
+                    }
+                    _ = tick.tick() => None,
                     _ = stop.wait_for(|s| *s) => return,
-                }
-                if let Err(e) = feed.catch_up().await {
+                };
+                // This process's own commit, following on from what was published: its
+                // rows are sent as the writer logged them. Anything else (a gap, other
+                // processes' commits, a timer tick) is read from the log.
+                let sent = notice.is_some_and(|n| feed.publish_committed(&n.rows));
+                if !sent && let Err(e) = feed.catch_up().await {
                     tracing::warn!("reading the change log: {e}; retrying");
                     continue;
                 }
                 pruned = feed.prune(pruned).await;
             }
         });
+    }
+
+    /// Publishes rows this process's writer just committed, if they follow on from what
+    /// was published; returns false when there is a gap only the log can fill.
+    fn publish_committed(&self, rows: &[LogRow]) -> bool {
+        let published = self.published.load(Ordering::SeqCst);
+        let mut fresh = rows.iter().filter(|r| r.seq > published).peekable();
+        match fresh.peek() {
+            None => true,
+            Some(first) if first.seq == published + 1 => {
+                for row in fresh {
+                    match self.encode(row) {
+                        Ok(bytes) => self.publish(row.seq, bytes),
+                        Err(reason) => self.publish_reset(row.seq, &reason),
+                    }
+                }
+                true
+            }
+            Some(_) => false,
+        }
     }
 
     /// Publishes every committed change after the last published one, in order.
@@ -176,12 +206,25 @@ impl Feed {
 
     /// A logged change as an SSE frame: the stored JSON is sent as it is, once checked.
     fn encode(&self, row: &LogRow) -> Result<Bytes, String> {
-        let event: ChangeEvent = serde_json::from_str(&row.event)
+        if let Some(op) = row.op {
+            // Just written by this process's writer, from a serialised ChangeEvent.
+            if row.event.contains(['\n', '\r']) {
+                return Err(format!("change {} is damaged", row.seq));
+            }
+            return Ok(frame(&self.id(row.seq), op.as_str(), &row.event));
+        }
+        // What the frame needs, checked without building the whole event.
+        #[derive(serde::Deserialize)]
+        struct Head {
+            seq: i64,
+            op: Op,
+        }
+        let head: Head = serde_json::from_str(&row.event)
             .map_err(|e| format!("change {} in the log cannot be read ({e})", row.seq))?;
-        if event.seq != row.seq || row.event.contains(['\n', '\r']) {
+        if head.seq != row.seq || row.event.contains(['\n', '\r']) {
             return Err(format!("change {} in the log is damaged", row.seq));
         }
-        Ok(frame(&self.id(row.seq), event.op.as_str(), &row.event))
+        Ok(frame(&self.id(row.seq), head.op.as_str(), &row.event))
     }
 
     fn reset(&self, seq: i64, reason: &str) -> Bytes {
@@ -334,7 +377,7 @@ impl Subscriber {
             self.phase = Phase::Live;
             return;
         }
-        let want = PAGE.min((upto - self.sent) as usize);
+        let want = BACKLOG_PAGE.min((upto - self.sent) as usize);
         let page = match self.feed.store.changes_since(self.sent, want).await {
             Ok(page) => page,
             Err(e) => {
@@ -352,6 +395,8 @@ impl Subscriber {
             self.phase = Phase::Live;
             return;
         }
+        // One chunk per event: the connection buffers a bounded number of chunks, so a
+        // client that stops reading holds a few events in the server, not pages of them.
         for row in page.rows.iter().take_while(|r| r.seq <= upto) {
             let bytes = match self.feed.encode(row) {
                 Ok(bytes) => bytes,
@@ -390,14 +435,38 @@ mod tests {
         )
     }
 
-    /// The next frame of a stream, as text.
-    async fn next(stream: &mut (impl Stream<Item = Result<Bytes, Infallible>> + Unpin)) -> String {
-        let frame = tokio::time::timeout(Duration::from_secs(10), stream.next())
-            .await
-            .expect("a frame within 10 s")
-            .expect("the stream is open")
-            .unwrap_or_else(|e| match e {});
-        String::from_utf8_lossy(&frame).into_owned()
+    /// Reads a stream event by event (a chunk may hold several).
+    struct Events<S> {
+        stream: S,
+        buf: String,
+    }
+
+    fn events<S>(stream: S) -> Events<S> {
+        Events {
+            stream,
+            buf: String::new(),
+        }
+    }
+
+    /// The next event of a stream, as text (keep-alive comments skipped).
+    async fn next<S: Stream<Item = Result<Bytes, Infallible>> + Unpin>(
+        events: &mut Events<S>,
+    ) -> String {
+        loop {
+            if let Some(end) = events.buf.find("\n\n") {
+                let event: String = events.buf.drain(..end + 2).collect();
+                if event.starts_with(':') {
+                    continue;
+                }
+                return event;
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(10), events.stream.next())
+                .await
+                .expect("a frame within 10 s")
+                .expect("the stream is open")
+                .unwrap_or_else(|e| match e {});
+            events.buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
     }
 
     fn seq_of(frame: &str) -> i64 {
@@ -424,7 +493,7 @@ mod tests {
             ..FeedOptions::default()
         };
         let feed = Feed::new(store.clone(), options).await.unwrap();
-        let mut stream = Box::pin(feed.subscribe(None));
+        let mut stream = events(Box::pin(feed.subscribe(None)));
         // Nobody reads the stream while more changes are published than its buffer holds.
         for i in 0..50 {
             store.create(fields(i), "w".into()).await.unwrap();
@@ -449,7 +518,7 @@ mod tests {
         let feed = Feed::new(store.clone(), FeedOptions::default())
             .await
             .unwrap();
-        let mut live = Box::pin(feed.subscribe(None));
+        let mut live = events(Box::pin(feed.subscribe(None)));
         assert_eq!(kind_of(&next(&mut live).await), "ready");
         for i in 0..3 {
             store.create(fields(i), "w".into()).await.unwrap();
@@ -481,7 +550,7 @@ mod tests {
             seq: 0,
         }
         .to_string();
-        let mut resumed = Box::pin(feed.subscribe(Some(&id)));
+        let mut resumed = events(Box::pin(feed.subscribe(Some(&id))));
         let got: Vec<(String, i64)> = [
             next(&mut resumed).await,
             next(&mut resumed).await,
@@ -509,7 +578,7 @@ mod tests {
         let feed = Feed::new(store.clone(), options).await.unwrap();
         let (_stop, stop) = watch::channel(false);
         feed.spawn_publisher(stop);
-        let mut stream = Box::pin(feed.subscribe(None));
+        let mut stream = events(Box::pin(feed.subscribe(None)));
         assert_eq!(kind_of(&next(&mut stream).await), "ready");
         let p = store.create(fields(1), "w".into()).await.unwrap();
         assert_eq!(p.version, 1, "the write is answered as committed");
@@ -521,7 +590,7 @@ mod tests {
     async fn a_resumed_stream_reads_its_backlog_page_by_page() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir, None).await;
-        for i in 0..(3 * PAGE + 5) {
+        for i in 0..(3 * BACKLOG_PAGE + 5) {
             store.create(fields(i), "w".into()).await.unwrap();
         }
         let feed = Feed::new(store.clone(), FeedOptions::default())
@@ -531,13 +600,12 @@ mod tests {
             database: feed.database.clone(),
             seq: 2,
         };
-        let stream = feed.subscribe(Some(&id.to_string()));
-        let mut stream = std::pin::pin!(stream);
+        let mut stream = events(Box::pin(feed.subscribe(Some(&id.to_string()))));
         let first = next(&mut stream).await;
         assert_eq!(seq_of(&first), 3);
         // Holding one page at most, never the whole backlog.
         let mut want = 4;
-        while want <= (3 * PAGE + 5) as i64 {
+        while want <= (3 * BACKLOG_PAGE + 5) as i64 {
             let f = next(&mut stream).await;
             assert_eq!(seq_of(&f), want);
             want += 1;
@@ -547,7 +615,7 @@ mod tests {
             database: "0123456789abcdef".into(),
             seq: 2,
         };
-        let mut other = Box::pin(feed.subscribe(Some(&foreign.to_string())));
+        let mut other = events(Box::pin(feed.subscribe(Some(&foreign.to_string()))));
         assert_eq!(kind_of(&next(&mut other).await), "reset");
     }
 }

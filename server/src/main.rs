@@ -60,6 +60,10 @@ struct Args {
     /// before the connection is dropped (e.g. "30s").
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     write_timeout: Duration,
+    /// Kernel send buffer per connection, in bytes (0: the system's auto-tuning). Bounds
+    /// what a client that stops reading can make the server produce and hold.
+    #[arg(long, default_value_t = 64 * 1024)]
+    send_buffer: usize,
 }
 
 #[tokio::main]
@@ -126,7 +130,7 @@ async fn main() -> anyhow::Result<()> {
         path.display(),
         args.sync
     );
-    let listener = app::DroppingListener::new(listener, args.write_timeout);
+    let listener = app::DroppingListener::new(listener, args.write_timeout, args.send_buffer);
     axum::serve(listener, app::router(state))
         .with_graceful_shutdown(async move {
             shutdown_signal().await;

@@ -70,6 +70,15 @@ pub struct VersionInfo {
 pub struct LogRow {
     pub seq: i64,
     pub event: String,
+    /// Set when this process's writer just wrote the row (so it needs no decoding to be
+    /// trusted); `None` for a row read back from the log.
+    pub op: Option<catalog_shared::event::Op>,
+}
+
+/// The change-log rows one commit of this process wrote, in sequence order.
+#[derive(Debug, Clone, Default)]
+pub struct CommitNotice {
+    pub rows: Vec<LogRow>,
 }
 
 /// A page of the change log after some sequence number.
@@ -131,9 +140,10 @@ pub trait Storage: Send + Sync + 'static {
     /// Removes change-log rows with a sequence number up to `upto` (the feed calls this
     /// once every subscriber it serves has been sent them).
     async fn prune_changes(&self, upto: i64) -> StoreResult<()>;
-    /// Changes to the latest sequence number this process committed: the feed's wake-up.
-    /// Changes committed by other processes are found by reading the log.
-    fn commits(&self) -> watch::Receiver<i64>;
+    /// The latest commit of this process and the log rows it wrote: the feed's wake-up,
+    /// and, when it follows on from what the feed published, its events without reading
+    /// them back. Changes of other processes are found by reading the log.
+    fn commits(&self) -> watch::Receiver<std::sync::Arc<CommitNotice>>;
 }
 
 /// Milliseconds since the epoch, as stored.

@@ -18,7 +18,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use self::readers::Readers;
 use self::writer::{AfterCommit, Outcome, Request, WriteOp};
-use super::{LogPage, Lookup, Page, Storage, StoreError, StoreResult, Stored, VersionInfo, Write};
+use super::{
+    CommitNotice, LogPage, Lookup, Page, Storage, StoreError, StoreResult, Stored, VersionInfo,
+    Write,
+};
 
 /// How hard a commit waits for the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -76,7 +79,11 @@ pub struct SqliteStore {
     identity: String,
     writes: mpsc::Sender<Request>,
     readers: Arc<Readers>,
-    commits: watch::Receiver<i64>,
+    /// Reads of the change log (event-stream backlogs, the feed's catch-up) have a
+    /// reader of their own, so that many streams replaying a backlog never make a
+    /// request's read wait behind them.
+    log_reader: Arc<Readers>,
+    commits: watch::Receiver<Arc<CommitNotice>>,
 }
 
 impl SqliteStore {
@@ -94,11 +101,12 @@ impl SqliteStore {
         after_commit: Option<AfterCommit>,
     ) -> StoreResult<(Self, bool)> {
         let (conn, identity, fresh) = schema::open_writer(path, options.sync)?;
-        let latest = rows::latest_seq(&conn)?;
-        let (commits_tx, commits) = watch::channel(latest);
+        let (commits_tx, commits) = watch::channel(Arc::new(CommitNotice::default()));
         let after_commit = after_commit.unwrap_or_else(|| {
-            Box::new(move |seq| {
-                commits_tx.send_replace(seq);
+            Box::new(move |rows| {
+                commits_tx.send_replace(Arc::new(CommitNotice {
+                    rows: rows.to_vec(),
+                }));
                 Ok(())
             })
         });
@@ -113,12 +121,14 @@ impl SqliteStore {
             path.to_path_buf(),
             identity.clone(),
             options.readers,
-        ));
+        )?);
+        let log_reader = Arc::new(Readers::new(path.to_path_buf(), identity.clone(), 1)?);
         Ok((
             SqliteStore {
                 identity,
                 writes,
                 readers,
+                log_reader,
                 commits,
             },
             fresh,
@@ -225,7 +235,7 @@ impl Storage for SqliteStore {
     }
 
     async fn changes_since(&self, after: i64, limit: usize) -> StoreResult<LogPage> {
-        self.readers
+        self.log_reader
             .read(move |c, _| rows::changes_since(c, after, limit))
             .await
     }
@@ -237,7 +247,7 @@ impl Storage for SqliteStore {
         }
     }
 
-    fn commits(&self) -> watch::Receiver<i64> {
+    fn commits(&self) -> watch::Receiver<Arc<CommitNotice>> {
         self.commits.clone()
     }
 }

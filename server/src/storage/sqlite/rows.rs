@@ -178,6 +178,7 @@ pub fn changes_since(conn: &Connection, after: i64, limit: usize) -> StoreResult
                 Ok(LogRow {
                     seq: r.get(0)?,
                     event: r.get(1)?,
+                    op: None,
                 })
             })
             .map_err(db_err)?

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::db_err;
 use super::rows::{self, product_etag};
-use crate::storage::{Lookup, StoreError, StoreResult, Write, ms_to_rfc3339, now_ms};
+use crate::storage::{LogRow, Lookup, StoreError, StoreResult, Write, ms_to_rfc3339, now_ms};
 
 /// A write to run in the next batch.
 #[derive(Debug)]
@@ -76,7 +76,7 @@ pub struct Request {
 /// Called after each durable commit with the latest sequence number it wrote. It wakes
 /// the feed; if it fails, the answers are not affected (the writes are committed) and
 /// the feed finds the changes in the log at its next poll.
-pub type AfterCommit = Box<dyn FnMut(i64) -> Result<(), String> + Send>;
+pub type AfterCommit = Box<dyn FnMut(&[LogRow]) -> Result<(), String> + Send>;
 
 /// The writer's loop; runs on its own thread until every sender is gone.
 pub fn run(
@@ -99,7 +99,7 @@ pub fn run(
         match execute_batch(&mut conn, &identity, &ops) {
             Ok(done) => {
                 if let Some(seq) = done.last_seq
-                    && let Err(e) = after_commit(seq)
+                    && let Err(e) = after_commit(&done.rows)
                 {
                     tracing::warn!(
                         "after commit of seq {seq}: {e}; the feed will find the changes in the log"
@@ -137,6 +137,8 @@ pub struct Committed {
     pub results: Vec<StoreResult<Outcome>>,
     /// The latest change sequence number the batch wrote, if it wrote any.
     pub last_seq: Option<i64>,
+    /// The change-log rows the batch wrote, in order.
+    pub rows: Vec<LogRow>,
 }
 
 /// Runs a batch in one transaction, each write in its own savepoint; a write that fails
@@ -149,7 +151,7 @@ pub fn execute_batch(
 ) -> StoreResult<Committed> {
     conn.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
     let mut results = Vec::with_capacity(ops.len());
-    let mut last_seq = None;
+    let mut rows = Vec::new();
     for op in ops {
         if let Err(e) = conn.execute_batch("SAVEPOINT write") {
             rollback(conn);
@@ -173,10 +175,8 @@ pub fn execute_batch(
             rollback(conn);
             return Err(db_err(e));
         }
-        results.push(result.map(|(outcome, seq)| {
-            if seq.is_some() {
-                last_seq = seq;
-            }
+        results.push(result.map(|(outcome, row)| {
+            rows.extend(row);
             outcome
         }));
     }
@@ -184,7 +184,12 @@ pub fn execute_batch(
         rollback(conn);
         return Err(db_err(e));
     }
-    Ok(Committed { results, last_seq })
+    let last_seq = rows.last().map(|r| r.seq);
+    Ok(Committed {
+        results,
+        last_seq,
+        rows,
+    })
 }
 
 fn rollback(conn: &Connection) {
@@ -214,7 +219,11 @@ fn duplicate_sku(conn: &Connection, sku: &str) -> StoreError {
 
 /// One write, inside its savepoint. Returns its outcome and the change sequence number
 /// it logged, if any.
-fn apply(conn: &Connection, identity: &str, op: &WriteOp) -> StoreResult<(Outcome, Option<i64>)> {
+fn apply(
+    conn: &Connection,
+    identity: &str,
+    op: &WriteOp,
+) -> StoreResult<(Outcome, Option<LogRow>)> {
     let at = now_ms();
     match op {
         WriteOp::Create { fields, user } => {
@@ -252,8 +261,8 @@ fn apply(conn: &Connection, identity: &str, op: &WriteOp) -> StoreResult<(Outcom
                 updated_by: user.clone(),
                 etag: product_etag(identity, id, 1),
             };
-            let seq = record(conn, Op::Created, &product, at, user)?;
-            Ok((Outcome::Created(product), Some(seq)))
+            let row = record(conn, Op::Created, &product, at, user)?;
+            Ok((Outcome::Created(product), Some(row)))
         }
         WriteOp::Update {
             id,
@@ -294,8 +303,8 @@ fn apply(conn: &Connection, identity: &str, op: &WriteOp) -> StoreResult<(Outcom
                     "product {id} vanished inside its own update"
                 )));
             };
-            let seq = record(conn, Op::Updated, &stored.product, at, user)?;
-            Ok((Outcome::Updated(Write::Done(stored.product)), Some(seq)))
+            let row = record(conn, Op::Updated, &stored.product, at, user)?;
+            Ok((Outcome::Updated(Write::Done(stored.product)), Some(row)))
         }
         WriteOp::Delete {
             id,
@@ -318,8 +327,8 @@ fn apply(conn: &Connection, identity: &str, op: &WriteOp) -> StoreResult<(Outcom
                     "product {id} not deleted by its own delete"
                 )));
             };
-            let seq = record(conn, Op::Deleted, &deletion.last, at, user)?;
-            Ok((Outcome::Deleted(Write::Done(())), Some(seq)))
+            let row = record(conn, Op::Deleted, &deletion.last, at, user)?;
+            Ok((Outcome::Deleted(Write::Done(())), Some(row)))
         }
         WriteOp::Prune { upto } => {
             conn.prepare_cached("DELETE FROM changes WHERE seq <= ?1")
@@ -344,8 +353,14 @@ fn apply(conn: &Connection, identity: &str, op: &WriteOp) -> StoreResult<(Outcom
 }
 
 /// Records the new version in the history and the change in the change log, in the
-/// caller's transaction. Returns the change's sequence number.
-fn record(conn: &Connection, op: Op, product: &Product, at_ms: i64, by: &str) -> StoreResult<i64> {
+/// caller's transaction. Returns the change-log row.
+fn record(
+    conn: &Connection,
+    op: Op,
+    product: &Product,
+    at_ms: i64,
+    by: &str,
+) -> StoreResult<LogRow> {
     if op != Op::Deleted {
         conn.prepare_cached(
             "INSERT INTO versions (product_id, version, sku, name, description, price_cents, status, updated_at_ms, updated_by)
@@ -385,5 +400,9 @@ fn record(conn: &Connection, op: Op, product: &Product, at_ms: i64, by: &str) ->
     conn.prepare_cached("UPDATE changes SET event = ?1 WHERE seq = ?2")
         .and_then(|mut s| s.execute(params![json, seq]))
         .map_err(db_err)?;
-    Ok(seq)
+    Ok(LogRow {
+        seq,
+        event: json,
+        op: Some(op),
+    })
 }

@@ -22,7 +22,12 @@ pub fn resolve(addr: &str) -> SocketAddr {
 impl Target {
     /// A fresh `catalog-server --sync full` on a new database in a temporary directory.
     pub fn spawn() -> Target {
-        let server = Server::start_with_args(&["--sync", "full"]);
+        Self::spawn_with_sync("full")
+    }
+
+    /// A fresh `catalog-server --sync <sync>` on a new database in a temporary directory.
+    pub fn spawn_with_sync(sync: &str) -> Target {
+        let server = Server::start_with_args(&["--sync", sync]);
         Target {
             addr: server.addr,
             server: Some(server),
