@@ -2,7 +2,9 @@
 //! graceful shutdown on a listener whose connections drop a peer that stops reading.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -12,6 +14,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::any;
 use catalog_shared::USER_HEADER;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_io_timeout::TimeoutStream;
@@ -92,7 +95,7 @@ impl DroppingListener {
 }
 
 impl axum::serve::Listener for DroppingListener {
-    type Io = std::pin::Pin<Box<TimeoutStream<TcpStream>>>;
+    type Io = Watched;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
@@ -106,7 +109,12 @@ impl axum::serve::Listener for DroppingListener {
                     }
                     let mut stream = TimeoutStream::new(stream);
                     stream.set_write_timeout(Some(self.write_timeout));
-                    return (Box::pin(stream), addr);
+                    let io = Watched {
+                        inner: Box::pin(stream),
+                        peer: addr,
+                        timeout: self.write_timeout,
+                    };
+                    return (io, addr);
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: wait, do not spin or exit.
@@ -119,5 +127,71 @@ impl axum::serve::Listener for DroppingListener {
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
         self.inner.local_addr()
+    }
+}
+
+/// A connection that says so in the log when it is dropped because its client stopped
+/// reading.
+pub struct Watched {
+    inner: Pin<Box<TimeoutStream<TcpStream>>>,
+    peer: SocketAddr,
+    timeout: Duration,
+}
+
+impl Watched {
+    fn note<T>(&self, result: Poll<std::io::Result<T>>) -> Poll<std::io::Result<T>> {
+        if let Poll::Ready(Err(e)) = &result
+            && e.kind() == std::io::ErrorKind::TimedOut
+        {
+            tracing::warn!(
+                peer = %self.peer,
+                "dropped a connection: its client read nothing for {:?}",
+                self.timeout
+            );
+        }
+        result
+    }
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        self.inner.as_mut().poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = self.inner.as_mut().poll_write(cx, buf);
+        self.note(result)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = self.inner.as_mut().poll_write_vectored(cx, bufs);
+        self.note(result)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let result = self.inner.as_mut().poll_flush(cx);
+        self.note(result)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.inner.as_mut().poll_shutdown(cx)
     }
 }

@@ -281,3 +281,46 @@ async fn two_processes_on_one_file_each_pass_on_every_change_of_the_other_once_i
     let mut resumed = subscribe(&b, Some(&event_id(&a, 30).await)).await;
     assert_eq!(seq(&next(&mut resumed).await), 31);
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped_and_costs_a_bounded_amount() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = Server::start_with_args(&["--write-timeout", "1s", "--send-buffer", "8192"]);
+    let c = client();
+    for i in 0..300 {
+        let r = send(c.post(s.url("/products")).json(&product_json(
+            &format!("SLOW-{i}"),
+            "A product with a long enough name to make each event weigh something",
+            i,
+            "in_stock",
+        )))
+        .await;
+        assert_eq!(r.status, 201);
+    }
+    // Resume from the start of the log, with a small window, and read nothing.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(s.addr).await.unwrap();
+    let request = format!(
+        "GET /events HTTP/1.1\r\nHost: test\r\nLast-Event-ID: {}\r\n\r\n",
+        event_id(&s, 0).await
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    s.wait_for_log("dropped a connection", Duration::from_secs(30))
+        .expect("the server drops the client that stopped reading");
+    // What had been sent before is still readable; then the connection ends, long before
+    // the whole backlog of 325 events.
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut got))
+        .await
+        .expect("the connection ends")
+        .ok();
+    let text = String::from_utf8_lossy(&got);
+    let events = text.matches("\nevent: created").count();
+    assert!(
+        events < 325,
+        "only what fit in the buffers was sent ({events})"
+    );
+    // The server is fine: others are served.
+    assert_eq!(send(c.get(s.url("/health"))).await.status, 200);
+}
