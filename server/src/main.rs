@@ -50,8 +50,8 @@ struct Args {
     /// The most writes committed together in one transaction (one fsync).
     #[arg(long, default_value_t = 256)]
     write_batch: usize,
-    /// Read connections to the database.
-    #[arg(long, default_value_t = 4)]
+    /// Read connections to the database (each with a thread of its own).
+    #[arg(long, default_value_t = 2)]
     readers: usize,
     /// Events an event-stream subscriber may fall behind before it is sent `reset`.
     #[arg(long, default_value_t = 1024)]

@@ -51,7 +51,7 @@ impl Default for Options {
             sync: Sync::Full,
             queue: 1024,
             batch: 256,
-            readers: 4,
+            readers: 2,
         }
     }
 }

@@ -1,11 +1,12 @@
-//! The read pool: a few threads, each owning one read-only connection, taking reads from
-//! one shared queue. Readers never wait for the writer (WAL gives each read its own
-//! snapshot), never block an async worker, and under load stay awake working through
-//! the queue instead of being woken once per read. A semaphore bounds the reads waiting.
+//! The read pool: a few threads, each owning one read-only connection and a queue of its
+//! own, handed reads in turn. Readers never wait for the writer (WAL gives each read its
+//! own snapshot), never block an async worker, and under load stay awake working through
+//! their queue instead of being woken once per read; no lock is shared between them. A
+//! semaphore bounds the reads waiting.
 
 use std::path::PathBuf;
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 
 use rusqlite::Connection;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
@@ -16,7 +17,8 @@ use crate::storage::{StoreError, StoreResult};
 type Job = Box<dyn FnOnce(&Connection, &str) + Send>;
 
 pub struct Readers {
-    queue: mpsc::Sender<(Job, OwnedSemaphorePermit)>,
+    queues: Vec<mpsc::Sender<(Job, OwnedSemaphorePermit)>>,
+    next: AtomicUsize,
     permits: Arc<Semaphore>,
 }
 
@@ -25,28 +27,24 @@ const WAITING: usize = 1024;
 
 impl Readers {
     pub fn new(path: PathBuf, identity: String, size: usize) -> StoreResult<Self> {
-        let (tx, rx) = mpsc::channel::<(Job, OwnedSemaphorePermit)>();
-        let rx = Arc::new(Mutex::new(rx));
+        let mut queues = Vec::new();
         for i in 0..size.max(1) {
             let conn = open_reader(&path)?;
-            let rx = rx.clone();
+            let (tx, rx) = mpsc::channel::<(Job, OwnedSemaphorePermit)>();
             let identity = identity.clone();
             std::thread::Builder::new()
                 .name(format!("sqlite-reader-{i}"))
                 .spawn(move || {
-                    loop {
-                        // One thread waits on the queue at a time; the others wait for it.
-                        let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                        let Ok((job, _permit)) = next else {
-                            return;
-                        };
+                    while let Ok((job, _permit)) = rx.recv() {
                         job(&conn, &identity);
                     }
                 })
                 .map_err(|e| StoreError::Database(format!("starting a reader thread: {e}")))?;
+            queues.push(tx);
         }
         Ok(Readers {
-            queue: tx,
+            queues,
+            next: AtomicUsize::new(0),
             permits: Arc::new(Semaphore::new(WAITING)),
         })
     }
@@ -68,7 +66,8 @@ impl Readers {
             let _ = tx.send(f(conn, identity));
         });
         // Sending never blocks (the channel is unbounded; the semaphore bounds it).
-        if self.queue.send((job, permit)).is_err() {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.queues.len();
+        if self.queues[i].send((job, permit)).is_err() {
             return Err(StoreError::Unavailable("the read pool has stopped".into()));
         }
         rx.await
