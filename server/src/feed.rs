@@ -106,7 +106,9 @@ impl Feed {
                 // This process's own commit, following on from what was published: its
                 // rows are sent as the writer logged them. Anything else (a gap, other
                 // processes' commits, a timer tick) is read from the log.
-                let sent = notice.is_some_and(|n| feed.publish_committed(&n.rows));
+                // A notice without rows (another instance's commit, say) is only a wake-up.
+                let sent =
+                    notice.is_some_and(|n| !n.rows.is_empty() && feed.publish_committed(&n.rows));
                 if !sent && let Err(e) = feed.catch_up().await {
                     tracing::warn!("reading the change log: {e}; retrying");
                     continue;

@@ -75,7 +75,9 @@ pub struct LogRow {
     pub op: Option<catalog_shared::event::Op>,
 }
 
-/// The change-log rows one commit of this process wrote, in sequence order.
+/// The change-log rows one commit of this process wrote, in sequence order. A notice with
+/// no rows is a plain wake-up: the feed reads the log (a backend sends one when another
+/// instance committed, e.g. on PostgreSQL's NOTIFY).
 #[derive(Debug, Clone, Default)]
 pub struct CommitNotice {
     pub rows: Vec<LogRow>,
