@@ -516,6 +516,9 @@ pub fn write_outcome(reply: &Reply) -> WriteOutcome {
             }]),
             None => WriteOutcome::Failed(reply.explain()),
         },
+        428 => WriteOutcome::Failed(
+            "the server requires If-Match: this save was refused, nothing changed".into(),
+        ),
         _ => WriteOutcome::Failed(reply.explain()),
     }
 }

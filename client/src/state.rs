@@ -60,6 +60,68 @@ pub enum Screen {
     History,
 }
 
+/// A column the catalog can be sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortColumn {
+    #[default]
+    Id,
+    Sku,
+    Name,
+    Price,
+    Status,
+    Etag,
+    UpdatedBy,
+    Updated,
+}
+
+impl SortColumn {
+    pub const ALL: [SortColumn; 8] = [
+        SortColumn::Id,
+        SortColumn::Sku,
+        SortColumn::Name,
+        SortColumn::Price,
+        SortColumn::Status,
+        SortColumn::Etag,
+        SortColumn::UpdatedBy,
+        SortColumn::Updated,
+    ];
+
+    fn next(self) -> SortColumn {
+        let i = SortColumn::ALL.iter().position(|c| *c == self).unwrap_or(0);
+        SortColumn::ALL[(i + 1) % SortColumn::ALL.len()]
+    }
+}
+
+/// The catalog's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sort {
+    pub column: SortColumn,
+    pub descending: bool,
+}
+
+impl Sort {
+    /// The default order, which keeps live updates a binary search away.
+    pub fn is_by_id(&self) -> bool {
+        self.column == SortColumn::Id && !self.descending
+    }
+
+    /// How two products compare in this order (ties by id, so the order is total).
+    pub fn order(&self, a: &Product, b: &Product) -> std::cmp::Ordering {
+        let by = match self.column {
+            SortColumn::Id => a.id.cmp(&b.id),
+            SortColumn::Sku => a.sku.cmp(&b.sku),
+            SortColumn::Name => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
+            SortColumn::Price => a.price_cents.cmp(&b.price_cents),
+            SortColumn::Status => a.status.as_str().cmp(b.status.as_str()),
+            SortColumn::Etag => a.etag.cmp(&b.etag),
+            SortColumn::UpdatedBy => a.updated_by.cmp(&b.updated_by),
+            SortColumn::Updated => a.updated_at.cmp(&b.updated_at),
+        }
+        .then(a.id.cmp(&b.id));
+        if self.descending { by.reverse() } else { by }
+    }
+}
+
 /// A question that needs a yes or no before anything happens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Modal {
@@ -343,11 +405,16 @@ pub struct State {
     pub recent: HashMap<i64, (String, SystemTime)>,
     pub filter: String,
     pub filtering: bool,
-    /// The visible product ids, sorted (recomputed when products or the filter change).
+    /// The visible product ids, in the table's order (recomputed when products, the
+    /// filter or the sort change).
     pub visible: Vec<i64>,
+    /// The table's order: a column and a direction.
+    pub sort: Sort,
     pub selected_id: Option<i64>,
     /// The first table row drawn; the view keeps the selection on screen.
     pub table_offset: Cell<usize>,
+    /// Where the table's rows were last drawn (for mouse clicks).
+    pub table_area: Cell<ratatui::layout::Rect>,
     pub screen: Screen,
     pub editor: Option<Editor>,
     pub conflict: Option<ConflictPanel>,
@@ -401,8 +468,10 @@ impl State {
             filter: String::new(),
             filtering: false,
             visible: Vec::new(),
+            sort: Sort::default(),
             selected_id: None,
             table_offset: Cell::new(0),
+            table_area: Cell::new(ratatui::layout::Rect::default()),
             screen: Screen::Catalog,
             editor: None,
             conflict: None,
@@ -494,6 +563,10 @@ impl State {
         match self.screen {
             Screen::Catalog if self.filtering => Keys::Filter,
             Screen::Catalog => Keys::Catalog,
+            Screen::Editor if self.editor.as_ref().is_some_and(|e| e.id.is_none()) => {
+                Keys::NewProduct
+            }
+            Screen::Editor if self.unsafe_saves => Keys::EditorUnsafe,
             Screen::Editor => Keys::Editor,
             Screen::Conflict => match &self.conflict {
                 Some(c) if c.deleted.is_some() => Keys::ConflictDeleted,
@@ -507,7 +580,29 @@ impl State {
 
     pub fn selected_index(&self) -> Option<usize> {
         let id = self.selected_id?;
-        self.visible.binary_search(&id).ok()
+        if self.sort.is_by_id() {
+            self.visible.binary_search(&id).ok()
+        } else {
+            self.visible.iter().position(|v| *v == id)
+        }
+    }
+
+    /// Where product `id` stands, or would stand, in the table's order.
+    fn place(&self, id: i64) -> Result<usize, usize> {
+        if self.sort.is_by_id() {
+            return self.visible.binary_search(&id);
+        }
+        if let Some(i) = self.visible.iter().position(|v| *v == id) {
+            return Ok(i);
+        }
+        let Some(p) = self.products.get(&id) else {
+            return Err(self.visible.len());
+        };
+        Err(self.visible.partition_point(|v| {
+            self.products
+                .get(v)
+                .is_some_and(|q| self.sort.order(q, p) == std::cmp::Ordering::Less)
+        }))
     }
 
     pub fn selected_product(&self) -> Option<&Product> {
@@ -545,12 +640,15 @@ impl State {
     /// Recomputes the visible rows and keeps a valid selection.
     pub fn refresh_visible(&mut self) {
         let needle = self.filter.to_lowercase();
-        self.visible = self
+        let mut shown: Vec<&Product> = self
             .products
             .values()
             .filter(|p| State::shown(&needle, p))
-            .map(|p| p.id)
             .collect();
+        if !self.sort.is_by_id() {
+            shown.sort_by(|a, b| self.sort.order(a, b));
+        }
+        self.visible = shown.into_iter().map(|p| p.id).collect();
         self.keep_selection();
     }
 
@@ -562,7 +660,13 @@ impl State {
             .products
             .get(&id)
             .is_some_and(|p| State::shown(&needle, p));
-        match (self.visible.binary_search(&id), show) {
+        // Sorted by another column, the row may have moved: take it out first.
+        if !self.sort.is_by_id()
+            && let Some(i) = self.visible.iter().position(|v| *v == id)
+        {
+            self.visible.remove(i);
+        }
+        match (self.place(id), show) {
             (Ok(i), false) => {
                 self.visible.remove(i);
             }
@@ -577,6 +681,7 @@ impl State {
             // Keep the position near where the vanished row was.
             let near = self
                 .selected_id
+                .filter(|_| self.sort.is_by_id())
                 .map(|id| self.visible.partition_point(|v| *v < id))
                 .unwrap_or(0);
             self.selected_id = self
@@ -1517,8 +1622,40 @@ fn on_catalog_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
                 state.error("No product is selected.");
             }
         }
-        KeyCode::Char('n') => {
+        KeyCode::Esc if !state.filter.is_empty() => {
+            state.filter.clear();
+            state.refresh_visible();
+        }
+        KeyCode::Char('a') | KeyCode::Char('+') => {
             state.open_editor(None);
+        }
+        KeyCode::Char('n') | KeyCode::Char('N') => {
+            if state.filter.is_empty() {
+                state.info("Nothing to find yet: / and type, then n and N go to the next and previous match.");
+            } else if state.visible.is_empty() {
+                state.error(format!("No product matches /{}.", state.filter));
+            } else {
+                // Every row shown matches the filter: n and N walk them, wrapping around.
+                let len = state.visible.len();
+                let i = state.selected_index().unwrap_or(0);
+                let j = if key.code == KeyCode::Char('n') {
+                    (i + 1) % len
+                } else {
+                    (i + len - 1) % len
+                };
+                state.selected_id = Some(state.visible[j]);
+            }
+        }
+        KeyCode::Char('s') => {
+            state.sort = Sort {
+                column: state.sort.column.next(),
+                descending: false,
+            };
+            state.refresh_visible();
+        }
+        KeyCode::Char('S') => {
+            state.sort.descending = !state.sort.descending;
+            state.refresh_visible();
         }
         KeyCode::Char('d') => {
             if let Some(p) = state.selected_product() {
@@ -1577,7 +1714,9 @@ fn on_editor_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
     };
     let n = Field::ALL.len();
     let ctrl_s = ctrl(&key, 's');
-    let ctrl_u = key.code == KeyCode::F(8);
+    // F8 (save without If-Match) exists for the lost-update demo only, where the client
+    // runs with --no-if-match against a server that accepts it.
+    let ctrl_u = key.code == KeyCode::F(8) && state.unsafe_saves;
     if ctrl_s || ctrl_u {
         if editor.saving {
             return vec![];

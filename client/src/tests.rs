@@ -83,10 +83,15 @@ fn ctrl_s_saves_with_the_base_etag() {
 }
 
 #[test]
-fn f8_saves_without_if_match() {
+fn f8_saves_without_if_match_only_in_the_lost_update_demo() {
     let mut s = editing("bob");
     focus(&mut s, Field::Price);
     replace_field(&mut s, "1");
+    // In safe mode F8 does nothing and is not offered.
+    assert!(update(&mut s, key(KeyCode::F(8))).is_empty());
+    assert!(!keymap::hints(s.keys()).iter().any(|h| h.keys == "F8"));
+    s.unsafe_saves = true;
+    assert!(keymap::hints(s.keys()).iter().any(|h| h.keys == "F8"));
     let cmds = update(&mut s, key(KeyCode::F(8)));
     assert!(matches!(
         &cmds[..],
@@ -96,6 +101,49 @@ fn f8_saves_without_if_match() {
             ..
         }]
     ));
+}
+
+#[test]
+fn a_new_product_editor_says_what_a_create_sends() {
+    let mut s = state("bob");
+    update(&mut s, key(KeyCode::Char('a')));
+    let bar = keymap::bar(s.keys());
+    assert!(bar.contains("create (POST, no If-Match)"), "{bar}");
+    assert!(
+        !bar.contains("If-Match)") || bar.contains("no If-Match"),
+        "{bar}"
+    );
+}
+
+#[test]
+fn sort_cycles_columns_and_direction_and_n_walks_matches() {
+    let mut s = state("bob");
+    update(&mut s, key(KeyCode::Char('s')));
+    assert_eq!(s.sort.column, crate::state::SortColumn::Sku);
+    // BBQ-KETTLE-57 (1), KETTLE-GOOSE-1L (3), LAMP-ARC-01 (2), MUG-STONE-2 (4)
+    assert_eq!(s.visible, vec![1, 3, 2, 4]);
+    update(&mut s, key(KeyCode::Char('S')));
+    assert_eq!(s.visible, vec![4, 2, 3, 1]);
+    // A live change moves its row to where the order puts it.
+    let mut renamed = product(4, 2, 2400, Status::InStock, "carol");
+    renamed.sku = "AAA-FIRST".into();
+    update(&mut s, event(26, Op::Updated, &renamed));
+    assert_eq!(s.visible, vec![2, 3, 1, 4]);
+    let screen = render(&s);
+    assert!(screen.contains("sku▼"), "{screen}");
+    // n and N walk the rows matching the filter, wrapping around.
+    let mut s = state("bob");
+    update(&mut s, key(KeyCode::Char('/')));
+    type_text(&mut s, "kettle");
+    update(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.visible, vec![1, 3]);
+    s.selected_id = Some(1);
+    update(&mut s, key(KeyCode::Char('n')));
+    assert_eq!(s.selected_id, Some(3));
+    update(&mut s, key(KeyCode::Char('n')));
+    assert_eq!(s.selected_id, Some(1));
+    update(&mut s, key(KeyCode::Char('N')));
+    assert_eq!(s.selected_id, Some(3));
 }
 
 #[test]
@@ -451,7 +499,7 @@ fn leaving_or_quitting_with_edits_asks_first() {
     type_text(&mut s, "x");
     update(&mut s, key(KeyCode::Esc));
     assert_eq!(s.modal, Some(Modal::LeaveEditor));
-    update(&mut s, key(KeyCode::Char('n')));
+    update(&mut s, key(KeyCode::Char('a')));
     assert_eq!(s.screen, Screen::Editor);
     assert!(s.editor.as_ref().unwrap().is_dirty());
     update(&mut s, ctrl('c'));
@@ -560,7 +608,7 @@ fn every_hint_names_a_key_that_does_something() {
     // The help and the status bar come from one table; check each catalog key acts.
     let keys: [(&str, Action); 9] = [
         ("Enter/e", key(KeyCode::Char('e'))),
-        ("n", key(KeyCode::Char('n'))),
+        ("a", key(KeyCode::Char('a'))),
         ("d", key(KeyCode::Char('d'))),
         ("h", key(KeyCode::Char('h'))),
         ("l", key(KeyCode::Char('l'))),
@@ -680,7 +728,7 @@ fn snapshot_editor_with_stale_banner_and_error() {
 #[test]
 fn snapshot_new_product_editor() {
     let mut s = state("bob");
-    update(&mut s, key(KeyCode::Char('n')));
+    update(&mut s, key(KeyCode::Char('a')));
     insta::assert_snapshot!(render(&s));
 }
 
@@ -1045,7 +1093,7 @@ fn a_late_save_answer_never_lands_on_another_edit() {
     update(&mut s, key(KeyCode::Esc));
     assert_eq!(s.modal, Some(Modal::LeaveEditor));
     update(&mut s, key(KeyCode::Char('y')));
-    update(&mut s, key(KeyCode::Char('n')));
+    update(&mut s, key(KeyCode::Char('a')));
     assert_eq!(s.screen, Screen::Editor);
     focus(&mut s, Field::Sku);
     type_text(&mut s, "NEW-1");
@@ -1349,4 +1397,103 @@ fn drafts_found_at_start_are_offered_and_reopen_on_their_base() {
         .expect("bob's change since the draft is shown");
     assert_eq!(stale.by, "bob");
     assert!(!crate::state::has_draft(&s, 1) || s.draft_path.is_some());
+}
+
+// ---- Every screen at 40x20 (half of an 80x24 demo), 80x24 and 120x40 ----
+
+fn render_at(s: &State, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| crate::views::draw(f, s)).unwrap();
+    terminal.backend().to_string()
+}
+
+/// Snapshots one screen at the three sizes.
+fn snapshot_sizes(name: &str, s: &State) {
+    for (w, h) in [(40u16, 20u16), (80, 24), (120, 40)] {
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), render_at(s, w, h));
+    }
+}
+
+#[test]
+fn every_screen_fits_40x20_80x24_and_120x40() {
+    let mut s = state("alice");
+    update(
+        &mut s,
+        event(
+            26,
+            Op::Updated,
+            &product(3, 2, 7000, Status::InStock, "bob"),
+        ),
+    );
+    snapshot_sizes("sizes_catalog", &s);
+    // The catalog at 40 columns still shows each row's id and the start of its ETag.
+    let narrow = render_at(&s, 40, 20);
+    assert!(narrow.contains("BBQ-KETTLE-57"), "{narrow}");
+    assert!(narrow.contains("\"000000005eed"), "{narrow}");
+
+    let mut e = editing("bob");
+    focus(&mut e, Field::Price);
+    replace_field(&mut e, "300");
+    update(
+        &mut e,
+        event(
+            26,
+            Op::Updated,
+            &product(1, 2, 39900, Status::OutOfStock, "alice"),
+        ),
+    );
+    snapshot_sizes("sizes_editor_stale", &e);
+
+    let c = conflict(Some("300"));
+    snapshot_sizes("sizes_conflict", &c);
+
+    let mut h = state("alice");
+    update(&mut h, key(KeyCode::Char('h')));
+    update(
+        &mut h,
+        Action::Versions {
+            id: 1,
+            versions: Ok(vec![
+                crate::api::VersionInfo {
+                    version: 1,
+                    etag: product(1, 1, 0, Status::InStock, "").etag,
+                    updated_at: "2026-11-22T12:00:00.000Z".into(),
+                    updated_by: "seed".into(),
+                },
+                crate::api::VersionInfo {
+                    version: 2,
+                    etag: product(1, 2, 0, Status::InStock, "").etag,
+                    updated_at: "2026-11-22T12:01:00.000Z".into(),
+                    updated_by: "alice".into(),
+                },
+            ]),
+        },
+    );
+    snapshot_sizes("sizes_history", &h);
+
+    let mut l = state("alice");
+    update(&mut l, key(KeyCode::Char('l')));
+    update(
+        &mut l,
+        Action::Exchange(Exchange {
+            method: "PUT".into(),
+            path: "/products/1".into(),
+            if_match: Some(product(1, 1, 0, Status::InStock, "").etag),
+            status: Some(412),
+            etag: Some(product(1, 2, 0, Status::InStock, "").etag),
+            millis: 3,
+        }),
+    );
+    snapshot_sizes("sizes_log", &l);
+
+    let mut help = state("alice");
+    update(&mut help, key(KeyCode::Char('?')));
+    snapshot_sizes("sizes_help", &help);
+
+    let mut empty = state("alice");
+    update(&mut empty, key(KeyCode::Char('/')));
+    type_text(&mut empty, "zzz");
+    let screen = render_at(&empty, 80, 24);
+    assert!(screen.contains("No matches"), "{screen}");
+    snapshot_sizes("sizes_no_matches", &empty);
 }

@@ -339,7 +339,7 @@ async fn creating_a_product_and_meeting_a_taken_sku() {
         Some(25),
         "the stream's ready event gives the seq"
     );
-    key(&mut carol, KeyCode::Char('n'));
+    key(&mut carol, KeyCode::Char('a'));
     type_text(&mut carol, "Enamel mug");
     key(&mut carol, KeyCode::Tab);
     type_text(&mut carol, "BBQ-KETTLE-57");

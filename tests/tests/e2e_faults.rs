@@ -68,7 +68,7 @@ async fn a_late_reply_never_turns_the_new_product_editor_into_another_product() 
     t.wait_for("alice", "Leave the editor", WAIT).unwrap();
     t.keys("alice", &["y"]);
     t.wait_for("alice", "Catalog: 25 products", WAIT).unwrap();
-    t.keys("alice", &["n"]);
+    t.keys("alice", &["a"]);
     t.wait_for("alice", "New product", WAIT).unwrap();
     // Now product 1's reply arrives.
     proxy.release();

@@ -133,9 +133,13 @@ async fn the_seed_race_resolved_by_overwrite() {
         (Some(39900), Some("out_of_stock"), Some(3))
     );
     t.keys("bob", &["l"]);
-    let log = t.wait_for("bob", "Protocol log", WAIT).unwrap();
-    assert!(log.contains(" 412 "), "the first save was refused:\n{log}");
-    assert!(log.contains(" 200 "), "{log}");
+    // The pane may be caught half drawn: wait for the whole of it.
+    t.wait_until(
+        "bob",
+        |log| log.contains("Protocol log") && log.contains(" 412 ") && log.contains(" 200 "),
+        WAIT,
+    )
+    .expect("the log shows the first save refused (412) and the overwrite accepted (200)");
 }
 
 #[tokio::test]

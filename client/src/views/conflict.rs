@@ -69,7 +69,13 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
         frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), intro);
     }
 
-    let col = (table_area.width.saturating_sub(24) / 4).max(6) as usize;
+    // Narrow: the base and the "changed" columns give way to mine, theirs and the result.
+    let narrow = table_area.width < 64;
+    let col = if narrow {
+        (table_area.width.saturating_sub(14) / 3).max(4) as usize
+    } else {
+        (table_area.width.saturating_sub(24) / 4).max(6) as usize
+    };
     let rows = Field::ALL.iter().enumerate().map(|(i, f)| {
         let m = &panel.merge;
         let outcome = panel.outcome(*f);
@@ -93,33 +99,67 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
         if panel.picking && panel.row == i {
             style = style.add_modifier(Modifier::REVERSED);
         }
-        Row::new(vec![
-            Cell::from(f.label()).style(Style::new().bold()),
-            Cell::from(clip(&m.base.display(*f), col)),
-            Cell::from(clip(&m.mine.display(*f), col)),
-            Cell::from(clip(&m.theirs.display(*f), col)),
-            Cell::from(mark).style(mark_style),
-            Cell::from(result).style(Style::new().bold()),
-        ])
-        .style(style)
+        let cells = if narrow {
+            vec![
+                Cell::from(f.label()).style(Style::new().bold()),
+                Cell::from(clip(&m.mine.display(*f), col)),
+                Cell::from(clip(&m.theirs.display(*f), col)),
+                Cell::from(
+                    if outcome == FieldOutcome::Conflict && !panel.picks.contains_key(f) {
+                        "BOTH ✗".to_string()
+                    } else {
+                        result
+                    },
+                )
+                .style(Style::new().bold()),
+            ]
+        } else {
+            vec![
+                Cell::from(f.label()).style(Style::new().bold()),
+                Cell::from(clip(&m.base.display(*f), col)),
+                Cell::from(clip(&m.mine.display(*f), col)),
+                Cell::from(clip(&m.theirs.display(*f), col)),
+                Cell::from(mark).style(mark_style),
+                Cell::from(result).style(Style::new().bold()),
+            ]
+        };
+        Row::new(cells).style(style)
     });
-    let header = Row::new(vec![
-        "field".to_string(),
-        format!("base v{}", panel.base_version),
-        "mine".to_string(),
-        format!("theirs v{} ({})", theirs.version, theirs.updated_by),
-        "changed".to_string(),
-        "result".to_string(),
-    ])
+    let header = if narrow {
+        Row::new(vec![
+            "field".to_string(),
+            "mine".to_string(),
+            format!("theirs v{}", theirs.version),
+            "result".to_string(),
+        ])
+    } else {
+        Row::new(vec![
+            "field".to_string(),
+            format!("base v{}", panel.base_version),
+            "mine".to_string(),
+            format!("theirs v{} ({})", theirs.version, theirs.updated_by),
+            "changed".to_string(),
+            "result".to_string(),
+        ])
+    }
     .style(Style::new().bold().underlined());
-    let widths = [
-        Constraint::Length(12),
-        Constraint::Fill(1),
-        Constraint::Fill(1),
-        Constraint::Fill(1),
-        Constraint::Length(8),
-        Constraint::Fill(1),
-    ];
+    let widths: Vec<Constraint> = if narrow {
+        vec![
+            Constraint::Length(11),
+            Constraint::Fill(1),
+            Constraint::Fill(1),
+            Constraint::Fill(1),
+        ]
+    } else {
+        vec![
+            Constraint::Length(12),
+            Constraint::Fill(1),
+            Constraint::Fill(1),
+            Constraint::Fill(1),
+            Constraint::Length(8),
+            Constraint::Fill(1),
+        ]
+    };
     frame.render_widget(Table::new(rows, widths).header(header), table_area);
 
     let conflicts = panel.merge.conflicts();

@@ -23,9 +23,16 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
 
-    let banner_height = if editor.stale.is_some() { 2 } else { 0 };
-    let [info, banner, fields] = Layout::vertical([
-        Constraint::Length(1),
+    let narrow = inner.width < 72;
+    let banner = editor.stale.as_ref().map(banner_text);
+    // As many rows as the banner's words need (they wrap early, hence the slack).
+    let banner_height = banner.as_ref().map_or(0, |text| {
+        let chars = text.chars().count();
+        let width = inner.width.max(1) as usize;
+        ((chars + chars / 6) / width + 1).clamp(2, 5) as u16
+    });
+    let [info, banner_area, fields] = Layout::vertical([
+        Constraint::Length(if narrow { 2 } else { 1 }),
         Constraint::Length(banner_height),
         Constraint::Min(3),
     ])
@@ -57,44 +64,56 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
         }
         None => Line::from("a new product: Ctrl-S creates it (POST /products)"),
     };
-    frame.render_widget(Paragraph::new(info_line), info);
+    frame.render_widget(Paragraph::new(info_line).wrap(Wrap { trim: true }), info);
 
-    if let Some(stale) = &editor.stale {
-        let text = if stale.deleted {
-            format!(
-                "⚠ {} deleted this product at {}. Saving will fail (410); you can recreate it from your edit.",
-                stale.by,
-                clock(&stale.at)
-            )
-        } else {
-            let fields = stale
-                .fields
-                .iter()
-                .map(|f| f.label())
-                .collect::<Vec<_>>()
-                .join(", ");
-            format!(
-                "⚠ {} changed {} at {} (now version {}, ETag {}): your save will conflict.",
-                stale.by,
-                if fields.is_empty() {
-                    "it".into()
-                } else {
-                    fields
-                },
-                clock(&stale.at),
-                stale.version,
-                stale.etag
-            )
-        };
+    if let Some(text) = banner {
         frame.render_widget(
             Paragraph::new(text)
                 .wrap(Wrap { trim: true })
                 .style(Style::new().fg(Color::Black).bg(Color::Yellow).bold()),
-            banner,
+            banner_area,
         );
     }
+    draw_fields(frame, fields, editor);
+}
 
+fn banner_text(stale: &crate::state::Stale) -> String {
+    if stale.deleted {
+        format!(
+            "⚠ {} deleted this product at {}. Saving will fail (410); you can recreate it from your edit.",
+            stale.by,
+            clock(&stale.at)
+        )
+    } else {
+        let fields = stale
+            .fields
+            .iter()
+            .map(|f| f.label())
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "⚠ {} changed {} at {} (now version {}, ETag {}): your save will conflict.",
+            stale.by,
+            if fields.is_empty() {
+                "it".into()
+            } else {
+                fields
+            },
+            clock(&stale.at),
+            stale.version,
+            stale.etag
+        )
+    }
+}
+
+fn draw_fields(frame: &mut Frame, fields: Rect, editor: &crate::state::Editor) {
     let errors = editor.check().err().unwrap_or_default();
+    // Five boxed fields need 15 rows; on a short terminal each field is one line with
+    // its label in front instead.
+    if fields.height < 15 {
+        draw_compact(frame, fields, editor, &errors);
+        return;
+    }
     let constraints = Field::ALL.map(|f| {
         if f == Field::Description {
             Constraint::Min(3)
@@ -128,5 +147,40 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
             input.set_cursor_style(Style::default());
         }
         frame.render_widget(&input, areas[i]);
+    }
+}
+
+/// One line per field: `label ` then the text, the focused field highlighted, a field the
+/// server or the rules refuse marked ✗ (its message in the label).
+fn draw_compact(
+    frame: &mut Frame,
+    area: Rect,
+    editor: &crate::state::Editor,
+    errors: &std::collections::BTreeMap<Field, String>,
+) {
+    let mut constraints = vec![Constraint::Length(1); Field::ALL.len()];
+    constraints[Field::ALL.len() - 1] = Constraint::Min(1);
+    let rows = Layout::vertical(constraints).split(area);
+    for (i, field) in Field::ALL.iter().enumerate() {
+        let focused = editor.focus == i;
+        let label = match errors.get(field) {
+            Some(_) => format!("{}✗ ", field.label()),
+            None => format!("{} ", field.label()),
+        };
+        let style = match (focused, errors.contains_key(field)) {
+            (_, true) => Style::new().fg(Color::Red).bold(),
+            (true, false) => Style::new().fg(Color::Cyan).bold(),
+            (false, false) => Style::new().fg(Color::DarkGray),
+        };
+        let [label_area, text_area] =
+            Layout::horizontal([Constraint::Length(13), Constraint::Min(1)]).areas(rows[i]);
+        frame.render_widget(Paragraph::new(Span::styled(label, style)), label_area);
+        let mut input = editor.inputs[i].clone();
+        input.set_block(Block::new());
+        input.set_cursor_line_style(Style::default());
+        if !focused {
+            input.set_cursor_style(Style::default());
+        }
+        frame.render_widget(&input, text_area);
     }
 }

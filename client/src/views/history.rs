@@ -23,8 +23,12 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
     let block = Block::bordered().title(format!(" History: product {} {sku} ", h.id).bold());
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let [list_area, diff_area] =
-        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(inner);
+    // Side by side when there is room; the changes below the list when there is not.
+    let [list_area, diff_area] = if inner.width >= 70 {
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(inner)
+    } else {
+        Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(inner)
+    };
 
     let Some(versions) = &h.versions else {
         let text = h.error.clone().unwrap_or_else(|| "loading…".into());

@@ -13,6 +13,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let height = inner.height.saturating_sub(1) as usize;
+    // Narrow: the request, its status and the If-Match sent (what the log is for).
+    let narrow = inner.width < 70;
     let skip = state.log.len().saturating_sub(height);
     let rows = state.log.iter().skip(skip).map(|e| {
         let status = e
@@ -28,36 +30,53 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
         let unsafe_write =
             e.if_match.is_none() && matches!(e.method.as_str(), "PUT" | "PATCH" | "DELETE");
         let color = if unsafe_write { Color::Red } else { color };
-        Row::new(vec![
-            e.method.clone(),
-            e.path.clone(),
-            match (&e.if_match, e.method.as_str()) {
-                (Some(tag), _) => tag.clone(),
-                (None, "PUT" | "PATCH" | "DELETE") => "NONE (unsafe)".into(),
-                (None, _) => "-".into(),
-            },
-            status,
-            e.etag.clone().unwrap_or_else(|| "-".into()),
-            format!("{} ms", e.millis),
-        ])
-        .style(Style::new().fg(color))
+        let if_match = match (&e.if_match, e.method.as_str()) {
+            (Some(tag), _) => tag.clone(),
+            (None, "PUT" | "PATCH" | "DELETE") => "NONE (unsafe)".into(),
+            (None, _) => "-".into(),
+        };
+        let cells = if narrow {
+            vec![format!("{} {}", e.method, e.path), status, if_match]
+        } else {
+            vec![
+                e.method.clone(),
+                e.path.clone(),
+                if_match,
+                status,
+                e.etag.clone().unwrap_or_else(|| "-".into()),
+                format!("{} ms", e.millis),
+            ]
+        };
+        Row::new(cells).style(Style::new().fg(color))
     });
-    let header = Row::new(vec![
-        "method",
-        "path",
-        "If-Match sent",
-        "status",
-        "ETag received",
-        "time",
-    ])
+    let header = if narrow {
+        Row::new(vec!["request", "status", "If-Match sent"])
+    } else {
+        Row::new(vec![
+            "method",
+            "path",
+            "If-Match sent",
+            "status",
+            "ETag received",
+            "time",
+        ])
+    }
     .style(Style::new().bold().underlined());
-    let widths = [
-        Constraint::Length(6),
-        Constraint::Fill(1),
-        Constraint::Length(18),
-        Constraint::Length(11),
-        Constraint::Length(18),
-        Constraint::Length(8),
-    ];
+    let widths: Vec<Constraint> = if narrow {
+        vec![
+            Constraint::Fill(1),
+            Constraint::Length(6),
+            Constraint::Length(18),
+        ]
+    } else {
+        vec![
+            Constraint::Length(6),
+            Constraint::Fill(1),
+            Constraint::Length(18),
+            Constraint::Length(11),
+            Constraint::Length(18),
+            Constraint::Length(8),
+        ]
+    };
     frame.render_widget(Table::new(rows, widths).header(header), inner);
 }

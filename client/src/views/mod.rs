@@ -112,9 +112,17 @@ fn draw_status(frame: &mut Frame, area: Rect, state: &State) {
         .last_seq
         .map(|s| s.to_string())
         .unwrap_or_else(|| "-".into());
+    // The server's address gives way first on a narrow terminal.
+    let width = area.width as usize;
+    let short = state.user.chars().count() + conn.chars().count() + seq.len() + 16;
+    let server = if width >= short + state.server.chars().count() + 2 {
+        format!(" {} ", state.server)
+    } else {
+        " ".to_string()
+    };
     let info = Line::from(vec![
         Span::styled(format!(" {} ", state.user), Style::new().bold().reversed()),
-        Span::raw(format!(" {} ", state.server)),
+        Span::raw(server),
         Span::styled(format!("{dot} {conn}"), Style::new().fg(color).bold()),
         Span::raw(format!("  seq {seq}")),
         if state.unsafe_saves {
@@ -126,7 +134,7 @@ fn draw_status(frame: &mut Frame, area: Rect, state: &State) {
             Span::raw("")
         },
     ]);
-    let mut bar = keymap::bar(state.keys());
+    let mut bar = keymap::bar_within(state.keys(), width.saturating_sub(1));
     if state.unsafe_saves {
         bar = bar.replace("Ctrl-S save (If-Match)", "Ctrl-S save WITHOUT If-Match");
     }
