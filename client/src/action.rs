@@ -70,6 +70,8 @@ pub struct Exchange {
     pub status: Option<u16>,
     pub etag: Option<String>,
     pub millis: u64,
+    /// What the exchange meant, when the columns do not say it (a 304 that reused a copy).
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -78,10 +80,22 @@ pub enum Action {
     /// The clock moved on (ages and highlights change).
     Tick(SystemTime),
     Resize,
-    /// The whole list, freshly loaded by load number `load`.
+    /// The whole list, freshly loaded by load number `load`, with its ETag when it came
+    /// in one page (so the next load can revalidate it).
     Loaded {
         load: u64,
         list: Vec<Product>,
+        etag: Option<String>,
+    },
+    /// Load number `load` was answered 304: the list held is still current.
+    LoadUnchanged {
+        load: u64,
+    },
+    /// A product re-read with If-None-Match: `None` when the copy held is still current
+    /// (304), else the current product.
+    Revalidated {
+        id: i64,
+        product: Option<Box<Product>>,
     },
     LoadFailed {
         load: u64,

@@ -122,13 +122,32 @@ impl Api {
 
     pub async fn execute(&self, command: Command) {
         match command {
-            Command::LoadAll { load, delay_ms } => {
+            Command::LoadAll {
+                load,
+                delay_ms,
+                if_none_match,
+            } => {
                 if delay_ms > 0 {
                     tokio::time::sleep(Duration::from_millis(delay_ms)).await;
                 }
-                match self.load_all().await {
-                    Ok(list) => self.send(Action::Loaded { load, list }),
+                match self.load_all(if_none_match.as_deref()).await {
+                    Ok(None) => self.send(Action::LoadUnchanged { load }),
+                    Ok(Some((list, etag))) => self.send(Action::Loaded { load, list, etag }),
                     Err(message) => self.send(Action::LoadFailed { load, message }),
+                }
+            }
+            Command::Revalidate { id, etag } => {
+                match self
+                    .get_if_none_match::<Product>(&format!("/products/{id}"), &etag)
+                    .await
+                {
+                    Ok(None) => self.send(Action::Revalidated { id, product: None }),
+                    Ok(Some((p, _))) => self.send(Action::Revalidated {
+                        id,
+                        product: Some(Box::new(p)),
+                    }),
+                    // A failed re-read changes nothing: the copy stays, the feed goes on.
+                    Err(_) => {}
                 }
             }
             Command::Save {
@@ -224,6 +243,7 @@ impl Api {
             status: None,
             etag: None,
             millis: 0,
+            note: None,
         };
         let reply = match result {
             Ok(response) => {
@@ -277,17 +297,91 @@ impl Api {
             .map_err(|e| format!("the server's answer to GET {path} is unreadable ({e})"))
     }
 
-    async fn load_all(&self) -> Result<Vec<Product>, String> {
-        let mut all = Vec::new();
-        let mut path = "/products?limit=1000".to_string();
+    /// Every page of the list. With `if_none_match` (the ETag of a one-page list held),
+    /// `None` when the server answers 304: the list held is current. The list's ETag is
+    /// returned when it came in one page.
+    async fn load_all(
+        &self,
+        if_none_match: Option<&str>,
+    ) -> Result<Option<(Vec<Product>, Option<String>)>, String> {
+        let first = "/products?limit=1000";
+        let (page, etag) = match if_none_match {
+            Some(tag) => match self.get_if_none_match::<Page>(first, tag).await? {
+                None => return Ok(None),
+                Some(page) => page,
+            },
+            None => (self.get_json::<Page>(first).await?, None),
+        };
+        let mut all = page.items;
+        let Some(mut path) = page.next else {
+            return Ok(Some((all, etag)));
+        };
         loop {
             let page: Page = self.get_json(&path).await?;
             all.extend(page.items);
             match page.next {
                 Some(next) => path = next,
-                None => return Ok(all),
+                None => return Ok(Some((all, None))),
             }
         }
+    }
+
+    /// GET with If-None-Match: `None` on 304 (the copy held is current, and the protocol
+    /// log says it was reused), else the body and its ETag.
+    async fn get_if_none_match<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        etag: &str,
+    ) -> Result<Option<(T, Option<String>)>, String> {
+        let started = Instant::now();
+        let result = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header(USER_HEADER, &self.user)
+            .header("If-None-Match", etag)
+            .timeout(Duration::from_secs(15))
+            .send()
+            .await;
+        let mut log = Exchange {
+            method: "GET".into(),
+            path: path.to_string(),
+            if_match: None,
+            status: None,
+            etag: None,
+            millis: 0,
+            note: Some(format!("If-None-Match: {etag}")),
+        };
+        let outcome = match result {
+            Ok(response) => {
+                let status = response.status();
+                log.status = Some(status.as_u16());
+                let got = response
+                    .headers()
+                    .get("etag")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                log.etag = got.clone();
+                if status == StatusCode::NOT_MODIFIED {
+                    log.note = Some(format!(
+                        "If-None-Match: {etag}; 304, the copy held was reused"
+                    ));
+                    Ok(None)
+                } else if status == StatusCode::OK {
+                    match response.json::<T>().await {
+                        Ok(body) => Ok(Some((body, got))),
+                        Err(e) => Err(format!(
+                            "the server's answer to GET {path} is unreadable ({e})"
+                        )),
+                    }
+                } else {
+                    Err(format!("the server answered {status}"))
+                }
+            }
+            Err(e) => Err(self.unreachable(&e)),
+        };
+        log.millis = started.elapsed().as_millis() as u64;
+        self.send(Action::Exchange(log));
+        outcome
     }
 
     async fn save(
@@ -341,8 +435,9 @@ impl Api {
                 .await
                 .map(|p| mine(&p).then_some(p)),
             // A create: look for a product with my sku, made by me, as I sent it.
-            None => self.load_all().await.map(|all| {
+            None => self.load_all(None).await.map(|all| {
                 all.into_iter()
+                    .flat_map(|(list, _)| list)
                     .find(|p| p.sku == sent.sku && p.version == 1 && mine(p))
             }),
         };
@@ -410,6 +505,7 @@ impl Api {
                         status: Some(200),
                         etag: None,
                         millis: started.elapsed().as_millis() as u64,
+                        note: None,
                     }));
                     self.send(Action::Connection(Connection::Live));
                     attempt = 0;

@@ -43,6 +43,7 @@ pub fn state(user: &str) -> State {
         &mut s,
         Action::Loaded {
             load,
+            etag: None,
             list: vec![
                 product(1, 1, 39900, Status::InStock, "seed"),
                 product(2, 1, 18900, Status::InStock, "seed"),

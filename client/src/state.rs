@@ -26,9 +26,16 @@ const LOG_KEEP: usize = 200;
 /// A request for the outside world; `app` hands it to `api`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// GET every page of /products, after waiting `delay_ms` (a retry's backoff). Loads
-    /// are numbered: only the answer to the latest one is applied.
-    LoadAll { load: u64, delay_ms: u64 },
+    /// GET every page of /products, after waiting `delay_ms` (a retry's backoff), with
+    /// If-None-Match when the list held has an ETag. Loads are numbered: only the answer
+    /// to the latest one is applied.
+    LoadAll {
+        load: u64,
+        delay_ms: u64,
+        if_none_match: Option<String>,
+    },
+    /// GET /products/{id} with If-None-Match of the copy held: a 304 keeps the copy.
+    Revalidate { id: i64, etag: String },
     /// PUT /products/{id} (or POST /products when `id` is None), with If-Match when given.
     Save {
         /// The edit this save belongs to: its answer goes to that edit or to none.
@@ -438,6 +445,8 @@ pub struct State {
     pub load_requested: u64,
     /// Failed loads in a row (for the retry's backoff).
     pub load_failures: u32,
+    /// The ETag of the list held, when it came in one page: the next load revalidates it.
+    pub list_etag: Option<String>,
     /// Events about a product while my save of it is in flight: whether they are mine is
     /// known only when the answer arrives, so they wait for it.
     pub deferred: Vec<ChangeEvent>,
@@ -489,6 +498,7 @@ impl State {
             last_edit: 0,
             load_requested: 0,
             load_failures: 0,
+            list_etag: None,
             deferred: Vec::new(),
             my_etags: VecDeque::new(),
             drafts: Vec::new(),
@@ -516,6 +526,7 @@ impl State {
         Command::LoadAll {
             load: self.load_requested,
             delay_ms,
+            if_none_match: self.list_etag.clone().filter(|_| self.loaded),
         }
     }
 
@@ -729,11 +740,24 @@ pub fn update(state: &mut State, action: Action) -> Vec<Command> {
             vec![]
         }
         Action::Resize => vec![],
-        Action::Loaded { load, list } => {
+        Action::Loaded { load, list, etag } => {
             // An older load answering late would overwrite newer events: drop it.
             if load == state.load_requested {
                 state.load_failures = 0;
+                state.list_etag = etag;
                 on_loaded(state, list);
+            }
+            vec![]
+        }
+        Action::LoadUnchanged { load } => {
+            if load == state.load_requested {
+                state.load_failures = 0;
+            }
+            vec![]
+        }
+        Action::Revalidated { product, .. } => {
+            if let Some(p) = product {
+                on_reread(state, *p);
             }
             vec![]
         }
@@ -758,9 +782,20 @@ pub fn update(state: &mut State, action: Action) -> Vec<Command> {
             vec![]
         }
         Action::Connection(c) => {
+            let mut commands = vec![];
             if c == Connection::Live
                 && let Connection::Reconnecting { since, .. } = &state.connection
             {
+                // The open record may have changed while the feed was down: ask, cheaply.
+                if let Some(editor) = &state.editor
+                    && let (Some(id), Some(base)) = (editor.id, &editor.base)
+                {
+                    let etag = state
+                        .products
+                        .get(&id)
+                        .map_or_else(|| base.etag.clone(), |p| p.etag.clone());
+                    commands.push(Command::Revalidate { id, etag });
+                }
                 let gap = state.now.duration_since(*since).unwrap_or_default();
                 state.info(format!(
                     "Reconnected after {:.0} s without the live feed; the changes made meanwhile were replayed from the server's change log.",
@@ -768,7 +803,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Command> {
                 ));
             }
             state.connection = c;
-            vec![]
+            commands
         }
         Action::Saved {
             edit,
@@ -919,6 +954,33 @@ fn on_drafts_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
         _ => {}
     }
     vec![]
+}
+
+/// A product read again (a 200 to a revalidation): news only if it is newer than the copy.
+fn on_reread(state: &mut State, p: Product) {
+    if state
+        .products
+        .get(&p.id)
+        .is_some_and(|old| old.version >= p.version)
+    {
+        return;
+    }
+    let id = p.id;
+    state.products.insert(id, p.clone());
+    state.refresh_one(id);
+    watch_open_record(
+        state,
+        &ChangeEvent {
+            seq: state.last_seq.unwrap_or(0),
+            op: Op::Updated,
+            id,
+            version: p.version,
+            etag: p.etag.clone(),
+            updated_by: p.updated_by.clone(),
+            updated_at: p.updated_at.clone(),
+            product: p,
+        },
+    );
 }
 
 fn on_loaded(state: &mut State, list: Vec<Product>) {
@@ -1618,6 +1680,11 @@ fn on_catalog_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
         KeyCode::Enter | KeyCode::Char('e') => {
             if let Some(p) = state.selected_product().cloned() {
                 state.open_editor(Some(&p));
+                // Make sure the copy is current: a 304 costs nothing and keeps it.
+                return vec![Command::Revalidate {
+                    id: p.id,
+                    etag: p.etag.clone(),
+                }];
             } else {
                 state.error("No product is selected.");
             }

@@ -548,6 +548,7 @@ fn a_stale_list_cannot_revive_a_deleted_product() {
         &mut s,
         Action::Loaded {
             load,
+            etag: None,
             list: vec![
                 product(1, 4, 0, Status::InStock, "x"),
                 product(3, 1, 0, Status::InStock, "x"),
@@ -696,6 +697,7 @@ fn snapshot_catalog_with_log_and_filter() {
             status: Some(412),
             etag: Some("\"000000005eed0066\"".into()),
             millis: 3,
+            note: None,
         }),
     );
     update(
@@ -861,6 +863,7 @@ fn the_guide_walks_bob_through_the_race() {
             status: Some(412),
             etag: Some(theirs.etag.clone()),
             millis: 1,
+            note: None,
         }),
     );
     answer(
@@ -1048,6 +1051,7 @@ fn the_guide_tells_alice_when_her_price_was_lost() {
             status: Some(200),
             etag: Some("\"b\"".into()),
             millis: 1,
+            note: None,
         }),
     );
     update(
@@ -1182,6 +1186,7 @@ fn an_older_load_never_overwrites_a_newer_one() {
         &mut s,
         Action::Loaded {
             load: *l2,
+            etag: None,
             list: vec![product(1, 7, 700, Status::InStock, "carol")],
         },
     );
@@ -1189,6 +1194,7 @@ fn an_older_load_never_overwrites_a_newer_one() {
         &mut s,
         Action::Loaded {
             load: *l1,
+            etag: None,
             list: vec![
                 product(1, 3, 300, Status::InStock, "x"),
                 product(2, 1, 0, Status::InStock, "x"),
@@ -1202,7 +1208,12 @@ fn an_older_load_never_overwrites_a_newer_one() {
 #[test]
 fn a_failed_load_is_retried_with_backoff_and_says_so() {
     let mut s = State::new("bob", "http://127.0.0.1:8080", now());
-    let [Command::LoadAll { load, delay_ms: 0 }] = update(&mut s, Action::Reset)[..] else {
+    let [
+        Command::LoadAll {
+            load, delay_ms: 0, ..
+        },
+    ] = update(&mut s, Action::Reset)[..]
+    else {
         panic!()
     };
     let mut delays = Vec::new();
@@ -1215,7 +1226,7 @@ fn a_failed_load_is_retried_with_backoff_and_says_so() {
                 message: "the server answered 503".into(),
             },
         );
-        let [Command::LoadAll { load, delay_ms }] = cmds[..] else {
+        let [Command::LoadAll { load, delay_ms, .. }] = cmds[..] else {
             panic!("{cmds:?}")
         };
         assert!(load > current);
@@ -1240,6 +1251,7 @@ fn a_failed_load_is_retried_with_backoff_and_says_so() {
         &mut s,
         Action::Loaded {
             load: current,
+            etag: None,
             list: vec![],
         },
     );
@@ -1482,6 +1494,7 @@ fn every_screen_fits_40x20_80x24_and_120x40() {
             status: Some(412),
             etag: Some(product(1, 2, 0, Status::InStock, "").etag),
             millis: 3,
+            note: None,
         }),
     );
     snapshot_sizes("sizes_log", &l);
@@ -1496,4 +1509,47 @@ fn every_screen_fits_40x20_80x24_and_120x40() {
     let screen = render_at(&empty, 80, 24);
     assert!(screen.contains("No matches"), "{screen}");
     snapshot_sizes("sizes_no_matches", &empty);
+}
+
+#[test]
+fn opening_the_editor_revalidates_and_a_newer_copy_is_news() {
+    let mut s = state("bob");
+    let cmds = update(&mut s, key(KeyCode::Enter));
+    let held = product(1, 1, 39900, Status::InStock, "seed");
+    assert_eq!(
+        cmds,
+        vec![Command::Revalidate {
+            id: 1,
+            etag: held.etag.clone()
+        }]
+    );
+    // 304: nothing changes.
+    update(
+        &mut s,
+        Action::Revalidated {
+            id: 1,
+            product: None,
+        },
+    );
+    assert_eq!(s.products[&1].version, 1);
+    // A newer copy (the feed had not told yet): the editor, with edits, warns.
+    focus(&mut s, Field::Price);
+    replace_field(&mut s, "1");
+    update(
+        &mut s,
+        Action::Revalidated {
+            id: 1,
+            product: Some(Box::new(product(1, 2, 39900, Status::OutOfStock, "carol"))),
+        },
+    );
+    assert_eq!(s.products[&1].version, 2);
+    let stale = s.editor.as_ref().unwrap().stale.clone().expect("a banner");
+    assert_eq!(stale.by, "carol");
+    // The next load revalidates the list it holds.
+    s.list_etag = Some("\"list-1\"".into());
+    let cmds = update(&mut s, Action::Reset);
+    assert!(matches!(
+        &cmds[..],
+        [Command::LoadAll { if_none_match: Some(tag), .. }] if tag == "\"list-1\""
+    ));
 }

@@ -375,3 +375,34 @@ async fn creating_a_product_and_meeting_a_taken_sku() {
         (Some("MUG-ENAMEL"), Some(1250), Some("carol"))
     );
 }
+
+/// Re-reading what the client already holds costs a 304: opening the editor revalidates
+/// the product with If-None-Match, the copy is kept, and the protocol log says so; a copy
+/// that is stale is replaced by the 200's.
+#[tokio::test]
+async fn opening_the_editor_revalidates_the_copy_with_if_none_match() {
+    let s = Server::start();
+    let mut alice = open_client(&s, "alice").await;
+    key(&mut alice, KeyCode::Enter);
+    alice
+        .run_until(WAIT, |st| {
+            st.log
+                .iter()
+                .any(|e| e.path == "/products/1" && e.status == Some(304))
+        })
+        .await
+        .unwrap();
+    let exchange = alice
+        .state
+        .log
+        .iter()
+        .find(|e| e.status == Some(304))
+        .unwrap();
+    let held = alice.state.products[&1].etag.clone();
+    assert_eq!(
+        exchange.note.as_deref(),
+        Some(format!("If-None-Match: {held}; 304, the copy held was reused").as_str())
+    );
+    assert_eq!(alice.state.screen, Screen::Editor);
+    assert_eq!(alice.state.products[&1].version, 1);
+}

@@ -30,10 +30,22 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
         let unsafe_write =
             e.if_match.is_none() && matches!(e.method.as_str(), "PUT" | "PATCH" | "DELETE");
         let color = if unsafe_write { Color::Red } else { color };
-        let if_match = match (&e.if_match, e.method.as_str()) {
-            (Some(tag), _) => tag.clone(),
-            (None, "PUT" | "PATCH" | "DELETE") => "NONE (unsafe)".into(),
-            (None, _) => "-".into(),
+        // A revalidation sends If-None-Match; its 304 means the copy held was reused.
+        let if_none_match = e
+            .note
+            .as_deref()
+            .and_then(|n| n.strip_prefix("If-None-Match: "))
+            .map(|rest| rest.split(';').next().unwrap_or(rest).to_string());
+        let if_match = match (&e.if_match, e.method.as_str(), if_none_match) {
+            (Some(tag), _, _) => tag.clone(),
+            (None, "PUT" | "PATCH" | "DELETE", _) => "NONE (unsafe)".into(),
+            (None, _, Some(tag)) => format!("INM {tag}"),
+            (None, _, None) => "-".into(),
+        };
+        let status = if e.status == Some(304) {
+            "304 reused".to_string()
+        } else {
+            status
         };
         let cells = if narrow {
             vec![format!("{} {}", e.method, e.path), status, if_match]
@@ -65,14 +77,14 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
     let widths: Vec<Constraint> = if narrow {
         vec![
             Constraint::Fill(1),
-            Constraint::Length(6),
+            Constraint::Length(10),
             Constraint::Length(18),
         ]
     } else {
         vec![
             Constraint::Length(6),
             Constraint::Fill(1),
-            Constraint::Length(18),
+            Constraint::Length(22),
             Constraint::Length(11),
             Constraint::Length(18),
             Constraint::Length(8),

@@ -37,6 +37,7 @@ fn catalog(n: i64) -> State {
         &mut s,
         Action::Loaded {
             load,
+            etag: None,
             list: (1..=n).map(|id| product(id, 1)).collect(),
         },
     );
