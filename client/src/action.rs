@@ -77,6 +77,8 @@ pub struct Exchange {
 #[derive(Debug, Clone)]
 pub enum Action {
     Key(KeyEvent),
+    /// A click or a turn of the wheel.
+    Mouse(crossterm::event::MouseEvent),
     /// The clock moved on (ages and highlights change).
     Tick(SystemTime),
     Resize,

@@ -105,6 +105,7 @@ impl App {
                 event = input.next() => match event {
                     Some(Ok(Event::Key(key))) => self.dispatch(Action::Key(key)),
                     Some(Ok(Event::Resize(_, _))) => self.dispatch(Action::Resize),
+                    Some(Ok(Event::Mouse(m))) => self.dispatch(Action::Mouse(m)),
                     Some(Ok(_)) => continue,
                     Some(Err(e)) => bail!("reading the terminal failed: {e}"),
                     None => break,

@@ -31,6 +31,9 @@ struct Args {
     /// Save without If-Match (the lost-update demo; the server must run with --allow-unconditional).
     #[arg(long)]
     no_if_match: bool,
+    /// Leave the mouse to the terminal (text selection) instead of clicks and the wheel.
+    #[arg(long)]
+    no_mouse: bool,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -83,9 +86,22 @@ async fn main() -> anyhow::Result<()> {
     app.state.guide = args.guide;
     app.state.unsafe_saves = args.no_if_match;
     app.start();
-    // ratatui::init installs a panic hook that restores the terminal before the message.
+    // ratatui::init installs a panic hook that restores the terminal before the message;
+    // ours runs first and gives the mouse back.
     let mut terminal = ratatui::init();
+    let mouse = !args.no_mouse;
+    if mouse {
+        let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture);
+        let restore = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
+            restore(info);
+        }));
+    }
     let result = app.run(&mut terminal).await;
+    if mouse {
+        let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
+    }
     ratatui::restore();
     // Never throw typed work away: an unsaved edit goes to a draft file.
     match catalog_client::draft::save_if_unsaved(&app.state, &mut app.drafts) {

@@ -740,6 +740,10 @@ pub fn update(state: &mut State, action: Action) -> Vec<Command> {
             vec![]
         }
         Action::Resize => vec![],
+        Action::Mouse(m) => {
+            on_mouse(state, m);
+            vec![]
+        }
         Action::Loaded { load, list, etag } => {
             // An older load answering late would overwrite newer events: drop it.
             if load == state.load_requested {
@@ -881,6 +885,34 @@ pub fn update(state: &mut State, action: Action) -> Vec<Command> {
             ));
             vec![]
         }
+    }
+}
+
+/// In the catalog, a click selects the row under it and the wheel moves the selection;
+/// elsewhere the mouse does nothing (the keys do everything).
+fn on_mouse(state: &mut State, m: crossterm::event::MouseEvent) {
+    use crossterm::event::{MouseButton, MouseEventKind};
+    if state.screen != Screen::Catalog || state.modal.is_some() || state.help {
+        return;
+    }
+    match m.kind {
+        MouseEventKind::ScrollDown => state.move_selection(3),
+        MouseEventKind::ScrollUp => state.move_selection(-3),
+        MouseEventKind::Down(MouseButton::Left) => {
+            let area = state.table_area.get();
+            // The first row of the area is the header.
+            if m.column >= area.x
+                && m.column < area.x + area.width
+                && m.row > area.y
+                && m.row < area.y + area.height
+            {
+                let i = state.table_offset.get() + (m.row - area.y - 1) as usize;
+                if let Some(id) = state.visible.get(i) {
+                    state.selected_id = Some(*id);
+                }
+            }
+        }
+        _ => {}
     }
 }
 

@@ -1553,3 +1553,38 @@ fn opening_the_editor_revalidates_and_a_newer_copy_is_news() {
         [Command::LoadAll { if_none_match: Some(tag), .. }] if tag == "\"list-1\""
     ));
 }
+
+#[test]
+fn a_click_selects_the_row_under_it_and_the_wheel_scrolls() {
+    use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    let mut s = state("bob");
+    // Draw once so the table's place on screen is known: rows start under the header.
+    render_at(&s, 80, 24);
+    let area = s.table_area.get();
+    let click = |row: u16| {
+        Action::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column: area.x + 2,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    update(&mut s, click(area.y + 3));
+    assert_eq!(s.selected_id, Some(3));
+    // The header and below the last row select nothing new.
+    update(&mut s, click(area.y));
+    update(&mut s, click(area.y + 10));
+    assert_eq!(s.selected_id, Some(3));
+    let wheel = |kind| {
+        Action::Mouse(MouseEvent {
+            kind,
+            column: 1,
+            row: 1,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    update(&mut s, wheel(MouseEventKind::ScrollUp));
+    assert_eq!(s.selected_id, Some(1));
+    update(&mut s, wheel(MouseEventKind::ScrollDown));
+    assert_eq!(s.selected_id, Some(4));
+}

@@ -318,6 +318,24 @@ async fn the_demo_command_starts_two_clients_and_leaves_nothing_behind() {
         .map(|l| l.split(' ').next().unwrap())
         .collect();
     assert_eq!(clients.len(), 2, "two clients: {list}");
+    // r in the log pane restarts the server on the same database and address; both
+    // clients come back live.
+    let log_pane = list
+        .lines()
+        .find(|l| l.contains("tail -n +1"))
+        .and_then(|l| l.split(' ').next())
+        .expect("the log pane");
+    inner_tmux(&["send-keys", "-t", log_pane, "r"]);
+    t.wait_until(
+        "demo",
+        |s| {
+            s.contains("demo: restarting the server")
+                && s.matches("Reconnected after").count() == 2
+                && s.matches("● live").count() == 2
+        },
+        WAIT,
+    )
+    .expect("the server restarts and both clients are live again");
     for pane in clients {
         inner_tmux(&["send-keys", "-t", pane, "q"]);
     }
