@@ -12,7 +12,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::JoinHandle;
 
 use crate::action::Action;
-use crate::api::Api;
+use crate::net::{Api, Command};
 use crate::state::{State, update};
 use crate::views;
 
@@ -31,7 +31,12 @@ impl App {
     /// A client for `server` acting as `user`. Call inside a tokio runtime.
     pub fn new(server: &str, user: &str) -> anyhow::Result<App> {
         let (tx, rx) = unbounded_channel();
-        let api = Api::new(server, user, tx.clone())?;
+        let replies = tx.clone();
+        let sink: crate::net::Sink = std::sync::Arc::new(move |reply| {
+            // The receiver is gone only when the client is quitting.
+            let _ = replies.send(Action::Net(reply));
+        });
+        let api = Api::new(server, user, sink)?;
         Ok(App {
             state: State::new(user, server, SystemTime::now()),
             api,
@@ -49,7 +54,7 @@ impl App {
             &self.state.server,
         )));
         for command in self.state.start() {
-            self.api.run(command);
+            self.carry_out(command);
         }
         self.events = Some(tokio::spawn(self.api.clone().follow_events()));
     }
@@ -62,7 +67,24 @@ impl App {
     /// Applies one action and starts the commands it asks for.
     pub fn dispatch(&mut self, action: Action) {
         for command in update(&mut self.state, action) {
-            self.api.run(command);
+            self.carry_out(command);
+        }
+    }
+
+    /// Network commands go to `net`; a draft to remove is the app's own business.
+    fn carry_out(&mut self, command: Command) {
+        match command {
+            Command::RemoveDraft(path) => {
+                if let Err(e) = std::fs::remove_file(&path)
+                    && e.kind() != std::io::ErrorKind::NotFound
+                {
+                    let message = format!("removing {}: {e}", path.display());
+                    for command in update(&mut self.state, Action::DraftFailed(message)) {
+                        self.carry_out(command);
+                    }
+                }
+            }
+            other => self.api.run(other),
         }
     }
 
@@ -88,7 +110,7 @@ impl App {
 
     /// Writes the open edit's draft if it changed (or removes it once saved or discarded).
     fn sync_draft(&mut self) {
-        if let Err(e) = self.drafts.sync(&self.state) {
+        if let Err(e) = self.drafts.sync(self.state.edit_for_drafts()) {
             self.dispatch(Action::DraftFailed(format!("{e:#}")));
         }
     }

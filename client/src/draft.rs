@@ -11,8 +11,6 @@ use anyhow::Context;
 use catalog_shared::product::Field;
 use serde::{Deserialize, Serialize};
 
-use crate::state::State;
-
 /// A draft as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Draft {
@@ -65,21 +63,15 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// The open edit as a draft, if it has unsaved changes.
-pub fn of_state(state: &State) -> Option<Draft> {
-    let editor = state.editor.as_ref().filter(|e| e.is_dirty())?;
-    Some(Draft {
-        server: state.server.clone(),
-        user: state.user.clone(),
-        product_id: editor.id,
-        based_on_version: editor.base.as_ref().map(|b| b.version),
-        based_on_etag: editor.base.as_ref().map(|b| b.etag.clone()),
-        fields: Field::ALL
-            .iter()
-            .map(|f| (f.label().to_string(), editor.text(*f)))
-            .collect(),
-        saved_at_ms: 0,
-    })
+/// What the keeper needs to know of the open edit (the app takes it from the state).
+pub struct Edit<'a> {
+    pub user: &'a str,
+    /// The open editor's token, if an editor is open.
+    pub token: Option<u64>,
+    /// The open edit as a draft, if it has unsaved changes.
+    pub draft: Option<Draft>,
+    /// The draft file the open edit was reopened from, if any.
+    pub reopened: Option<&'a Path>,
 }
 
 /// Writes `draft` to `path` atomically: a reader (or a crash) sees the old file or the
@@ -111,17 +103,21 @@ pub struct Keeper {
 }
 
 impl Keeper {
-    pub fn sync(&mut self, state: &State) -> anyhow::Result<()> {
-        let token = state.editor.as_ref().map(|e| e.token);
-        let draft = of_state(state);
+    pub fn sync(&mut self, edit: Edit<'_>) -> anyhow::Result<()> {
+        let Edit {
+            user,
+            token,
+            draft,
+            reopened,
+        } = edit;
         // An edit reopened from a draft file and then saved or discarded (possibly before
         // this keeper ever wrote it): its file goes.
         if draft.is_none()
-            && let Some(path) = &state.draft_path
-            && self.removed.as_ref() != Some(path)
+            && let Some(path) = reopened
+            && self.removed.as_deref() != Some(path)
         {
             let _ = std::fs::remove_file(path);
-            self.removed = Some(path.clone());
+            self.removed = Some(path.to_path_buf());
         }
         // The edit the file belongs to is gone or clean: saved or discarded.
         let same_edit = matches!((&self.current, token), (Some((t, _)), Some(now)) if *t == now);
@@ -138,12 +134,12 @@ impl Keeper {
             return Ok(());
         };
         if self.current.is_none() {
-            let path = match &state.draft_path {
+            let path = match reopened {
                 Some(p) => {
                     self.owned = true;
-                    p.clone()
+                    p.to_path_buf()
                 }
-                None => dir().join(file_name(&state.user, &draft, token)),
+                None => dir().join(file_name(user, &draft, token)),
             };
             self.current = Some((token, path));
         }
@@ -202,7 +198,7 @@ pub fn list(user: &str, server: &str) -> Vec<DraftFile> {
 
 /// Writes the open edit to its draft file if it has unsaved changes (at exit); returns
 /// the path.
-pub fn save_if_unsaved(state: &State, keeper: &mut Keeper) -> anyhow::Result<Option<PathBuf>> {
-    keeper.sync(state)?;
+pub fn save_if_unsaved(edit: Edit<'_>, keeper: &mut Keeper) -> anyhow::Result<Option<PathBuf>> {
+    keeper.sync(edit)?;
     Ok(keeper.path().map(Path::to_path_buf))
 }

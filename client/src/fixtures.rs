@@ -6,7 +6,7 @@ use catalog_shared::event::{ChangeEvent, Op};
 use catalog_shared::product::{Product, Status};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use crate::action::Action;
+use crate::action::{Action, Reply};
 use crate::state::{State, update};
 
 /// 2026-11-22T12:00:30Z.
@@ -41,7 +41,7 @@ pub fn state(user: &str) -> State {
     let load = s.load_requested;
     update(
         &mut s,
-        Action::Loaded {
+        Action::Net(Reply::Loaded {
             load,
             etag: None,
             list: vec![
@@ -50,14 +50,17 @@ pub fn state(user: &str) -> State {
                 product(3, 1, 7450, Status::OutOfStock, "seed"),
                 product(4, 1, 2400, Status::Discontinued, "seed"),
             ],
-        },
+        }),
     );
-    update(&mut s, Action::Connection(crate::action::Connection::Live));
+    update(
+        &mut s,
+        Action::Net(Reply::Connection(crate::action::Connection::Live)),
+    );
     s
 }
 
 pub fn event(seq: i64, op: Op, p: &Product) -> Action {
-    Action::Event(Box::new(ChangeEvent {
+    Action::Net(Reply::Event(Box::new(ChangeEvent {
         seq,
         op,
         id: p.id,
@@ -66,7 +69,7 @@ pub fn event(seq: i64, op: Op, p: &Product) -> Action {
         updated_by: p.updated_by.clone(),
         updated_at: p.updated_at.clone(),
         product: p.clone(),
-    }))
+    })))
 }
 
 pub fn key(code: KeyCode) -> Action {
@@ -91,13 +94,13 @@ pub fn replace_field(s: &mut State, text: &str) {
     type_text(s, text);
 }
 
-/// In `Action::Saved`: the answer belongs to the edit on screen.
+/// In `Action::Net(Reply::Saved)`: the answer belongs to the edit on screen.
 pub const ON_SCREEN: u64 = u64::MAX;
 
 /// Applies an action; a save answer marked [`ON_SCREEN`] is addressed to the edit on
 /// screen (the editor's, or the conflict panel's).
 pub fn answer(s: &mut State, mut action: Action) -> Vec<crate::state::Command> {
-    if let Action::Saved { edit, .. } = &mut action
+    if let Action::Net(Reply::Saved { edit, .. }) = &mut action
         && *edit == ON_SCREEN
     {
         *edit = s

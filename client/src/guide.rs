@@ -6,14 +6,7 @@ use catalog_shared::product::{Field, Status, parse_price};
 
 use crate::state::{Screen, State};
 
-/// Which admin this window plays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Role {
-    /// Admin 1: lowers the BBQ's price to $300.00.
-    Price,
-    /// Admin 2: marks the BBQ out of stock.
-    Stock,
-}
+pub use crate::state::Role;
 
 const BBQ: i64 = 1;
 const NEW_PRICE: i64 = 30000;

@@ -5,12 +5,12 @@
 //! the event stream; `app` runs the loop.
 
 pub mod action;
-pub mod api;
 pub mod app;
 pub mod bot;
 pub mod draft;
 pub mod guide;
 pub mod keymap;
+pub mod net;
 pub mod state;
 pub mod views;
 

@@ -104,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
     }
     ratatui::restore();
     // Never throw typed work away: an unsaved edit goes to a draft file.
-    match catalog_client::draft::save_if_unsaved(&app.state, &mut app.drafts) {
+    match catalog_client::draft::save_if_unsaved(app.state.edit_for_drafts(), &mut app.drafts) {
         Ok(Some(path)) => eprintln!(
             "Your unsaved edit was written to {}. Nothing was sent to the server.",
             path.display()

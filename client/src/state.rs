@@ -15,47 +15,14 @@ use catalog_shared::product::{
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui_textarea::TextArea;
 
-use crate::action::{Action, Connection, Exchange, SavePurpose, WriteOutcome};
-use crate::api::VersionInfo;
+use crate::action::Action;
 use crate::keymap::Keys;
+pub use crate::net::Command;
+use crate::net::{Connection, Exchange, Reply, SavePurpose, VersionInfo, WriteOutcome};
 
 /// How long a row another user changed stays highlighted.
 pub const HIGHLIGHT: Duration = Duration::from_secs(6);
 const LOG_KEEP: usize = 200;
-
-/// A request for the outside world; `app` hands it to `api`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    /// GET every page of /products, after waiting `delay_ms` (a retry's backoff), with
-    /// If-None-Match when the list held has an ETag. Loads are numbered: only the answer
-    /// to the latest one is applied.
-    LoadAll {
-        load: u64,
-        delay_ms: u64,
-        if_none_match: Option<String>,
-    },
-    /// GET /products/{id} with If-None-Match of the copy held: a 304 keeps the copy.
-    Revalidate { id: i64, etag: String },
-    /// PUT /products/{id} (or POST /products when `id` is None), with If-Match when given.
-    Save {
-        /// The edit this save belongs to: its answer goes to that edit or to none.
-        edit: u64,
-        purpose: SavePurpose,
-        id: Option<i64>,
-        fields: ProductFields,
-        if_match: Option<String>,
-        /// The version the If-Match names, to recognise my change if the reply is lost.
-        base_version: Option<i64>,
-    },
-    /// DELETE /products/{id} with If-Match.
-    Delete { id: i64, if_match: String },
-    /// GET /products/{id}/versions/{version}.
-    FetchVersion { id: i64, version: i64 },
-    /// GET /products/{id}/versions.
-    FetchVersions { id: i64 },
-    /// Removes a draft file the user discarded.
-    RemoveDraft(std::path::PathBuf),
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {
@@ -65,6 +32,15 @@ pub enum Screen {
     Editor,
     Conflict,
     History,
+}
+
+/// Which admin this window plays in the guided race.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// Admin 1: lowers the BBQ's price to $300.00.
+    Price,
+    /// Admin 2: marks the BBQ out of stock.
+    Stock,
 }
 
 /// A column the catalog can be sorted by.
@@ -438,7 +414,7 @@ pub struct State {
     /// The last lost update this client caused, for the guide.
     pub lost_update: Option<String>,
     /// The guided walk through the classic race, for this window's role.
-    pub guide: Option<crate::guide::Role>,
+    pub guide: Option<Role>,
     /// The last edit token handed out.
     pub last_edit: u64,
     /// The number of the latest list load asked for; answers to older ones are dropped.
@@ -505,6 +481,30 @@ impl State {
             opening_draft: None,
             draft_path: None,
             drafts_selected: 0,
+        }
+    }
+
+    /// The open edit as the draft keeper sees it.
+    pub fn edit_for_drafts(&self) -> crate::draft::Edit<'_> {
+        let editor = self.editor.as_ref();
+        crate::draft::Edit {
+            user: &self.user,
+            token: editor.map(|e| e.token),
+            draft: editor
+                .filter(|e| e.is_dirty())
+                .map(|e| crate::draft::Draft {
+                    server: self.server.clone(),
+                    user: self.user.clone(),
+                    product_id: e.id,
+                    based_on_version: e.base.as_ref().map(|b| b.version),
+                    based_on_etag: e.base.as_ref().map(|b| b.etag.clone()),
+                    fields: Field::ALL
+                        .iter()
+                        .map(|f| (f.label().to_string(), e.text(*f)))
+                        .collect(),
+                    saved_at_ms: 0,
+                }),
+            reopened: self.draft_path.as_deref(),
         }
     }
 
@@ -744,7 +744,32 @@ pub fn update(state: &mut State, action: Action) -> Vec<Command> {
             on_mouse(state, m);
             vec![]
         }
-        Action::Loaded { load, list, etag } => {
+        Action::DraftsFound(drafts) => {
+            if !drafts.is_empty() {
+                state.info(format!(
+                    "{} unsaved draft{} from an earlier session: press D to review {}.",
+                    drafts.len(),
+                    if drafts.len() == 1 { "" } else { "s" },
+                    if drafts.len() == 1 { "it" } else { "them" },
+                ));
+            }
+            state.drafts = drafts;
+            vec![]
+        }
+        Action::DraftFailed(message) => {
+            state.error(format!(
+                "Your unsaved edit could not be written to a draft file ({message}); it is still open here."
+            ));
+            vec![]
+        }
+        Action::Net(reply) => on_reply(state, reply),
+    }
+}
+
+/// What the network reported.
+fn on_reply(state: &mut State, reply: Reply) -> Vec<Command> {
+    match reply {
+        Reply::Loaded { load, list, etag } => {
             // An older load answering late would overwrite newer events: drop it.
             if load == state.load_requested {
                 state.load_failures = 0;
@@ -753,19 +778,19 @@ pub fn update(state: &mut State, action: Action) -> Vec<Command> {
             }
             vec![]
         }
-        Action::LoadUnchanged { load } => {
+        Reply::LoadUnchanged { load } => {
             if load == state.load_requested {
                 state.load_failures = 0;
             }
             vec![]
         }
-        Action::Revalidated { product, .. } => {
+        Reply::Revalidated { product, .. } => {
             if let Some(p) = product {
                 on_reread(state, *p);
             }
             vec![]
         }
-        Action::LoadFailed { load, message } => {
+        Reply::LoadFailed { load, message } => {
             if load != state.load_requested {
                 return vec![];
             }
@@ -779,13 +804,13 @@ pub fn update(state: &mut State, action: Action) -> Vec<Command> {
             ));
             vec![state.request_load(delay_ms)]
         }
-        Action::Event(event) => on_event(state, *event),
-        Action::Reset => vec![state.request_load(0)],
-        Action::Seq(seq) => {
+        Reply::Event(event) => on_event(state, *event),
+        Reply::Reset => vec![state.request_load(0)],
+        Reply::Seq(seq) => {
             state.last_seq = Some(seq);
             vec![]
         }
-        Action::Connection(c) => {
+        Reply::Connection(c) => {
             let mut commands = vec![];
             if c == Connection::Live
                 && let Connection::Reconnecting { since, .. } = &state.connection
@@ -809,7 +834,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Command> {
             state.connection = c;
             commands
         }
-        Action::Saved {
+        Reply::Saved {
             edit,
             purpose,
             id,
@@ -844,15 +869,15 @@ pub fn update(state: &mut State, action: Action) -> Vec<Command> {
             }
             commands
         }
-        Action::Deleted { id, outcome } => {
+        Reply::Deleted { id, outcome } => {
             on_deleted(state, id, outcome);
             vec![]
         }
-        Action::Version(p) => {
+        Reply::Version(p) => {
             on_version(state, *p);
             vec![]
         }
-        Action::VersionFailed {
+        Reply::VersionFailed {
             id,
             version,
             message,
@@ -862,27 +887,9 @@ pub fn update(state: &mut State, action: Action) -> Vec<Command> {
             ));
             vec![]
         }
-        Action::Versions { id, versions } => on_versions(state, id, versions),
-        Action::Exchange(e) => {
+        Reply::Versions { id, versions } => on_versions(state, id, versions),
+        Reply::Exchange(e) => {
             state.push_log(e);
-            vec![]
-        }
-        Action::DraftsFound(drafts) => {
-            if !drafts.is_empty() {
-                state.info(format!(
-                    "{} unsaved draft{} from an earlier session: press D to review {}.",
-                    drafts.len(),
-                    if drafts.len() == 1 { "" } else { "s" },
-                    if drafts.len() == 1 { "it" } else { "them" },
-                ));
-            }
-            state.drafts = drafts;
-            vec![]
-        }
-        Action::DraftFailed(message) => {
-            state.error(format!(
-                "Your unsaved edit could not be written to a draft file ({message}); it is still open here."
-            ));
             vec![]
         }
     }

@@ -7,7 +7,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use crate::action::{Action, Connection, Exchange, SavePurpose, WriteOutcome};
+use crate::action::{Action, Connection, Exchange, Reply, SavePurpose, WriteOutcome};
 use crate::fixtures::*;
 use crate::keymap::{self, Keys};
 use crate::state::{Command, Modal, Screen, State, update};
@@ -44,13 +44,13 @@ fn conflict(bob_price: Option<&str>) -> State {
     };
     let cmds = answer(
         &mut s,
-        Action::Saved {
+        Action::Net(Reply::Saved {
             edit: ON_SCREEN,
             purpose: SavePurpose::Edit,
             id: Some(1),
             sent: Box::new(fields),
             outcome: WriteOutcome::Conflict(Box::new(theirs)),
-        },
+        }),
     );
     assert_eq!(cmds, vec![Command::FetchVersion { id: 1, version: 1 }]);
     s
@@ -362,13 +362,13 @@ fn a_repeated_conflict_keeps_base_and_mine() {
     let mine = s.conflict.as_ref().unwrap().merge.mine.clone();
     answer(
         &mut s,
-        Action::Saved {
+        Action::Net(Reply::Saved {
             edit: ON_SCREEN,
             purpose: SavePurpose::Overwrite,
             id: Some(1),
             sent: Box::new(mine.clone()),
             outcome: WriteOutcome::Conflict(Box::new(third)),
-        },
+        }),
     );
     let p = s.conflict.as_ref().unwrap();
     assert_eq!(p.base_version, 1);
@@ -416,7 +416,7 @@ fn a_410_on_save_opens_the_deleted_panel() {
     };
     answer(
         &mut s,
-        Action::Saved {
+        Action::Net(Reply::Saved {
             edit: ON_SCREEN,
             purpose: SavePurpose::Edit,
             id: Some(1),
@@ -425,7 +425,7 @@ fn a_410_on_save_opens_the_deleted_panel() {
                 by: "carol".into(),
                 at: "2026-11-22T12:00:10.000Z".into(),
             },
-        },
+        }),
     );
     assert_eq!(s.screen, Screen::Conflict);
     assert_eq!(
@@ -445,7 +445,7 @@ fn network_failure_keeps_the_edit_and_says_what_to_do() {
     };
     answer(
         &mut s,
-        Action::Saved {
+        Action::Net(Reply::Saved {
             edit: ON_SCREEN,
             purpose: SavePurpose::Edit,
             id: Some(1),
@@ -453,7 +453,7 @@ fn network_failure_keeps_the_edit_and_says_what_to_do() {
             outcome: WriteOutcome::Failed(
                 "cannot reach the server at http://127.0.0.1:8080 (is it running?)".into(),
             ),
-        },
+        }),
     );
     assert_eq!(s.screen, Screen::Editor);
     assert_eq!(s.editor.as_ref().unwrap().text(Field::Price), "5");
@@ -472,7 +472,7 @@ fn server_field_errors_mark_the_fields() {
     };
     answer(
         &mut s,
-        Action::Saved {
+        Action::Net(Reply::Saved {
             edit: ON_SCREEN,
             purpose: SavePurpose::Edit,
             id: Some(1),
@@ -481,7 +481,7 @@ fn server_field_errors_mark_the_fields() {
                 field: "sku".into(),
                 message: "is taken".into(),
             }]),
-        },
+        }),
     );
     let errors = s.editor.as_ref().unwrap().check().unwrap_err();
     assert_eq!(
@@ -534,7 +534,7 @@ fn events_update_rows_and_highlight_other_users() {
 #[test]
 fn a_stale_list_cannot_revive_a_deleted_product() {
     let mut s = state("bob");
-    update(&mut s, Action::Reset);
+    update(&mut s, Action::Net(Reply::Reset));
     update(
         &mut s,
         event(30, Op::Deleted, &product(3, 1, 0, Status::InStock, "carol")),
@@ -546,14 +546,14 @@ fn a_stale_list_cannot_revive_a_deleted_product() {
     let load = s.load_requested;
     update(
         &mut s,
-        Action::Loaded {
+        Action::Net(Reply::Loaded {
             load,
             etag: None,
             list: vec![
                 product(1, 4, 0, Status::InStock, "x"),
                 product(3, 1, 0, Status::InStock, "x"),
             ],
-        },
+        }),
     );
     assert_eq!(s.products.keys().copied().collect::<Vec<_>>(), vec![1]);
     assert_eq!(s.products[&1].version, 5);
@@ -589,10 +589,10 @@ fn delete_asks_then_sends_if_match() {
     );
     update(
         &mut s,
-        Action::Deleted {
+        Action::Net(Reply::Deleted {
             id: 2,
             outcome: WriteOutcome::Conflict(Box::new(product(2, 2, 1, Status::InStock, "alice"))),
-        },
+        }),
     );
     assert!(
         s.notice
@@ -650,13 +650,13 @@ fn reconnect_says_so() {
     let mut s = state("bob");
     update(
         &mut s,
-        Action::Connection(Connection::Reconnecting {
+        Action::Net(Reply::Connection(Connection::Reconnecting {
             attempt: 1,
             reason: "x".into(),
             since: now(),
-        }),
+        })),
     );
-    update(&mut s, Action::Connection(Connection::Live));
+    update(&mut s, Action::Net(Reply::Connection(Connection::Live)));
     assert!(s.notice.as_ref().unwrap().text.contains("Reconnected"));
 }
 
@@ -690,7 +690,7 @@ fn snapshot_catalog_with_log_and_filter() {
     type_text(&mut s, "k");
     update(
         &mut s,
-        Action::Exchange(Exchange {
+        Action::Net(Reply::Exchange(Exchange {
             method: "PUT".into(),
             path: "/products/1".into(),
             if_match: Some("\"000000005eed0065\"".into()),
@@ -698,15 +698,15 @@ fn snapshot_catalog_with_log_and_filter() {
             etag: Some("\"000000005eed0066\"".into()),
             millis: 3,
             note: None,
-        }),
+        })),
     );
     update(
         &mut s,
-        Action::Connection(Connection::Reconnecting {
+        Action::Net(Reply::Connection(Connection::Reconnecting {
             attempt: 4,
             reason: "down".into(),
             since: now(),
-        }),
+        })),
     );
     insta::assert_snapshot!(render(&s));
 }
@@ -783,7 +783,7 @@ fn snapshot_history() {
     let v2 = product(1, 2, 30000, Status::InStock, "alice");
     let versions = [&v1, &v2]
         .iter()
-        .map(|p| crate::api::VersionInfo {
+        .map(|p| crate::net::VersionInfo {
             version: p.version,
             etag: p.etag.clone(),
             updated_at: p.updated_at.clone(),
@@ -792,10 +792,10 @@ fn snapshot_history() {
         .collect();
     let cmds = update(
         &mut s,
-        Action::Versions {
+        Action::Net(Reply::Versions {
             id: 1,
             versions: Ok(versions),
-        },
+        }),
     );
     assert_eq!(
         cmds,
@@ -804,8 +804,8 @@ fn snapshot_history() {
             Command::FetchVersion { id: 1, version: 1 }
         ]
     );
-    update(&mut s, Action::Version(Box::new(v1)));
-    update(&mut s, Action::Version(Box::new(v2)));
+    update(&mut s, Action::Net(Reply::Version(Box::new(v1))));
+    update(&mut s, Action::Net(Reply::Version(Box::new(v2))));
     insta::assert_snapshot!(render(&s));
 }
 
@@ -856,7 +856,7 @@ fn the_guide_walks_bob_through_the_race() {
     };
     update(
         &mut s,
-        Action::Exchange(Exchange {
+        Action::Net(Reply::Exchange(Exchange {
             method: "PUT".into(),
             path: "/products/1".into(),
             if_match: if_match.clone(),
@@ -864,17 +864,17 @@ fn the_guide_walks_bob_through_the_race() {
             etag: Some(theirs.etag.clone()),
             millis: 1,
             note: None,
-        }),
+        })),
     );
     answer(
         &mut s,
-        Action::Saved {
+        Action::Net(Reply::Saved {
             edit: ON_SCREEN,
             purpose: SavePurpose::Edit,
             id: Some(1),
             sent: Box::new(fields),
             outcome: WriteOutcome::Conflict(Box::new(theirs.clone())),
-        },
+        }),
     );
     let wire = line(&s).unwrap();
     assert!(
@@ -889,13 +889,13 @@ fn the_guide_walks_bob_through_the_race() {
     update(&mut s, event(27, Op::Updated, &merged));
     answer(
         &mut s,
-        Action::Saved {
+        Action::Net(Reply::Saved {
             edit: ON_SCREEN,
             purpose: SavePurpose::Merge,
             id: Some(1),
             sent: Box::new(merged.fields()),
             outcome: WriteOutcome::Done(Some(merged)),
-        },
+        }),
     );
     assert!(line(&s).unwrap().starts_with("Done: version 3"));
 }
@@ -933,13 +933,13 @@ fn a_save_without_if_match_names_the_lost_change() {
     saved.status = fields.status;
     answer(
         &mut s,
-        Action::Saved {
+        Action::Net(Reply::Saved {
             edit: ON_SCREEN,
             purpose: SavePurpose::Unconditional,
             id: Some(1),
             sent: Box::new(fields),
             outcome: WriteOutcome::Done(Some(saved)),
-        },
+        }),
     );
     let n = s.notice.clone().unwrap();
     assert!(
@@ -957,11 +957,11 @@ fn snapshot_catalog_before_the_server_answers() {
     let mut s = State::new("zed", "http://127.0.0.1:8080", now());
     update(
         &mut s,
-        Action::Connection(Connection::Reconnecting {
+        Action::Net(Reply::Connection(Connection::Reconnecting {
             attempt: 3,
             reason: "cannot reach the server at http://127.0.0.1:8080 (is it running?)".into(),
             since: now(),
-        }),
+        })),
     );
     insta::assert_snapshot!(render(&s));
 }
@@ -998,13 +998,13 @@ fn keys_typed_while_a_save_is_in_flight_are_kept() {
     let saved = product(1, 2, 30000, Status::InStock, "bob");
     answer(
         &mut s,
-        Action::Saved {
+        Action::Net(Reply::Saved {
             edit: ON_SCREEN,
             purpose: SavePurpose::Edit,
             id: Some(1),
             sent: Box::new(fields),
             outcome: WriteOutcome::Done(Some(saved)),
-        },
+        }),
     );
     assert_eq!(s.screen, Screen::Editor);
     let e = s.editor.as_ref().unwrap();
@@ -1027,13 +1027,13 @@ fn keys_typed_while_a_save_is_in_flight_are_kept() {
     };
     answer(
         &mut s,
-        Action::Saved {
+        Action::Net(Reply::Saved {
             edit: ON_SCREEN,
             purpose: SavePurpose::Edit,
             id: Some(1),
             sent: Box::new(fields),
             outcome: WriteOutcome::Done(Some(product(1, 2, 39900, Status::InStock, "bob"))),
-        },
+        }),
     );
     assert_eq!(s.screen, Screen::Catalog);
 }
@@ -1044,7 +1044,7 @@ fn the_guide_tells_alice_when_her_price_was_lost() {
     let mut s = guided("alice", Role::Price);
     update(
         &mut s,
-        Action::Exchange(Exchange {
+        Action::Net(Reply::Exchange(Exchange {
             method: "PUT".into(),
             path: "/products/1".into(),
             if_match: Some("\"a\"".into()),
@@ -1052,7 +1052,7 @@ fn the_guide_tells_alice_when_her_price_was_lost() {
             etag: Some("\"b\"".into()),
             millis: 1,
             note: None,
-        }),
+        })),
     );
     update(
         &mut s,
@@ -1106,13 +1106,13 @@ fn a_late_save_answer_never_lands_on_another_edit() {
     let sent = saved.fields();
     let cmds = update(
         &mut s,
-        Action::Saved {
+        Action::Net(Reply::Saved {
             edit: first,
             purpose: SavePurpose::Edit,
             id: Some(1),
             sent: Box::new(sent),
             outcome: WriteOutcome::Done(Some(saved)),
-        },
+        }),
     );
     assert!(cmds.is_empty());
     let editor = s.editor.as_ref().unwrap();
@@ -1156,13 +1156,13 @@ fn a_refused_late_answer_reports_without_opening_a_panel() {
     let theirs = product(1, 2, 1, Status::InStock, "bob");
     update(
         &mut s,
-        Action::Saved {
+        Action::Net(Reply::Saved {
             edit,
             purpose: SavePurpose::Edit,
             id: Some(1),
             sent: Box::new(fields),
             outcome: WriteOutcome::Conflict(Box::new(theirs)),
-        },
+        }),
     );
     assert_eq!(s.screen, Screen::Catalog);
     assert!(s.conflict.is_none());
@@ -1173,8 +1173,8 @@ fn a_refused_late_answer_reports_without_opening_a_panel() {
 #[test]
 fn an_older_load_never_overwrites_a_newer_one() {
     let mut s = state("bob");
-    let first = update(&mut s, Action::Reset);
-    let second = update(&mut s, Action::Reset);
+    let first = update(&mut s, Action::Net(Reply::Reset));
+    let second = update(&mut s, Action::Net(Reply::Reset));
     let ([Command::LoadAll { load: l1, .. }], [Command::LoadAll { load: l2, .. }]) =
         (&first[..], &second[..])
     else {
@@ -1184,22 +1184,22 @@ fn an_older_load_never_overwrites_a_newer_one() {
     // The newer load answers first; then the older one, with stale data, arrives.
     update(
         &mut s,
-        Action::Loaded {
+        Action::Net(Reply::Loaded {
             load: *l2,
             etag: None,
             list: vec![product(1, 7, 700, Status::InStock, "carol")],
-        },
+        }),
     );
     update(
         &mut s,
-        Action::Loaded {
+        Action::Net(Reply::Loaded {
             load: *l1,
             etag: None,
             list: vec![
                 product(1, 3, 300, Status::InStock, "x"),
                 product(2, 1, 0, Status::InStock, "x"),
             ],
-        },
+        }),
     );
     assert_eq!(s.products.keys().copied().collect::<Vec<_>>(), vec![1]);
     assert_eq!(s.products[&1].version, 7);
@@ -1212,7 +1212,7 @@ fn a_failed_load_is_retried_with_backoff_and_says_so() {
         Command::LoadAll {
             load, delay_ms: 0, ..
         },
-    ] = update(&mut s, Action::Reset)[..]
+    ] = update(&mut s, Action::Net(Reply::Reset))[..]
     else {
         panic!()
     };
@@ -1221,10 +1221,10 @@ fn a_failed_load_is_retried_with_backoff_and_says_so() {
     for _ in 0..7 {
         let cmds = update(
             &mut s,
-            Action::LoadFailed {
+            Action::Net(Reply::LoadFailed {
                 load: current,
                 message: "the server answered 503".into(),
-            },
+            }),
         );
         let [Command::LoadAll { load, delay_ms, .. }] = cmds[..] else {
             panic!("{cmds:?}")
@@ -1239,21 +1239,21 @@ fn a_failed_load_is_retried_with_backoff_and_says_so() {
     assert!(
         update(
             &mut s,
-            Action::LoadFailed {
+            Action::Net(Reply::LoadFailed {
                 load: current - 1,
                 message: "late".into(),
-            },
+            }),
         )
         .is_empty()
     );
     // Success resets the backoff.
     update(
         &mut s,
-        Action::Loaded {
+        Action::Net(Reply::Loaded {
             load: current,
             etag: None,
             list: vec![],
-        },
+        }),
     );
     assert_eq!(s.load_failures, 0);
     assert!(s.loaded);
@@ -1263,7 +1263,7 @@ fn a_failed_load_is_retried_with_backoff_and_says_so() {
 fn keep_alive_bytes_reset_the_silence_timer() {
     use std::time::{Duration, Instant};
 
-    use crate::api::Liveness;
+    use crate::net::Liveness;
     let t0 = Instant::now();
     let mut live = Liveness::new(t0, Duration::from_secs(45));
     assert!(!live.is_dead(t0 + Duration::from_secs(44)));
@@ -1310,13 +1310,13 @@ fn my_own_event_before_my_answer_is_not_news_and_theirs_is() {
     type_text(&mut s, " XL");
     update(
         &mut s,
-        Action::Saved {
+        Action::Net(Reply::Saved {
             edit,
             purpose: SavePurpose::Edit,
             id: Some(1),
             sent: Box::new(fields),
             outcome: WriteOutcome::Done(Some(mine)),
-        },
+        }),
     );
     let editor = s.editor.as_ref().unwrap();
     assert_eq!(editor.base.as_ref().unwrap().version, 2);
@@ -1337,13 +1337,13 @@ fn a_lost_reply_confirmed_by_reading_back_says_saved() {
     let saved = product(1, 2, 30000, Status::InStock, "alice");
     update(
         &mut s,
-        Action::Saved {
+        Action::Net(Reply::Saved {
             edit,
             purpose: SavePurpose::Edit,
             id: Some(1),
             sent: Box::new(fields),
             outcome: WriteOutcome::Confirmed(Box::new(saved.clone())),
-        },
+        }),
     );
     assert_eq!(s.screen, Screen::Catalog);
     let notice = s.notice.clone().unwrap();
@@ -1397,7 +1397,13 @@ fn drafts_found_at_start_are_offered_and_reopen_on_their_base() {
     assert_eq!(cmds, vec![Command::FetchVersion { id: 1, version: 1 }]);
     update(
         &mut s,
-        Action::Version(Box::new(product(1, 1, 39900, Status::InStock, "seed"))),
+        Action::Net(Reply::Version(Box::new(product(
+            1,
+            1,
+            39900,
+            Status::InStock,
+            "seed",
+        )))),
     );
     assert_eq!(s.screen, Screen::Editor);
     let editor = s.editor.as_ref().unwrap();
@@ -1463,23 +1469,23 @@ fn every_screen_fits_40x20_80x24_and_120x40() {
     update(&mut h, key(KeyCode::Char('h')));
     update(
         &mut h,
-        Action::Versions {
+        Action::Net(Reply::Versions {
             id: 1,
             versions: Ok(vec![
-                crate::api::VersionInfo {
+                crate::net::VersionInfo {
                     version: 1,
                     etag: product(1, 1, 0, Status::InStock, "").etag,
                     updated_at: "2026-11-22T12:00:00.000Z".into(),
                     updated_by: "seed".into(),
                 },
-                crate::api::VersionInfo {
+                crate::net::VersionInfo {
                     version: 2,
                     etag: product(1, 2, 0, Status::InStock, "").etag,
                     updated_at: "2026-11-22T12:01:00.000Z".into(),
                     updated_by: "alice".into(),
                 },
             ]),
-        },
+        }),
     );
     snapshot_sizes("sizes_history", &h);
 
@@ -1487,7 +1493,7 @@ fn every_screen_fits_40x20_80x24_and_120x40() {
     update(&mut l, key(KeyCode::Char('l')));
     update(
         &mut l,
-        Action::Exchange(Exchange {
+        Action::Net(Reply::Exchange(Exchange {
             method: "PUT".into(),
             path: "/products/1".into(),
             if_match: Some(product(1, 1, 0, Status::InStock, "").etag),
@@ -1495,7 +1501,7 @@ fn every_screen_fits_40x20_80x24_and_120x40() {
             etag: Some(product(1, 2, 0, Status::InStock, "").etag),
             millis: 3,
             note: None,
-        }),
+        })),
     );
     snapshot_sizes("sizes_log", &l);
 
@@ -1526,10 +1532,10 @@ fn opening_the_editor_revalidates_and_a_newer_copy_is_news() {
     // 304: nothing changes.
     update(
         &mut s,
-        Action::Revalidated {
+        Action::Net(Reply::Revalidated {
             id: 1,
             product: None,
-        },
+        }),
     );
     assert_eq!(s.products[&1].version, 1);
     // A newer copy (the feed had not told yet): the editor, with edits, warns.
@@ -1537,17 +1543,17 @@ fn opening_the_editor_revalidates_and_a_newer_copy_is_news() {
     replace_field(&mut s, "1");
     update(
         &mut s,
-        Action::Revalidated {
+        Action::Net(Reply::Revalidated {
             id: 1,
             product: Some(Box::new(product(1, 2, 39900, Status::OutOfStock, "carol"))),
-        },
+        }),
     );
     assert_eq!(s.products[&1].version, 2);
     let stale = s.editor.as_ref().unwrap().stale.clone().expect("a banner");
     assert_eq!(stale.by, "carol");
     // The next load revalidates the list it holds.
     s.list_etag = Some("\"list-1\"".into());
-    let cmds = update(&mut s, Action::Reset);
+    let cmds = update(&mut s, Action::Net(Reply::Reset));
     assert!(matches!(
         &cmds[..],
         [Command::LoadAll { if_none_match: Some(tag), .. }] if tag == "\"list-1\""

@@ -4,6 +4,15 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// One entry of a product's history, as `GET /products/{id}/versions` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionInfo {
+    pub version: i64,
+    pub etag: String,
+    pub updated_at: String,
+    pub updated_by: String,
+}
+
 /// Whether a product can be bought.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

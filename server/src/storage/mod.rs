@@ -2,6 +2,7 @@
 //! done inside the database, each recording its change in the change log (the feed's
 //! source of truth) in the same transaction.
 
+pub mod postgres;
 pub mod sqlite;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -55,14 +56,9 @@ pub struct Page {
     pub changed_at: SystemTime,
 }
 
-/// One entry of a product's history.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct VersionInfo {
-    pub version: i64,
-    pub etag: String,
-    pub updated_at: String,
-    pub updated_by: String,
-}
+/// One entry of a product's history (the type the API answers with, shared with the
+/// client).
+pub use catalog_shared::product::VersionInfo;
 
 /// One row of the change log, as stored: its JSON is decoded by the feed, so a row that
 /// cannot be decoded becomes a `reset` for subscribers rather than an error here.

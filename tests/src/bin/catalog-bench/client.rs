@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use catalog_client::action::Action;
+use catalog_client::action::{Action, Reply};
 use catalog_client::state::{State, update};
 use catalog_shared::event::{ChangeEvent, Op};
 use catalog_shared::product::{Product, Status};
@@ -35,11 +35,11 @@ fn catalog(n: i64) -> State {
     let load = s.load_requested;
     update(
         &mut s,
-        Action::Loaded {
+        Action::Net(Reply::Loaded {
             load,
             etag: None,
             list: (1..=n).map(|id| product(id, 1)).collect(),
-        },
+        }),
     );
     assert_eq!(s.products.len(), n as usize, "the list was applied");
     s
@@ -67,7 +67,7 @@ fn burst_time(s: &mut State, n: i64, events: i64) -> Duration {
         p.updated_by = "alice".into();
         update(
             s,
-            Action::Event(Box::new(ChangeEvent {
+            Action::Net(Reply::Event(Box::new(ChangeEvent {
                 seq: 1000 + i,
                 op: Op::Updated,
                 id,
@@ -76,7 +76,7 @@ fn burst_time(s: &mut State, n: i64, events: i64) -> Duration {
                 updated_by: p.updated_by.clone(),
                 updated_at: p.updated_at.clone(),
                 product: p,
-            })),
+            }))),
         );
         if i % 100 == 99 {
             terminal

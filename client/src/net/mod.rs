@@ -1,29 +1,183 @@
 //! HTTP and the event stream, nothing else: carries out [`Command`]s on tokio tasks and
-//! reports every outcome, and every exchange for the protocol log, back as an [`Action`].
+//! reports every outcome, every event of the live feed and every exchange for the protocol
+//! log as a [`Reply`] to the sink it was given. It knows no UI type: the app loop turns
+//! replies into actions.
+
+mod events;
+
+pub use events::Liveness;
 
 use std::time::{Duration, Instant};
 
 use catalog_shared::USER_HEADER;
-use catalog_shared::event::{ChangeEvent, EventId};
+use std::time::SystemTime;
+
+use catalog_shared::event::ChangeEvent;
 use catalog_shared::problem::Problem;
-use catalog_shared::product::{Product, ProductFields};
-use eventsource_stream::Eventsource;
-use futures_util::StreamExt;
+use catalog_shared::product::{FieldError, Product, ProductFields};
 use reqwest::{Method, StatusCode};
-use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc::UnboundedSender;
+use serde::Deserialize;
 
-use crate::action::{Action, Connection, Exchange, SavePurpose, WriteOutcome};
-use crate::state::Command;
+pub use catalog_shared::product::VersionInfo;
 
-/// One entry of `GET /products/{id}/versions`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VersionInfo {
-    pub version: i64,
-    pub etag: String,
-    pub updated_at: String,
-    pub updated_by: String,
+/// The event stream's state, shown in the status bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connection {
+    Connecting,
+    Live,
+    /// Retrying after a failure; `attempt` counts from 1; `since` is when the stream
+    /// was lost.
+    Reconnecting {
+        attempt: u32,
+        reason: String,
+        since: SystemTime,
+    },
 }
+
+/// Why a save was sent: the result goes back to the screen that asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SavePurpose {
+    /// Ctrl-S in the editor.
+    Edit,
+    /// `o` in the conflict panel.
+    Overwrite,
+    /// `m` in the conflict panel.
+    Merge,
+    /// Recreate a deleted product from my edit.
+    Recreate,
+    /// Saved WITHOUT If-Match (F8, or `--no-if-match`): the lost-update demo.
+    Unconditional,
+}
+
+/// The outcome of a PUT, POST or DELETE, as the client understands it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// 200 or 201 (None for a 204 delete).
+    Done(Option<Product>),
+    /// The reply was lost, and reading the product back showed the change is there:
+    /// saved, as this version.
+    Confirmed(Box<Product>),
+    /// No reply, and the product could not be read back either: it is not known whether
+    /// the write took effect.
+    Unknown(String),
+    /// 412: someone else changed it; this is the current state.
+    Conflict(Box<Product>),
+    /// 410: someone deleted it.
+    Gone { by: String, at: String },
+    /// 422: the server's field errors.
+    Invalid(Vec<FieldError>),
+    /// Anything else: a message a person understands.
+    Failed(String),
+}
+
+/// One HTTP exchange, for the protocol log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    pub method: String,
+    pub path: String,
+    pub if_match: Option<String>,
+    /// `None` when the server could not be reached.
+    pub status: Option<u16>,
+    pub etag: Option<String>,
+    pub millis: u64,
+    /// What the exchange meant, when the columns do not say it (a 304 that reused a copy).
+    pub note: Option<String>,
+}
+
+/// A request for the outside world: the app hands it to [`Api::run`] (all but
+/// `RemoveDraft`, a file the app removes itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// GET every page of /products, after waiting `delay_ms` (a retry's backoff), with
+    /// If-None-Match when the list held has an ETag. Loads are numbered: only the answer
+    /// to the latest one is applied.
+    LoadAll {
+        load: u64,
+        delay_ms: u64,
+        if_none_match: Option<String>,
+    },
+    /// GET /products/{id} with If-None-Match of the copy held: a 304 keeps the copy.
+    Revalidate { id: i64, etag: String },
+    /// PUT /products/{id} (or POST /products when `id` is None), with If-Match when given.
+    Save {
+        /// The edit this save belongs to: its answer goes to that edit or to none.
+        edit: u64,
+        purpose: SavePurpose,
+        id: Option<i64>,
+        fields: ProductFields,
+        if_match: Option<String>,
+        /// The version the If-Match names, to recognise my change if the reply is lost.
+        base_version: Option<i64>,
+    },
+    /// DELETE /products/{id} with If-Match.
+    Delete { id: i64, if_match: String },
+    /// GET /products/{id}/versions/{version}.
+    FetchVersion { id: i64, version: i64 },
+    /// GET /products/{id}/versions.
+    FetchVersions { id: i64 },
+    /// Removes a draft file the user discarded.
+    RemoveDraft(std::path::PathBuf),
+}
+
+/// What the network reports back to the app: the answer to a [`Command`], an event of
+/// the live feed, the feed's connection state, and each exchange for the protocol log.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// The whole list, freshly loaded by load number `load`, with its ETag when it came
+    /// in one page (so the next load can revalidate it).
+    Loaded {
+        load: u64,
+        list: Vec<Product>,
+        etag: Option<String>,
+    },
+    /// Load number `load` was answered 304: the list held is still current.
+    LoadUnchanged {
+        load: u64,
+    },
+    /// A product re-read with If-None-Match: `None` when the copy held is still current
+    /// (304), else the current product.
+    Revalidated {
+        id: i64,
+        product: Option<Box<Product>>,
+    },
+    LoadFailed {
+        load: u64,
+        message: String,
+    },
+    Event(Box<ChangeEvent>),
+    /// The server says we missed changes (or the stream just began): reload the list.
+    Reset,
+    /// The latest change sequence number, from a `ready` or `reset` event.
+    Seq(i64),
+    Connection(Connection),
+    Saved {
+        /// The edit this save belongs to (see `state::Editor::token`).
+        edit: u64,
+        purpose: SavePurpose,
+        id: Option<i64>,
+        sent: Box<ProductFields>,
+        outcome: WriteOutcome,
+    },
+    Deleted {
+        id: i64,
+        outcome: WriteOutcome,
+    },
+    /// A past version arrived (the base of a merge, or a history entry).
+    Version(Box<Product>),
+    VersionFailed {
+        id: i64,
+        version: i64,
+        message: String,
+    },
+    Versions {
+        id: i64,
+        versions: Result<Vec<VersionInfo>, String>,
+    },
+    Exchange(Exchange),
+}
+
+/// Where replies go (the app's loop, through its channel).
+pub type Sink = std::sync::Arc<dyn Fn(Reply) + Send + Sync>;
 
 #[derive(Deserialize)]
 struct Page {
@@ -39,37 +193,13 @@ pub struct Failure {
     pub maybe_sent: bool,
 }
 
-/// Whether an event stream is alive: any bytes count, keep-alive comments included
-/// (which the SSE parser hides), so an idle but healthy stream is never taken for dead.
-#[derive(Debug, Clone, Copy)]
-pub struct Liveness {
-    last: Instant,
-    silence: Duration,
-}
-
-impl Liveness {
-    pub fn new(now: Instant, silence: Duration) -> Liveness {
-        Liveness { last: now, silence }
-    }
-
-    /// Bytes arrived at `now`.
-    pub fn saw_bytes(&mut self, now: Instant) {
-        self.last = now;
-    }
-
-    /// Whether nothing at all arrived for longer than the allowed silence.
-    pub fn is_dead(&self, now: Instant) -> bool {
-        now.duration_since(self.last) > self.silence
-    }
-}
-
-/// A reply read whole.
-pub struct Reply {
+/// An HTTP answer read whole.
+pub struct Answer {
     pub status: StatusCode,
     pub body: Vec<u8>,
 }
 
-impl Reply {
+impl Answer {
     fn problem(&self) -> Option<Problem> {
         serde_json::from_slice(&self.body).ok()
     }
@@ -89,11 +219,11 @@ pub struct Api {
     http: reqwest::Client,
     base: String,
     user: String,
-    tx: UnboundedSender<Action>,
+    sink: Sink,
 }
 
 impl Api {
-    pub fn new(base: &str, user: &str, tx: UnboundedSender<Action>) -> anyhow::Result<Api> {
+    pub fn new(base: &str, user: &str, sink: Sink) -> anyhow::Result<Api> {
         // No idle connection pool: requests come at human pace, and a pooled connection to a
         // server that restarted would fail the next save with a confusing error.
         let http = reqwest::Client::builder()
@@ -105,13 +235,12 @@ impl Api {
             http,
             base: base.trim_end_matches('/').to_string(),
             user: user.to_string(),
-            tx,
+            sink,
         })
     }
 
-    fn send(&self, action: Action) {
-        // The receiver is gone only when the client is quitting.
-        let _ = self.tx.send(action);
+    fn send(&self, reply: Reply) {
+        (self.sink)(reply);
     }
 
     /// Runs a command on its own task; its outcome arrives as an action.
@@ -131,9 +260,9 @@ impl Api {
                     tokio::time::sleep(Duration::from_millis(delay_ms)).await;
                 }
                 match self.load_all(if_none_match.as_deref()).await {
-                    Ok(None) => self.send(Action::LoadUnchanged { load }),
-                    Ok(Some((list, etag))) => self.send(Action::Loaded { load, list, etag }),
-                    Err(message) => self.send(Action::LoadFailed { load, message }),
+                    Ok(None) => self.send(Reply::LoadUnchanged { load }),
+                    Ok(Some((list, etag))) => self.send(Reply::Loaded { load, list, etag }),
+                    Err(message) => self.send(Reply::LoadFailed { load, message }),
                 }
             }
             Command::Revalidate { id, etag } => {
@@ -141,8 +270,8 @@ impl Api {
                     .get_if_none_match::<Product>(&format!("/products/{id}"), &etag)
                     .await
                 {
-                    Ok(None) => self.send(Action::Revalidated { id, product: None }),
-                    Ok(Some((p, _))) => self.send(Action::Revalidated {
+                    Ok(None) => self.send(Reply::Revalidated { id, product: None }),
+                    Ok(Some((p, _))) => self.send(Reply::Revalidated {
                         id,
                         product: Some(Box::new(p)),
                     }),
@@ -161,7 +290,7 @@ impl Api {
                 let outcome = self
                     .save(purpose, id, &fields, if_match.as_deref(), base_version)
                     .await;
-                self.send(Action::Saved {
+                self.send(Reply::Saved {
                     edit,
                     purpose,
                     id,
@@ -183,34 +312,26 @@ impl Api {
                     Err(f) if f.maybe_sent => self.resolve_delete(id, &f.message).await,
                     Err(f) => WriteOutcome::Failed(f.message),
                 };
-                self.send(Action::Deleted { id, outcome });
+                self.send(Reply::Deleted { id, outcome });
             }
             Command::FetchVersion { id, version } => {
                 let path = format!("/products/{id}/versions/{version}");
                 match self.get_json::<Product>(&path).await {
-                    Ok(p) => self.send(Action::Version(Box::new(p))),
-                    Err(message) => self.send(Action::VersionFailed {
+                    Ok(p) => self.send(Reply::Version(Box::new(p))),
+                    Err(message) => self.send(Reply::VersionFailed {
                         id,
                         version,
                         message,
                     }),
                 }
             }
-            Command::RemoveDraft(path) => {
-                if let Err(e) = std::fs::remove_file(&path)
-                    && e.kind() != std::io::ErrorKind::NotFound
-                {
-                    self.send(Action::DraftFailed(format!(
-                        "removing {}: {e}",
-                        path.display()
-                    )));
-                }
-            }
+            // Not the network's business: the app removes draft files itself.
+            Command::RemoveDraft(_) => {}
             Command::FetchVersions { id } => {
                 let versions = self
                     .get_json::<Vec<VersionInfo>>(&format!("/products/{id}/versions"))
                     .await;
-                self.send(Action::Versions { id, versions });
+                self.send(Reply::Versions { id, versions });
             }
         }
     }
@@ -222,7 +343,7 @@ impl Api {
         path: &str,
         if_match: Option<&str>,
         json: Option<Vec<u8>>,
-    ) -> Result<Reply, Failure> {
+    ) -> Result<Answer, Failure> {
         let started = Instant::now();
         let mut req = self
             .http
@@ -255,7 +376,7 @@ impl Api {
                     .map(str::to_string);
                 let status = response.status();
                 match response.bytes().await {
-                    Ok(b) => Ok(Reply {
+                    Ok(b) => Ok(Answer {
                         status,
                         body: b.to_vec(),
                     }),
@@ -273,7 +394,7 @@ impl Api {
             }),
         };
         log.millis = started.elapsed().as_millis() as u64;
-        self.send(Action::Exchange(log));
+        self.send(Reply::Exchange(log));
         reply
     }
 
@@ -380,7 +501,7 @@ impl Api {
             Err(e) => Err(self.unreachable(&e)),
         };
         log.millis = started.elapsed().as_millis() as u64;
-        self.send(Action::Exchange(log));
+        self.send(Reply::Exchange(log));
         outcome
     }
 
@@ -476,113 +597,10 @@ impl Api {
             )),
         }
     }
-
-    /// Follows `/events` for as long as the client runs: reconnects with backoff and
-    /// resumes with `Last-Event-ID`; reports the connection state as it changes.
-    pub async fn follow_events(self) {
-        let mut last_id: Option<String> = None;
-        let mut attempt: u32 = 0;
-        let mut down_since = std::time::SystemTime::now();
-        loop {
-            let started = Instant::now();
-            let mut req = self
-                .http
-                .get(format!("{}/events", self.base))
-                .header(USER_HEADER, &self.user)
-                .header("Accept", "text/event-stream");
-            if let Some(id) = &last_id {
-                req = req.header("Last-Event-ID", id);
-            }
-            let reason = match req.send().await {
-                Ok(response) if response.status() == StatusCode::OK => {
-                    self.send(Action::Exchange(Exchange {
-                        method: "GET".into(),
-                        path: match &last_id {
-                            Some(id) => format!("/events (Last-Event-ID: {id})"),
-                            None => "/events".into(),
-                        },
-                        if_match: None,
-                        status: Some(200),
-                        etag: None,
-                        millis: started.elapsed().as_millis() as u64,
-                        note: None,
-                    }));
-                    self.send(Action::Connection(Connection::Live));
-                    attempt = 0;
-                    // Keep-alives arrive every 15 s as SSE comments, which the parser
-                    // hides: any bytes at all count as a sign of life.
-                    let liveness = std::sync::Arc::new(std::sync::Mutex::new(Liveness::new(
-                        Instant::now(),
-                        Duration::from_secs(45),
-                    )));
-                    let seen = liveness.clone();
-                    let bytes = response.bytes_stream().inspect(move |_| {
-                        if let Ok(mut l) = seen.lock() {
-                            l.saw_bytes(Instant::now());
-                        }
-                    });
-                    let mut stream = bytes.eventsource();
-                    loop {
-                        match tokio::time::timeout(Duration::from_secs(5), stream.next()).await {
-                            Err(_) => {
-                                let dead = liveness
-                                    .lock()
-                                    .map(|l| l.is_dead(Instant::now()))
-                                    .unwrap_or(true);
-                                if dead {
-                                    break "nothing from the server for 45 s, not even a keep-alive"
-                                        .to_string();
-                                }
-                            }
-                            Ok(None) => break "the server closed the event stream".to_string(),
-                            Ok(Some(Err(e))) => break format!("the event stream broke ({e})"),
-                            Ok(Some(Ok(event))) => {
-                                if !event.id.is_empty() {
-                                    last_id = Some(event.id.clone());
-                                }
-                                match event.event.as_str() {
-                                    "created" | "updated" | "deleted" => {
-                                        match serde_json::from_str::<ChangeEvent>(&event.data) {
-                                            Ok(e) => self.send(Action::Event(Box::new(e))),
-                                            Err(_) => self.send(Action::Reset),
-                                        }
-                                    }
-                                    // The stream is established: (re)load the list now, so
-                                    // no change can fall between the list and the stream.
-                                    "ready" | "reset" => {
-                                        if let Ok(id) = event.id.parse::<EventId>() {
-                                            self.send(Action::Seq(id.seq));
-                                        }
-                                        self.send(Action::Reset);
-                                    }
-                                    _ => {}
-                                }
-                            }
-                        }
-                    }
-                }
-                Ok(response) => format!("the server answered {}", response.status()),
-                Err(e) => self.unreachable(&e),
-            };
-            if attempt == 0 {
-                down_since = std::time::SystemTime::now();
-            }
-            attempt = attempt.saturating_add(1);
-            self.send(Action::Connection(Connection::Reconnecting {
-                attempt,
-                reason,
-                since: down_since,
-            }));
-            // 0.25 s, 0.5 s, 1 s, 2 s, then every 4 s, with some jitter.
-            let base = 250u64 << attempt.min(4).saturating_sub(1);
-            let jitter = fastrand::u64(0..=base / 4);
-            tokio::time::sleep(Duration::from_millis(base + jitter)).await;
-        }
-    }
 }
 
 /// What a write's reply means for the person who sent it.
-pub fn write_outcome(reply: &Reply) -> WriteOutcome {
+pub fn write_outcome(reply: &Answer) -> WriteOutcome {
     match reply.status.as_u16() {
         200 | 201 => match serde_json::from_slice::<Product>(&reply.body) {
             Ok(p) => WriteOutcome::Done(Some(p)),

@@ -1,0 +1,141 @@
+//! The live feed: follows `GET /events` for as long as the client runs, reconnects with
+//! backoff, resumes with `Last-Event-ID`, and reports events and the connection's state.
+
+use std::time::{Duration, Instant};
+
+use catalog_shared::USER_HEADER;
+use catalog_shared::event::{ChangeEvent, EventId};
+use eventsource_stream::Eventsource;
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+
+use super::{Api, Connection, Exchange, Reply};
+
+/// Whether an event stream is alive: any bytes count, keep-alive comments included
+/// (which the SSE parser hides), so an idle but healthy stream is never taken for dead.
+#[derive(Debug, Clone, Copy)]
+pub struct Liveness {
+    last: Instant,
+    silence: Duration,
+}
+
+impl Liveness {
+    pub fn new(now: Instant, silence: Duration) -> Liveness {
+        Liveness { last: now, silence }
+    }
+
+    /// Bytes arrived at `now`.
+    pub fn saw_bytes(&mut self, now: Instant) {
+        self.last = now;
+    }
+
+    /// Whether nothing at all arrived for longer than the allowed silence.
+    pub fn is_dead(&self, now: Instant) -> bool {
+        now.duration_since(self.last) > self.silence
+    }
+}
+
+impl Api {
+    /// Follows `/events` for as long as the client runs: reconnects with backoff and
+    /// resumes with `Last-Event-ID`; reports the connection state as it changes.
+    pub async fn follow_events(self) {
+        let mut last_id: Option<String> = None;
+        let mut attempt: u32 = 0;
+        let mut down_since = std::time::SystemTime::now();
+        loop {
+            let started = Instant::now();
+            let mut req = self
+                .http
+                .get(format!("{}/events", self.base))
+                .header(USER_HEADER, &self.user)
+                .header("Accept", "text/event-stream");
+            if let Some(id) = &last_id {
+                req = req.header("Last-Event-ID", id);
+            }
+            let reason = match req.send().await {
+                Ok(response) if response.status() == StatusCode::OK => {
+                    self.send(Reply::Exchange(Exchange {
+                        method: "GET".into(),
+                        path: match &last_id {
+                            Some(id) => format!("/events (Last-Event-ID: {id})"),
+                            None => "/events".into(),
+                        },
+                        if_match: None,
+                        status: Some(200),
+                        etag: None,
+                        millis: started.elapsed().as_millis() as u64,
+                        note: None,
+                    }));
+                    self.send(Reply::Connection(Connection::Live));
+                    attempt = 0;
+                    // Keep-alives arrive every 15 s as SSE comments, which the parser
+                    // hides: any bytes at all count as a sign of life.
+                    let liveness = std::sync::Arc::new(std::sync::Mutex::new(Liveness::new(
+                        Instant::now(),
+                        Duration::from_secs(45),
+                    )));
+                    let seen = liveness.clone();
+                    let bytes = response.bytes_stream().inspect(move |_| {
+                        if let Ok(mut l) = seen.lock() {
+                            l.saw_bytes(Instant::now());
+                        }
+                    });
+                    let mut stream = bytes.eventsource();
+                    loop {
+                        match tokio::time::timeout(Duration::from_secs(5), stream.next()).await {
+                            Err(_) => {
+                                let dead = liveness
+                                    .lock()
+                                    .map(|l| l.is_dead(Instant::now()))
+                                    .unwrap_or(true);
+                                if dead {
+                                    break "nothing from the server for 45 s, not even a keep-alive"
+                                        .to_string();
+                                }
+                            }
+                            Ok(None) => break "the server closed the event stream".to_string(),
+                            Ok(Some(Err(e))) => break format!("the event stream broke ({e})"),
+                            Ok(Some(Ok(event))) => {
+                                if !event.id.is_empty() {
+                                    last_id = Some(event.id.clone());
+                                }
+                                match event.event.as_str() {
+                                    "created" | "updated" | "deleted" => {
+                                        match serde_json::from_str::<ChangeEvent>(&event.data) {
+                                            Ok(e) => self.send(Reply::Event(Box::new(e))),
+                                            Err(_) => self.send(Reply::Reset),
+                                        }
+                                    }
+                                    // The stream is established: (re)load the list now, so
+                                    // no change can fall between the list and the stream.
+                                    "ready" | "reset" => {
+                                        if let Ok(id) = event.id.parse::<EventId>() {
+                                            self.send(Reply::Seq(id.seq));
+                                        }
+                                        self.send(Reply::Reset);
+                                    }
+                                    _ => {}
+                                }
+                            }
+                        }
+                    }
+                }
+                Ok(response) => format!("the server answered {}", response.status()),
+                Err(e) => self.unreachable(&e),
+            };
+            if attempt == 0 {
+                down_since = std::time::SystemTime::now();
+            }
+            attempt = attempt.saturating_add(1);
+            self.send(Reply::Connection(Connection::Reconnecting {
+                attempt,
+                reason,
+                since: down_since,
+            }));
+            // 0.25 s, 0.5 s, 1 s, 2 s, then every 4 s, with some jitter.
+            let base = 250u64 << attempt.min(4).saturating_sub(1);
+            let jitter = fastrand::u64(0..=base / 4);
+            tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+        }
+    }
+}
