@@ -1,5 +1,7 @@
 //! Test support: start the real `catalog-server` binary on a loopback port with its own
-//! database, talk to it over HTTP, read its log, restart it, kill it.
+//! database, talk to it over HTTP, read its log, restart it, kill it. The database is a
+//! SQLite file, or, when `CATALOG_TEST_DB=postgres`, a fresh database on a throwaway
+//! PostgreSQL cluster ([`postgres`]).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -11,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::Value;
 
+pub mod postgres;
 pub mod proxy;
 pub mod tmux;
 
@@ -91,10 +94,18 @@ fn build_binaries() -> Result<Vec<(String, PathBuf)>, String> {
     Ok(bins)
 }
 
+/// Whether the black-box tests run their servers on PostgreSQL (`CATALOG_TEST_DB=postgres`)
+/// rather than on SQLite files.
+pub fn on_postgres() -> bool {
+    std::env::var("CATALOG_TEST_DB").is_ok_and(|v| v.eq_ignore_ascii_case("postgres"))
+}
+
 /// A running `catalog-server`.
 pub struct Server {
     child: Option<Child>,
     pub addr: SocketAddr,
+    /// What `--db` names: a SQLite file, or a PostgreSQL URL. Another server started on it
+    /// shares the database.
     pub db: PathBuf,
     args: Vec<String>,
     log: Arc<Mutex<Vec<String>>>,
@@ -109,6 +120,13 @@ impl Server {
 
     /// A server on a fresh database, with extra command-line arguments.
     pub fn start_with_args(args: &[&str]) -> Server {
+        if on_postgres() {
+            let url = postgres::shared()
+                .create_database()
+                .expect("a fresh PostgreSQL database");
+            return Self::start_on(Path::new(&url), args, "127.0.0.1:0")
+                .expect("the server starts");
+        }
         let dir = tempfile::tempdir().expect("a temporary directory");
         let db = dir.path().join("catalog.db");
         let mut server = Self::start_on(&db, args, "127.0.0.1:0").expect("the server starts");

@@ -73,22 +73,24 @@ async fn sigint_shuts_down_gracefully_and_keeps_every_write() {
 }
 
 #[test]
-fn a_postgres_url_is_refused_with_a_reason() {
+fn an_unreachable_postgres_url_says_which_and_hides_the_password() {
+    // Port 1 on loopback: nothing listens there, so the connection is refused at once.
     let out = Command::new(bin("catalog-server"))
-        .args([
-            "--db",
-            "postgres://localhost/catalog",
-            "--addr",
-            "127.0.0.1:0",
-        ])
+        .env(
+            "CATALOG_DB",
+            "postgres://catalog:s3cret@127.0.0.1:1/catalog",
+        )
+        .args(["--addr", "127.0.0.1:0"])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("PostgreSQL storage is not available in this build yet"),
+        err.contains("opening the PostgreSQL database postgres://catalog:***@127.0.0.1:1/catalog"),
         "{err}"
     );
+    assert!(err.contains("connecting to PostgreSQL"), "{err}");
+    assert!(!err.contains("s3cret"), "{err}");
 }
 
 #[test]

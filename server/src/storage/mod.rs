@@ -2,6 +2,7 @@
 //! done inside the database, each recording its change in the change log (the feed's
 //! source of truth) in the same transaction.
 
+pub mod postgres;
 pub mod sqlite;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -1,0 +1,318 @@
+//! PostgreSQL storage, for several server instances on one database: a connection pool
+//! for requests ([`writes`], [`rows`]), versioned migrations under an advisory lock at
+//! start ([`schema`]), and a change log whose sequence numbers come from one counter row
+//! locked to commit, so sequence order is commit order (the remedy to the sequence trap
+//! of STORAGE.md). Other instances' commits arrive by NOTIFY, which only wakes the feed
+//! ([`listener`]): the feed reads the log.
+
+mod listener;
+mod rows;
+mod schema;
+mod writes;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use catalog_shared::product::{Product, ProductFields};
+use deadpool_postgres::{
+    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
+};
+use tokio::sync::watch;
+use tokio_postgres::NoTls;
+
+use super::sqlite::Sync;
+use super::{
+    CommitNotice, LogPage, LogRow, Lookup, Page, Storage, StoreError, StoreResult, Stored,
+    VersionInfo, Write,
+};
+
+/// The channel every instance NOTIFYs on commit and LISTENs to.
+const NOTIFY_CHANNEL: &str = "catalog_changes";
+/// How long a request waits for a pooled connection before it is answered 503.
+const POOL_WAIT: Duration = Duration::from_secs(5);
+/// How long opening a connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Tuning of the PostgreSQL engine.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Connections in the pool (the LISTEN connection is one more).
+    pub pool: usize,
+    /// `Normal` turns `synchronous_commit` off for this server's sessions: a commit is
+    /// acknowledged before it is flushed, and a crash of PostgreSQL may lose the last ones.
+    pub sync: Sync,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            pool: 16,
+            sync: Sync::Full,
+        }
+    }
+}
+
+/// A PostgreSQL error as the server answers it: a connection that cannot be had or was
+/// lost, the server shutting down or out of resources (class 53), or a standby that
+/// cannot write is a condition that can clear (503); a deadlock or serialisation failure
+/// is worth a retry (503 with Retry-After); anything else is a defect (500).
+pub fn pg_err(e: tokio_postgres::Error) -> StoreError {
+    let text = describe(&e);
+    let Some(code) = e.code() else {
+        // No SQLSTATE: the connection itself failed (I/O, closed, protocol).
+        return StoreError::Unavailable(text);
+    };
+    let code = code.code();
+    if code.starts_with("08")
+        || code.starts_with("53")
+        || code.starts_with("57P")
+        || code == "25006"
+    {
+        StoreError::Unavailable(text)
+    } else if code.starts_with("40") {
+        StoreError::Busy(text)
+    } else {
+        StoreError::Database(text)
+    }
+}
+
+/// The server's own message (and SQLSTATE) when there is one: the driver's `Display`
+/// alone says only "db error".
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
+    }
+}
+
+fn pool_err(e: PoolError) -> StoreError {
+    match e {
+        PoolError::Timeout(_) => {
+            StoreError::Busy("every database connection stayed busy; retry shortly".into())
+        }
+        PoolError::Backend(e) => pg_err(e),
+        PoolError::Closed => StoreError::Unavailable("the connection pool is closed".into()),
+        other => StoreError::Unavailable(format!("no database connection: {other}")),
+    }
+}
+
+/// Hands this process's commits to the feed, and the listener's wake-ups.
+pub struct Notifier {
+    commits: watch::Sender<Arc<CommitNotice>>,
+    /// The highest sequence announced with its rows. Writers finish in commit order but
+    /// may announce out of it; a notice behind one already sent becomes a plain wake-up,
+    /// so the feed reads the log rather than miss the rows the later notice replaced.
+    announced: Mutex<i64>,
+}
+
+impl Notifier {
+    fn committed(&self, row: LogRow) {
+        let Ok(mut announced) = self.announced.lock() else {
+            self.wake();
+            return;
+        };
+        if row.seq > *announced {
+            *announced = row.seq;
+            self.commits
+                .send_replace(Arc::new(CommitNotice { rows: vec![row] }));
+        } else {
+            self.wake();
+        }
+    }
+
+    /// Tells the feed to read the log.
+    fn wake(&self) {
+        self.commits.send_replace(Arc::new(CommitNotice::default()));
+    }
+
+    /// Whether the store (and so every receiver) is gone.
+    fn is_closed(&self) -> bool {
+        self.commits.is_closed()
+    }
+}
+
+pub struct PgStore {
+    identity: String,
+    pool: Pool,
+    notifier: Arc<Notifier>,
+    commits: watch::Receiver<Arc<CommitNotice>>,
+}
+
+impl PgStore {
+    /// Connects to the database at `url`, migrates its schema, and starts listening for
+    /// other instances' commits. Returns the store and whether the database was new (so
+    /// the caller can seed it; of instances starting together, exactly one is told so).
+    pub async fn open(url: &str, options: Options) -> StoreResult<(Self, bool)> {
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
+            StoreError::Database(format!(
+                "the database URL is not a valid PostgreSQL URL: {e}"
+            ))
+        })?;
+        if config.get_application_name().is_none() {
+            config.application_name("catalog-server");
+        }
+        config.connect_timeout(CONNECT_TIMEOUT);
+        // A LISTEN connection idle for hours still notices a dead peer.
+        config.keepalives_idle(Duration::from_secs(30));
+        if options.sync == Sync::Normal {
+            let extra = config.get_options().unwrap_or("").to_string();
+            config.options(format!("{extra} -c synchronous_commit=off").trim());
+        }
+        let (identity, fresh) = schema::migrate(&config).await?;
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.pool.max(1))
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Database(format!("building the connection pool: {e}")))?;
+        let (commits_tx, commits) = watch::channel(Arc::new(CommitNotice::default()));
+        let notifier = Arc::new(Notifier {
+            commits: commits_tx,
+            announced: Mutex::new(0),
+        });
+        listener::spawn(config, notifier.clone());
+        Ok((
+            PgStore {
+                identity,
+                pool,
+                notifier,
+                commits,
+            },
+            fresh,
+        ))
+    }
+
+    async fn client(&self) -> StoreResult<Object> {
+        self.pool.get().await.map_err(pool_err)
+    }
+}
+
+#[async_trait::async_trait]
+impl Storage for PgStore {
+    fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    async fn get(&self, id: i64) -> StoreResult<Lookup> {
+        let client = self.client().await?;
+        rows::lookup(&**client, &self.identity, id).await
+    }
+
+    async fn list(&self, after: i64, limit: usize) -> StoreResult<Page> {
+        let mut client = self.client().await?;
+        // The page and the sequence it reflects come from one snapshot, so the list's
+        // ETag names exactly the state shown.
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(pg_err)?;
+        let sql = format!(
+            "SELECT {} FROM products WHERE NOT deleted AND id > $1 ORDER BY id LIMIT $2",
+            rows::PRODUCT_COLUMNS
+        );
+        let stmt = tx.prepare_cached(&sql).await.map_err(pg_err)?;
+        let want = i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1;
+        let found = tx.query(&stmt, &[&after, &want]).await.map_err(pg_err)?;
+        let (seq, changed_at) = rows::latest(&*tx).await?;
+        // Read-only: ending it either way keeps nothing.
+        let _ = tx.commit().await;
+        let mut items = Vec::with_capacity(found.len().min(limit));
+        for r in found.iter().take(limit) {
+            items.push(
+                rows::row_to_stored(&self.identity, r)
+                    .map_err(pg_err)?
+                    .product,
+            );
+        }
+        Ok(Page {
+            items,
+            more: found.len() > limit,
+            seq,
+            changed_at,
+        })
+    }
+
+    async fn latest_change(&self) -> StoreResult<(i64, SystemTime)> {
+        let client = self.client().await?;
+        rows::latest(&**client).await
+    }
+
+    async fn create(&self, fields: ProductFields, user: String) -> StoreResult<Product> {
+        let mut client = self.client().await?;
+        let (product, row) = writes::create(&mut client, &self.identity, &fields, &user).await?;
+        self.notifier.committed(row);
+        Ok(product)
+    }
+
+    async fn update(
+        &self,
+        id: i64,
+        expected_version: i64,
+        fields: ProductFields,
+        user: String,
+    ) -> StoreResult<Write<Product>> {
+        let mut client = self.client().await?;
+        let (write, row) = writes::update(
+            &mut client,
+            &self.identity,
+            id,
+            expected_version,
+            &fields,
+            &user,
+        )
+        .await?;
+        if let Some(row) = row {
+            self.notifier.committed(row);
+        }
+        Ok(write)
+    }
+
+    async fn delete(&self, id: i64, expected_version: i64, user: String) -> StoreResult<Write<()>> {
+        let mut client = self.client().await?;
+        let (write, row) =
+            writes::delete(&mut client, &self.identity, id, expected_version, &user).await?;
+        if let Some(row) = row {
+            self.notifier.committed(row);
+        }
+        Ok(write)
+    }
+
+    async fn versions(&self, id: i64) -> StoreResult<Option<Vec<VersionInfo>>> {
+        let client = self.client().await?;
+        rows::versions(&**client, &self.identity, id).await
+    }
+
+    async fn version(&self, id: i64, version: i64) -> StoreResult<Option<Stored>> {
+        let client = self.client().await?;
+        rows::version(&**client, &self.identity, id, version).await
+    }
+
+    async fn changes_since(&self, after: i64, limit: usize) -> StoreResult<LogPage> {
+        let client = self.client().await?;
+        rows::changes_since(&**client, after, limit).await
+    }
+
+    async fn prune_changes(&self, upto: i64) -> StoreResult<()> {
+        let client = self.client().await?;
+        writes::prune(&client, upto).await
+    }
+
+    fn commits(&self) -> watch::Receiver<Arc<CommitNotice>> {
+        self.commits.clone()
+    }
+}
