@@ -47,6 +47,11 @@ impl App {
         })
     }
 
+    /// Sends `Authorization: Bearer <token>` with every request (a server with `--users`).
+    pub fn set_token(&mut self, token: Option<&str>) {
+        self.api.set_token(token);
+    }
+
     /// Loads the catalog and starts following the event stream.
     pub fn start(&mut self) {
         self.dispatch(Action::DraftsFound(crate::draft::list(

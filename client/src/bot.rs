@@ -15,6 +15,8 @@ use reqwest::StatusCode;
 pub struct BotConfig {
     pub server: String,
     pub user: String,
+    /// `Authorization: Bearer` for a server started with `--users`.
+    pub token: Option<String>,
     pub every: Duration,
     pub fields: Vec<Field>,
     /// Stop after this many successful edits.
@@ -126,14 +128,21 @@ pub async fn run(cfg: BotConfig) -> anyhow::Result<()> {
     }
 }
 
+/// The request with the bot's token, when it has one.
+fn authorized(req: reqwest::RequestBuilder, cfg: &BotConfig) -> reqwest::RequestBuilder {
+    match &cfg.token {
+        Some(token) => req.bearer_auth(token),
+        None => req,
+    }
+}
+
 /// One conditional edit of a random product, retried on 412 from the state the 412 sent.
 async fn edit_one(http: &reqwest::Client, base: &str, cfg: &BotConfig) -> anyhow::Result<bool> {
     #[derive(serde::Deserialize)]
     struct Page {
         items: Vec<Product>,
     }
-    let page: Page = http
-        .get(format!("{base}/products?limit=1000"))
+    let page: Page = authorized(http.get(format!("{base}/products?limit=1000")), cfg)
         .header(USER_HEADER, &cfg.user)
         .send()
         .await
@@ -149,8 +158,7 @@ async fn edit_one(http: &reqwest::Client, base: &str, cfg: &BotConfig) -> anyhow
     let field = cfg.fields[fastrand::usize(..cfg.fields.len())];
     for _attempt in 0..5 {
         let next = change(&current, field);
-        let response = http
-            .put(format!("{base}/products/{}", current.id))
+        let response = authorized(http.put(format!("{base}/products/{}", current.id)), cfg)
             .header(USER_HEADER, &cfg.user)
             .header("If-Match", &current.etag)
             .json(&next.fields())

@@ -22,9 +22,14 @@ struct Args {
         global = true
     )]
     server: String,
-    /// Your name, sent as X-User with every request (defaults to $USER).
+    /// Your name, sent as X-User with every request (defaults to $USER). A server started
+    /// with --users ignores it and takes your name from your token.
     #[arg(long, env = "CATALOG_USER", global = true)]
     user: Option<String>,
+    /// Your bearer token, for a server started with --users (`catalog-server user add NAME`
+    /// prints one).
+    #[arg(long, env = "CATALOG_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
     /// Walk through the classic race on the seeded BBQ, as admin 1 (price) or admin 2 (stock).
     #[arg(long, value_enum)]
     guide: Option<Role>,
@@ -75,6 +80,7 @@ async fn main() -> anyhow::Result<()> {
         return bot::run(BotConfig {
             server: args.server,
             user: args.user.unwrap_or_else(|| "carol".into()),
+            token: args.token,
             every,
             fields: bot::parse_fields(&fields)?,
             count,
@@ -83,6 +89,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let user = args.user.clone().unwrap_or_else(default_user);
     let mut app = App::new(&args.server, &user)?;
+    app.set_token(args.token.as_deref());
     app.state.guide = args.guide;
     app.state.unsafe_saves = args.no_if_match;
     app.start();

@@ -1594,3 +1594,38 @@ fn a_click_selects_the_row_under_it_and_the_wheel_scrolls() {
     update(&mut s, wheel(MouseEventKind::ScrollDown));
     assert_eq!(s.selected_id, Some(4));
 }
+
+#[test]
+fn a_401_says_what_to_do_and_keeps_the_edit() {
+    let answer = crate::net::Answer {
+        status: reqwest::StatusCode::UNAUTHORIZED,
+        body: br#"{"type":"/problems/unauthorized","title":"Unauthorized","status":401,"detail":"x"}"#
+            .to_vec(),
+    };
+    let outcome = crate::net::write_outcome(&answer);
+    assert_eq!(
+        outcome,
+        WriteOutcome::Failed(crate::net::UNAUTHORIZED.to_string())
+    );
+    let mut s = editing("bob");
+    focus(&mut s, Field::Price);
+    replace_field(&mut s, "$300");
+    let Some(Command::Save { edit, fields, .. }) = update(&mut s, ctrl('s')).first().cloned()
+    else {
+        panic!()
+    };
+    update(
+        &mut s,
+        Action::Net(Reply::Saved {
+            edit,
+            purpose: SavePurpose::Edit,
+            id: Some(1),
+            sent: Box::new(fields),
+            outcome,
+        }),
+    );
+    let notice = s.notice.clone().unwrap();
+    assert!(notice.text.contains("--token"), "{}", notice.text);
+    assert_eq!(s.screen, Screen::Editor);
+    assert_eq!(s.editor.as_ref().unwrap().text(Field::Price), "$300");
+}

@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use catalog_shared::USER_HEADER;
 use catalog_shared::event::{ChangeEvent, EventId};
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
@@ -45,9 +44,7 @@ impl Api {
         loop {
             let started = Instant::now();
             let mut req = self
-                .http
-                .get(format!("{}/events", self.base))
-                .header(USER_HEADER, &self.user)
+                .request(reqwest::Method::GET, "/events")
                 .header("Accept", "text/event-stream");
             if let Some(id) = &last_id {
                 req = req.header("Last-Event-ID", id);
@@ -119,6 +116,9 @@ impl Api {
                             }
                         }
                     }
+                }
+                Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
+                    super::UNAUTHORIZED.to_string()
                 }
                 Ok(response) => format!("the server answered {}", response.status()),
                 Err(e) => self.unreachable(&e),

@@ -206,6 +206,9 @@ impl Answer {
 
     /// The problem's detail, or a plain description of the status.
     fn explain(&self) -> String {
+        if self.status == StatusCode::UNAUTHORIZED {
+            return UNAUTHORIZED.to_string();
+        }
         match self.problem() {
             Some(p) if !p.detail.is_empty() => format!("{} ({})", p.detail, self.status.as_u16()),
             _ => format!("the server answered {}", self.status),
@@ -213,12 +216,17 @@ impl Answer {
     }
 }
 
+/// What a 401 means for the person at the keyboard.
+pub const UNAUTHORIZED: &str = "the server requires a token (401): quit and start catalog with --token <your token> (or CATALOG_TOKEN); ask whoever runs the server for one (catalog-server user add NAME)";
+
 /// The client's connection to one server, as one user.
 #[derive(Clone)]
 pub struct Api {
     http: reqwest::Client,
     base: String,
     user: String,
+    /// `Authorization: Bearer` for a server started with `--users`.
+    token: Option<std::sync::Arc<str>>,
     sink: Sink,
 }
 
@@ -235,8 +243,26 @@ impl Api {
             http,
             base: base.trim_end_matches('/').to_string(),
             user: user.to_string(),
+            token: None,
             sink,
         })
+    }
+
+    /// Sends `Authorization: Bearer <token>` with every request from now on.
+    pub fn set_token(&mut self, token: Option<&str>) {
+        self.token = token.filter(|t| !t.is_empty()).map(std::sync::Arc::from);
+    }
+
+    /// A request to `path` with who we are: `X-User`, and the token when there is one.
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header(USER_HEADER, &self.user);
+        match &self.token {
+            Some(token) => req.bearer_auth(token),
+            None => req,
+        }
     }
 
     fn send(&self, reply: Reply) {
@@ -346,9 +372,7 @@ impl Api {
     ) -> Result<Answer, Failure> {
         let started = Instant::now();
         let mut req = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.base))
-            .header(USER_HEADER, &self.user)
+            .request(method.clone(), path)
             .timeout(Duration::from_secs(15));
         if let Some(tag) = if_match {
             req = req.header("If-Match", tag);
@@ -456,9 +480,7 @@ impl Api {
     ) -> Result<Option<(T, Option<String>)>, String> {
         let started = Instant::now();
         let result = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header(USER_HEADER, &self.user)
+            .request(Method::GET, path)
             .header("If-None-Match", etag)
             .timeout(Duration::from_secs(15))
             .send()
@@ -630,6 +652,7 @@ pub fn write_outcome(reply: &Answer) -> WriteOutcome {
             }]),
             None => WriteOutcome::Failed(reply.explain()),
         },
+        401 => WriteOutcome::Failed(UNAUTHORIZED.to_string()),
         428 => WriteOutcome::Failed(
             "the server requires If-Match: this save was refused, nothing changed".into(),
         ),
