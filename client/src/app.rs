@@ -13,8 +13,8 @@ use tokio::task::JoinHandle;
 
 use crate::action::Action;
 use crate::net::{Api, Command};
+use crate::screens;
 use crate::state::{State, update};
-use crate::views;
 
 /// A client: its state, and the tasks that talk to the server for it.
 pub struct App {
@@ -126,7 +126,7 @@ impl App {
         let mut input = EventStream::new();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut stop = stop_signals();
-        terminal.draw(|f| views::draw(f, &self.state))?;
+        terminal.draw(|f| screens::draw(f, &self.state))?;
         loop {
             tokio::select! {
                 event = input.next() => match event {
@@ -158,7 +158,7 @@ impl App {
             if self.state.quit {
                 break;
             }
-            terminal.draw(|f| views::draw(f, &self.state))?;
+            terminal.draw(|f| screens::draw(f, &self.state))?;
         }
         Ok(())
     }

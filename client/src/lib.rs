@@ -1,8 +1,10 @@
 //! The catalog terminal client: a live table of products with their ETags, an editor,
 //! and a conflict panel that turns a 412 into an informed reload, overwrite or merge.
 //!
-//! `state` holds the data and the pure `update`; `views` draws it; `api` does HTTP and
-//! the event stream; `app` runs the loop.
+//! `app` runs the loop and routes messages; `state` holds the data and the pure `update`;
+//! `screens` has one module per screen (its state, its keys, its drawing); `widgets` what
+//! several screens share; `net` does HTTP and the event stream and knows no UI type;
+//! `keymap` builds the status bar and the help from the screens' key tables.
 
 pub mod action;
 pub mod app;
@@ -11,8 +13,9 @@ pub mod draft;
 pub mod guide;
 pub mod keymap;
 pub mod net;
+pub mod screens;
 pub mod state;
-pub mod views;
+pub mod widgets;
 
 #[cfg(test)]
 mod fixtures;

@@ -7,18 +7,24 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, SystemTime};
 
 use catalog_shared::event::{ChangeEvent, Op};
-use catalog_shared::merge::{FieldOutcome, Side, ThreeWayMerge};
-use catalog_shared::product::{
-    Field, Product, ProductFields, Status, check_description, check_name, check_sku, format_price,
-    parse_price,
-};
+use catalog_shared::merge::FieldOutcome;
+use catalog_shared::product::{Field, Product, ProductFields};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use ratatui_textarea::TextArea;
 
 use crate::action::Action;
 use crate::keymap::Keys;
 pub use crate::net::Command;
-use crate::net::{Connection, Exchange, Reply, SavePurpose, VersionInfo, WriteOutcome};
+use crate::net::{Connection, Exchange, Reply, SavePurpose, WriteOutcome};
+pub use crate::screens::catalog::{Sort, SortColumn};
+use crate::screens::catalog::{on_catalog_key, on_mouse};
+pub use crate::screens::conflict::ConflictPanel;
+use crate::screens::conflict::{on_conflict_key, open_conflict, reload_theirs};
+pub use crate::screens::drafts::has_draft;
+use crate::screens::drafts::{fill_from_draft, on_drafts_key};
+pub use crate::screens::editor::{Editor, Stale, edit_text};
+use crate::screens::editor::{on_editor_key, text_area};
+pub use crate::screens::history::History;
+use crate::screens::history::{on_history_key, on_versions};
 
 /// How long a row another user changed stays highlighted.
 pub const HIGHLIGHT: Duration = Duration::from_secs(6);
@@ -41,68 +47,6 @@ pub enum Role {
     Price,
     /// Admin 2: marks the BBQ out of stock.
     Stock,
-}
-
-/// A column the catalog can be sorted by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SortColumn {
-    #[default]
-    Id,
-    Sku,
-    Name,
-    Price,
-    Status,
-    Etag,
-    UpdatedBy,
-    Updated,
-}
-
-impl SortColumn {
-    pub const ALL: [SortColumn; 8] = [
-        SortColumn::Id,
-        SortColumn::Sku,
-        SortColumn::Name,
-        SortColumn::Price,
-        SortColumn::Status,
-        SortColumn::Etag,
-        SortColumn::UpdatedBy,
-        SortColumn::Updated,
-    ];
-
-    fn next(self) -> SortColumn {
-        let i = SortColumn::ALL.iter().position(|c| *c == self).unwrap_or(0);
-        SortColumn::ALL[(i + 1) % SortColumn::ALL.len()]
-    }
-}
-
-/// The catalog's order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Sort {
-    pub column: SortColumn,
-    pub descending: bool,
-}
-
-impl Sort {
-    /// The default order, which keeps live updates a binary search away.
-    pub fn is_by_id(&self) -> bool {
-        self.column == SortColumn::Id && !self.descending
-    }
-
-    /// How two products compare in this order (ties by id, so the order is total).
-    pub fn order(&self, a: &Product, b: &Product) -> std::cmp::Ordering {
-        let by = match self.column {
-            SortColumn::Id => a.id.cmp(&b.id),
-            SortColumn::Sku => a.sku.cmp(&b.sku),
-            SortColumn::Name => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
-            SortColumn::Price => a.price_cents.cmp(&b.price_cents),
-            SortColumn::Status => a.status.as_str().cmp(b.status.as_str()),
-            SortColumn::Etag => a.etag.cmp(&b.etag),
-            SortColumn::UpdatedBy => a.updated_by.cmp(&b.updated_by),
-            SortColumn::Updated => a.updated_at.cmp(&b.updated_at),
-        }
-        .then(a.id.cmp(&b.id));
-        if self.descending { by.reverse() } else { by }
-    }
 }
 
 /// A question that needs a yes or no before anything happens.
@@ -151,225 +95,6 @@ pub struct Notice {
     pub text: String,
     pub error: bool,
     pub at: SystemTime,
-}
-
-/// The banner of an editor whose record changed on the server after the edit began.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stale {
-    pub by: String,
-    pub at: String,
-    pub fields: Vec<Field>,
-    pub deleted: bool,
-    pub version: i64,
-    pub etag: String,
-}
-
-/// The editor: one text area per field, and the version the edit is based on.
-pub struct Editor {
-    /// This edit's identity: every save it sends carries it, and an answer for another
-    /// edit never lands here.
-    pub token: u64,
-    /// `None` while creating a new product.
-    pub id: Option<i64>,
-    pub base: Option<Product>,
-    pub inputs: Vec<TextArea<'static>>,
-    pub focus: usize,
-    pub stale: Option<Stale>,
-    /// Field errors the server sent (422), cleared when the field is edited.
-    pub server_errors: BTreeMap<Field, String>,
-    pub saving: bool,
-}
-
-/// The text a field shows in the editor.
-pub fn edit_text(fields: &ProductFields, field: Field) -> String {
-    match field {
-        Field::Price => {
-            let s = format_price(fields.price_cents);
-            s.trim_start_matches('$').to_string()
-        }
-        other => fields.display(other),
-    }
-}
-
-fn text_area(text: &str) -> TextArea<'static> {
-    let lines: Vec<String> = text.split('\n').map(str::to_string).collect();
-    let mut t = TextArea::new(lines);
-    t.move_cursor(ratatui_textarea::CursorMove::Bottom);
-    t.move_cursor(ratatui_textarea::CursorMove::End);
-    t
-}
-
-impl Editor {
-    pub fn open(product: Option<&Product>) -> Editor {
-        let empty = ProductFields {
-            sku: String::new(),
-            name: String::new(),
-            description: String::new(),
-            price_cents: 0,
-            status: Status::InStock,
-        };
-        let fields = product.map(Product::fields).unwrap_or(empty);
-        Editor {
-            token: 0,
-            id: product.map(|p| p.id),
-            base: product.cloned(),
-            inputs: Field::ALL
-                .iter()
-                .map(|f| text_area(&edit_text(&fields, *f)))
-                .collect(),
-            focus: 0,
-            stale: None,
-            server_errors: BTreeMap::new(),
-            saving: false,
-        }
-    }
-
-    pub fn focused(&self) -> Field {
-        Field::ALL[self.focus]
-    }
-
-    pub fn text(&self, field: Field) -> String {
-        let i = Field::ALL.iter().position(|f| *f == field).unwrap_or(0);
-        self.inputs[i].lines().join("\n")
-    }
-
-    /// The fields as typed, or the error of each field that is not valid, checked by the
-    /// same rules the server applies.
-    pub fn check(&self) -> Result<ProductFields, BTreeMap<Field, String>> {
-        let mut errors = BTreeMap::new();
-        let sku = self.text(Field::Sku);
-        let name = self.text(Field::Name);
-        let description = self.text(Field::Description);
-        if let Err(e) = check_sku(&sku) {
-            errors.insert(Field::Sku, e);
-        }
-        if let Err(e) = check_name(&name) {
-            errors.insert(Field::Name, e);
-        }
-        if let Err(e) = check_description(&description) {
-            errors.insert(Field::Description, e);
-        }
-        let price = parse_price(&self.text(Field::Price));
-        if let Err(e) = &price {
-            errors.insert(Field::Price, e.clone());
-        }
-        let status = self.text(Field::Status).parse::<Status>();
-        if let Err(e) = &status {
-            errors.insert(Field::Status, e.clone());
-        }
-        for (f, e) in &self.server_errors {
-            errors.entry(*f).or_insert_with(|| e.clone());
-        }
-        match (price, status) {
-            (Ok(price_cents), Ok(status)) if errors.is_empty() => Ok(ProductFields {
-                sku,
-                name,
-                description,
-                price_cents,
-                status,
-            }),
-            _ => Err(errors),
-        }
-    }
-
-    /// Whether `field` as typed means the same value as in `fields` (`300` is `300.00`).
-    pub fn field_equals(&self, fields: &ProductFields, field: Field) -> bool {
-        let text = self.text(field);
-        match field {
-            Field::Price => parse_price(&text) == Ok(fields.price_cents),
-            Field::Status => text.parse::<Status>() == Ok(fields.status),
-            _ => text == edit_text(fields, field),
-        }
-    }
-
-    fn base_fields(&self) -> ProductFields {
-        self.base
-            .as_ref()
-            .map(Product::fields)
-            .unwrap_or(ProductFields {
-                sku: String::new(),
-                name: String::new(),
-                description: String::new(),
-                price_cents: 0,
-                status: Status::InStock,
-            })
-    }
-
-    /// Whether anything differs from the version the edit started from.
-    pub fn is_dirty(&self) -> bool {
-        !self.edited_fields().is_empty()
-    }
-
-    /// The fields whose value differs from the base.
-    pub fn edited_fields(&self) -> Vec<Field> {
-        let base = self.base_fields();
-        Field::ALL
-            .into_iter()
-            .filter(|f| !self.field_equals(&base, *f))
-            .collect()
-    }
-
-    /// Replaces everything with `product` (a clean refresh or a reload).
-    pub fn load(&mut self, product: &Product) {
-        let (focus, token) = (self.focus, self.token);
-        *self = Editor::open(Some(product));
-        self.focus = focus;
-        self.token = token;
-    }
-}
-
-/// The conflict panel after a 412 (or 410): base, mine and theirs, and the picks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConflictPanel {
-    /// The edit this conflict belongs to (the editor's token).
-    pub token: u64,
-    pub id: i64,
-    pub merge: ThreeWayMerge,
-    pub base_version: i64,
-    pub base_etag: String,
-    /// The base came back from GET /products/{id}/versions/{n}.
-    pub base_fetched: bool,
-    /// The current record (the 412 body's `current`), kept live by events.
-    pub theirs: Product,
-    pub picks: BTreeMap<Field, Side>,
-    pub row: usize,
-    pub picking: bool,
-    /// Set when the record was deleted: who and when.
-    pub deleted: Option<(String, String)>,
-    pub saving: bool,
-    pub note: Option<String>,
-}
-
-impl ConflictPanel {
-    /// The merged record, if every conflicting field has a pick.
-    pub fn merged(&self) -> Result<ProductFields, Vec<Field>> {
-        let missing: Vec<Field> = self
-            .merge
-            .conflicts()
-            .into_iter()
-            .filter(|f| !self.picks.contains_key(f))
-            .collect();
-        if !missing.is_empty() {
-            return Err(missing);
-        }
-        Ok(self
-            .merge
-            .result(|f| self.picks.get(&f).copied().unwrap_or(Side::Theirs)))
-    }
-
-    pub fn outcome(&self, field: Field) -> FieldOutcome {
-        self.merge.outcome(field)
-    }
-}
-
-/// The history screen of one product.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct History {
-    pub id: i64,
-    pub versions: Option<Vec<VersionInfo>>,
-    pub error: Option<String>,
-    pub selected: usize,
-    pub snapshots: HashMap<i64, Product>,
 }
 
 /// The whole client state.
@@ -531,7 +256,7 @@ impl State {
     }
 
     /// Whether a save of product `id` from this client is waiting for its answer.
-    fn saving(&self, id: i64) -> bool {
+    pub(crate) fn saving(&self, id: i64) -> bool {
         self.editor
             .as_ref()
             .is_some_and(|e| e.saving && e.id == Some(id))
@@ -541,14 +266,14 @@ impl State {
                 .is_some_and(|c| c.saving && c.id == id)
     }
 
-    fn remember_mine(&mut self, etag: &str) {
+    pub(crate) fn remember_mine(&mut self, etag: &str) {
         self.my_etags.push_back(etag.to_string());
         while self.my_etags.len() > 64 {
             self.my_etags.pop_front();
         }
     }
 
-    fn is_mine(&self, etag: &str) -> bool {
+    pub(crate) fn is_mine(&self, etag: &str) -> bool {
         self.my_etags.iter().any(|e| e == etag)
     }
 
@@ -599,7 +324,7 @@ impl State {
     }
 
     /// Where product `id` stands, or would stand, in the table's order.
-    fn place(&self, id: i64) -> Result<usize, usize> {
+    pub(crate) fn place(&self, id: i64) -> Result<usize, usize> {
         if self.sort.is_by_id() {
             return self.visible.binary_search(&id);
         }
@@ -624,7 +349,7 @@ impl State {
         self.editor.as_ref().is_some_and(Editor::is_dirty)
     }
 
-    fn info(&mut self, text: impl Into<String>) {
+    pub(crate) fn info(&mut self, text: impl Into<String>) {
         self.notice = Some(Notice {
             text: text.into(),
             error: false,
@@ -632,7 +357,7 @@ impl State {
         });
     }
 
-    fn error(&mut self, text: impl Into<String>) {
+    pub(crate) fn error(&mut self, text: impl Into<String>) {
         self.notice = Some(Notice {
             text: text.into(),
             error: true,
@@ -641,7 +366,7 @@ impl State {
     }
 
     /// Whether the filter (already lower-cased as `needle`) shows `p`.
-    fn shown(needle: &str, p: &Product) -> bool {
+    pub(crate) fn shown(needle: &str, p: &Product) -> bool {
         needle.is_empty()
             || p.sku.to_lowercase().contains(needle)
             || p.name.to_lowercase().contains(needle)
@@ -687,7 +412,7 @@ impl State {
         self.keep_selection();
     }
 
-    fn keep_selection(&mut self) {
+    pub(crate) fn keep_selection(&mut self) {
         if self.selected_index().is_none() {
             // Keep the position near where the vanished row was.
             let near = self
@@ -702,7 +427,7 @@ impl State {
         }
     }
 
-    fn move_selection(&mut self, delta: isize) {
+    pub(crate) fn move_selection(&mut self, delta: isize) {
         if self.visible.is_empty() {
             return;
         }
@@ -711,7 +436,7 @@ impl State {
         self.selected_id = Some(self.visible[j]);
     }
 
-    fn push_log(&mut self, e: Exchange) {
+    pub(crate) fn push_log(&mut self, e: Exchange) {
         self.log.push_back(e);
         while self.log.len() > LOG_KEEP {
             self.log.pop_front();
@@ -719,7 +444,7 @@ impl State {
     }
 }
 
-fn ctrl(key: &KeyEvent, c: char) -> bool {
+pub(crate) fn ctrl(key: &KeyEvent, c: char) -> bool {
     key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char(c)
 }
 
@@ -895,106 +620,6 @@ fn on_reply(state: &mut State, reply: Reply) -> Vec<Command> {
     }
 }
 
-/// In the catalog, a click selects the row under it and the wheel moves the selection;
-/// elsewhere the mouse does nothing (the keys do everything).
-fn on_mouse(state: &mut State, m: crossterm::event::MouseEvent) {
-    use crossterm::event::{MouseButton, MouseEventKind};
-    if state.screen != Screen::Catalog || state.modal.is_some() || state.help {
-        return;
-    }
-    match m.kind {
-        MouseEventKind::ScrollDown => state.move_selection(3),
-        MouseEventKind::ScrollUp => state.move_selection(-3),
-        MouseEventKind::Down(MouseButton::Left) => {
-            let area = state.table_area.get();
-            // The first row of the area is the header.
-            if m.column >= area.x
-                && m.column < area.x + area.width
-                && m.row > area.y
-                && m.row < area.y + area.height
-            {
-                let i = state.table_offset.get() + (m.row - area.y - 1) as usize;
-                if let Some(id) = state.visible.get(i) {
-                    state.selected_id = Some(*id);
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Whether product `id` has a draft on disk (the catalog marks it).
-pub fn has_draft(state: &State, id: i64) -> bool {
-    state.drafts.iter().any(|d| d.draft.product_id == Some(id))
-}
-
-/// Opens a draft: a new product at once; an edit of a product once its base version
-/// arrives (the draft names it), so a conflict can be merged against the right base.
-fn open_draft(state: &mut State, file: crate::draft::DraftFile) -> Vec<Command> {
-    match (file.draft.product_id, file.draft.based_on_version) {
-        (Some(id), Some(version)) => {
-            state.info(format!(
-                "Opening your draft of product {id} (based on version {version})…"
-            ));
-            state.opening_draft = Some(file);
-            vec![Command::FetchVersion { id, version }]
-        }
-        _ => {
-            state.open_editor(None);
-            fill_from_draft(state, &file);
-            vec![]
-        }
-    }
-}
-
-fn fill_from_draft(state: &mut State, file: &crate::draft::DraftFile) {
-    if let Some(editor) = &mut state.editor {
-        for (i, f) in Field::ALL.iter().enumerate() {
-            if let Some(text) = file.draft.text(*f) {
-                editor.inputs[i] = text_area(text);
-            }
-        }
-    }
-    state.draft_path = Some(file.path.clone());
-    state.drafts.retain(|d| d.path != file.path);
-    state.info(format!(
-        "Draft opened: your typing is back. Ctrl-S saves it (with If-Match of version {}).",
-        file.draft
-            .based_on_version
-            .map_or("-".to_string(), |v| v.to_string())
-    ));
-}
-
-fn on_drafts_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
-    let n = state.drafts.len();
-    match key.code {
-        KeyCode::Esc | KeyCode::Char('q') => state.screen = Screen::Catalog,
-        KeyCode::Up | KeyCode::Char('k') => {
-            state.drafts_selected = state.drafts_selected.saturating_sub(1)
-        }
-        KeyCode::Down | KeyCode::Char('j') => {
-            state.drafts_selected = (state.drafts_selected + 1).min(n.saturating_sub(1))
-        }
-        KeyCode::Enter => {
-            if let Some(file) = state.drafts.get(state.drafts_selected).cloned() {
-                return open_draft(state, file);
-            }
-        }
-        KeyCode::Char('x') if state.drafts_selected < n => {
-            let file = state.drafts.remove(state.drafts_selected);
-            state.drafts_selected = state.drafts_selected.min(n.saturating_sub(2));
-            state.info("Draft discarded.");
-            if state.drafts.is_empty() {
-                state.screen = Screen::Catalog;
-            }
-            return vec![Command::RemoveDraft(file.path)];
-        }
-        KeyCode::Char('?') => state.help = true,
-        _ => {}
-    }
-    vec![]
-}
-
 /// A product read again (a 200 to a revalidation): news only if it is newer than the copy.
 fn on_reread(state: &mut State, p: Product) {
     if state
@@ -1109,7 +734,7 @@ fn on_event(state: &mut State, event: ChangeEvent) -> Vec<Command> {
 
 /// The open editor and conflict panel follow a record that changed on the server: warn
 /// before the save, or refresh quietly when nothing would be lost.
-fn watch_open_record(state: &mut State, event: &ChangeEvent) {
+pub(crate) fn watch_open_record(state: &mut State, event: &ChangeEvent) {
     let id = event.id;
     if state.is_mine(&event.etag) {
         return;
@@ -1420,72 +1045,6 @@ fn lost_update(state: &State, saved: &Product) -> Option<String> {
     ))
 }
 
-fn open_conflict(
-    state: &mut State,
-    id: i64,
-    mine: ProductFields,
-    theirs: Product,
-    deleted: Option<(String, String)>,
-) -> Vec<Command> {
-    // The base is the version the edit started from; a repeated conflict keeps it.
-    let (base, base_fetched) = match &state.conflict {
-        Some(c) if c.id == id => (
-            (c.merge.base.clone(), c.base_version, c.base_etag.clone()),
-            c.base_fetched,
-        ),
-        _ => match state.editor.as_ref().and_then(|e| e.base.clone()) {
-            Some(b) => ((b.fields(), b.version, b.etag.clone()), false),
-            None => ((theirs.fields(), theirs.version, theirs.etag.clone()), true),
-        },
-    };
-    let (base_fields, base_version, base_etag) = base;
-    let token = match &state.conflict {
-        Some(c) if c.id == id => c.token,
-        _ => state.editor.as_ref().map_or(0, |e| e.token),
-    };
-    let panel = ConflictPanel {
-        token,
-        id,
-        merge: ThreeWayMerge::new(base_fields, mine, theirs.fields()),
-        base_version,
-        base_etag,
-        base_fetched,
-        theirs,
-        picks: BTreeMap::new(),
-        row: 0,
-        picking: false,
-        deleted: deleted.clone(),
-        saving: false,
-        note: None,
-    };
-    let conflicts = panel.merge.conflicts().len();
-    state.conflict = Some(panel);
-    state.screen = Screen::Conflict;
-    match deleted {
-        Some((by, at)) => state.error(format!(
-            "Product {id} was deleted by {by} at {at}. Recreate it from your edit (c) or discard it (x)."
-        )),
-        None => {
-            let by = state
-                .conflict
-                .as_ref()
-                .map(|c| c.theirs.updated_by.clone())
-                .unwrap_or_default();
-            state.error(format!(
-                "Conflict: {by} saved product {id} first (412 Precondition Failed). {conflicts} field(s) changed on both sides. r reload, o overwrite, m merge."
-            ))
-        }
-    }
-    if base_fetched {
-        vec![]
-    } else {
-        vec![Command::FetchVersion {
-            id,
-            version: base_version,
-        }]
-    }
-}
-
 fn on_deleted(state: &mut State, id: i64, outcome: WriteOutcome) {
     match outcome {
         WriteOutcome::Done(_) => {
@@ -1562,48 +1121,6 @@ fn on_version(state: &mut State, p: Product) {
     }
 }
 
-fn on_versions(
-    state: &mut State,
-    id: i64,
-    versions: Result<Vec<VersionInfo>, String>,
-) -> Vec<Command> {
-    let Some(h) = &mut state.history else {
-        return vec![];
-    };
-    if h.id != id {
-        return vec![];
-    }
-    match versions {
-        Ok(list) => {
-            let first = h.versions.is_none();
-            if first {
-                h.selected = list.len().saturating_sub(1);
-            }
-            h.versions = Some(list);
-            history_fetches(h)
-        }
-        Err(e) => {
-            h.error = Some(e);
-            vec![]
-        }
-    }
-}
-
-/// The snapshots needed to show the selected version's diff.
-fn history_fetches(h: &History) -> Vec<Command> {
-    let Some(list) = &h.versions else {
-        return vec![];
-    };
-    let Some(v) = list.get(h.selected) else {
-        return vec![];
-    };
-    [v.version, v.version - 1]
-        .into_iter()
-        .filter(|n| *n >= 1 && !h.snapshots.contains_key(n))
-        .map(|version| Command::FetchVersion { id: h.id, version })
-        .collect()
-}
-
 fn on_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
     if ctrl(&key, 'c') {
         state.quit = true;
@@ -1669,418 +1186,5 @@ fn on_modal_key(state: &mut State, modal: Modal, key: KeyEvent) -> Vec<Command> 
             state.info("Your edit of the deleted product was discarded.");
             vec![]
         }
-    }
-}
-
-fn reload_theirs(state: &mut State) {
-    let Some(panel) = state.conflict.take() else {
-        return;
-    };
-    match &mut state.editor {
-        Some(editor) => editor.load(&panel.theirs),
-        None => state.open_editor(Some(&panel.theirs)),
-    }
-    state.screen = Screen::Editor;
-    state.info(format!(
-        "Reloaded version {} by {} (ETag {}); your edits were discarded.",
-        panel.theirs.version, panel.theirs.updated_by, panel.theirs.etag
-    ));
-}
-
-fn on_catalog_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
-    if state.filtering {
-        match key.code {
-            KeyCode::Enter => state.filtering = false,
-            KeyCode::Esc => {
-                state.filtering = false;
-                state.filter.clear();
-                state.refresh_visible();
-            }
-            KeyCode::Backspace => {
-                state.filter.pop();
-                state.refresh_visible();
-            }
-            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
-                state.filter.push(c);
-                state.refresh_visible();
-            }
-            _ => {}
-        }
-        return vec![];
-    }
-    let page = 10;
-    match key.code {
-        KeyCode::Up | KeyCode::Char('k') => state.move_selection(-1),
-        KeyCode::Down | KeyCode::Char('j') => state.move_selection(1),
-        KeyCode::PageUp => state.move_selection(-page),
-        KeyCode::PageDown => state.move_selection(page),
-        KeyCode::Home | KeyCode::Char('g') => state.move_selection(isize::MIN / 2),
-        KeyCode::End | KeyCode::Char('G') => state.move_selection(isize::MAX / 2),
-        KeyCode::Enter | KeyCode::Char('e') => {
-            if let Some(p) = state.selected_product().cloned() {
-                state.open_editor(Some(&p));
-                // Make sure the copy is current: a 304 costs nothing and keeps it.
-                return vec![Command::Revalidate {
-                    id: p.id,
-                    etag: p.etag.clone(),
-                }];
-            } else {
-                state.error("No product is selected.");
-            }
-        }
-        KeyCode::Esc if !state.filter.is_empty() => {
-            state.filter.clear();
-            state.refresh_visible();
-        }
-        KeyCode::Char('a') | KeyCode::Char('+') => {
-            state.open_editor(None);
-        }
-        KeyCode::Char('n') | KeyCode::Char('N') => {
-            if state.filter.is_empty() {
-                state.info("Nothing to find yet: / and type, then n and N go to the next and previous match.");
-            } else if state.visible.is_empty() {
-                state.error(format!("No product matches /{}.", state.filter));
-            } else {
-                // Every row shown matches the filter: n and N walk them, wrapping around.
-                let len = state.visible.len();
-                let i = state.selected_index().unwrap_or(0);
-                let j = if key.code == KeyCode::Char('n') {
-                    (i + 1) % len
-                } else {
-                    (i + len - 1) % len
-                };
-                state.selected_id = Some(state.visible[j]);
-            }
-        }
-        KeyCode::Char('s') => {
-            state.sort = Sort {
-                column: state.sort.column.next(),
-                descending: false,
-            };
-            state.refresh_visible();
-        }
-        KeyCode::Char('S') => {
-            state.sort.descending = !state.sort.descending;
-            state.refresh_visible();
-        }
-        KeyCode::Char('d') => {
-            if let Some(p) = state.selected_product() {
-                state.modal = Some(Modal::Delete {
-                    id: p.id,
-                    sku: p.sku.clone(),
-                    etag: p.etag.clone(),
-                    version: p.version,
-                });
-            }
-        }
-        KeyCode::Char('D') => {
-            if state.drafts.is_empty() {
-                state.info("No unsaved drafts.");
-            } else {
-                state.drafts_selected = 0;
-                state.screen = Screen::Drafts;
-            }
-        }
-        KeyCode::Char('h') => {
-            if let Some(id) = state.selected_id {
-                state.history = Some(History {
-                    id,
-                    versions: None,
-                    error: None,
-                    selected: 0,
-                    snapshots: HashMap::new(),
-                });
-                state.screen = Screen::History;
-                return vec![Command::FetchVersions { id }];
-            }
-        }
-        KeyCode::Char('l') => state.show_log = !state.show_log,
-        KeyCode::Char('/') => state.filtering = true,
-        KeyCode::Char('?') => state.help = true,
-        KeyCode::Char('q') => {
-            if state.has_unsaved_edits() {
-                state.modal = Some(Modal::Quit);
-            } else {
-                state.quit = true;
-            }
-        }
-        KeyCode::Esc if !state.filter.is_empty() => {
-            state.filter.clear();
-            state.refresh_visible();
-        }
-        _ => {}
-    }
-    vec![]
-}
-
-fn on_editor_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
-    let Some(editor) = &mut state.editor else {
-        state.screen = Screen::Catalog;
-        return vec![];
-    };
-    let n = Field::ALL.len();
-    let ctrl_s = ctrl(&key, 's');
-    // F8 (save without If-Match) exists for the lost-update demo only, where the client
-    // runs with --no-if-match against a server that accepts it.
-    let ctrl_u = key.code == KeyCode::F(8) && state.unsafe_saves;
-    if ctrl_s || ctrl_u {
-        if editor.saving {
-            return vec![];
-        }
-        let fields = match editor.check() {
-            Ok(f) => f,
-            Err(errors) => {
-                let list = errors
-                    .iter()
-                    .map(|(f, e)| format!("{} {e}", f.label()))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                state.error(format!("Not saved: {list}."));
-                return vec![];
-            }
-        };
-        editor.saving = true;
-        let id = editor.id;
-        let unconditional = (ctrl_u || state.unsafe_saves) && id.is_some();
-        let if_match = if unconditional {
-            None
-        } else {
-            editor.base.as_ref().map(|b| b.etag.clone())
-        };
-        let edit = editor.token;
-        let base_version = editor.base.as_ref().map(|b| b.version);
-        if unconditional {
-            state.error("Saving WITHOUT If-Match: if someone else saved first, their change is silently lost.");
-        }
-        return vec![Command::Save {
-            edit,
-            purpose: if unconditional {
-                SavePurpose::Unconditional
-            } else {
-                SavePurpose::Edit
-            },
-            id,
-            fields,
-            if_match,
-            base_version,
-        }];
-    }
-    if ctrl(&key, 'l') {
-        state.show_log = !state.show_log;
-        return vec![];
-    }
-    match key.code {
-        KeyCode::Esc => {
-            if editor.is_dirty() {
-                state.modal = Some(Modal::LeaveEditor);
-            } else {
-                state.editor = None;
-                state.screen = Screen::Catalog;
-            }
-        }
-        KeyCode::F(1) => state.help = true,
-        KeyCode::Tab => editor.focus = (editor.focus + 1) % n,
-        KeyCode::BackTab => editor.focus = (editor.focus + n - 1) % n,
-        KeyCode::Enter if editor.focused() != Field::Description => {
-            editor.focus = (editor.focus + 1) % n;
-        }
-        KeyCode::Up | KeyCode::Down if editor.focused() == Field::Status => {
-            let current = editor.text(Field::Status).parse::<Status>().ok();
-            let i = current
-                .and_then(|s| Status::ALL.iter().position(|x| *x == s))
-                .unwrap_or(0);
-            let next = if key.code == KeyCode::Down {
-                (i + 1) % Status::ALL.len()
-            } else {
-                (i + Status::ALL.len() - 1) % Status::ALL.len()
-            };
-            let focus = editor.focus;
-            editor.inputs[focus] = text_area(Status::ALL[next].as_str());
-            editor.server_errors.remove(&Field::Status);
-        }
-        _ => {
-            let focus = editor.focus;
-            let field = editor.focused();
-            if editor.inputs[focus].input(key) {
-                editor.server_errors.remove(&field);
-            }
-        }
-    }
-    vec![]
-}
-
-fn on_conflict_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
-    let Some(panel) = &mut state.conflict else {
-        state.screen = Screen::Catalog;
-        return vec![];
-    };
-    if panel.saving {
-        return vec![];
-    }
-    let rows = Field::ALL.len();
-    // Deleted meanwhile: recreate or discard.
-    if panel.deleted.is_some() {
-        match key.code {
-            KeyCode::Char('c') => {
-                panel.saving = true;
-                return vec![Command::Save {
-                    edit: panel.token,
-                    purpose: SavePurpose::Recreate,
-                    id: None,
-                    fields: panel.merge.mine.clone(),
-                    if_match: None,
-                    base_version: None,
-                }];
-            }
-            KeyCode::Char('x') => state.modal = Some(Modal::Discard),
-            KeyCode::Char('q') => state.modal = Some(Modal::Quit),
-            KeyCode::Esc => state.screen = Screen::Editor,
-            KeyCode::Char('?') => state.help = true,
-            _ => {}
-        }
-        return vec![];
-    }
-    match key.code {
-        KeyCode::Char('q') => {
-            // A conflict always has an edit of mine at stake: ask first.
-            state.modal = Some(Modal::Quit);
-        }
-        KeyCode::Up | KeyCode::Char('k') => panel.row = panel.row.saturating_sub(1),
-        KeyCode::Down | KeyCode::Char('j') => panel.row = (panel.row + 1).min(rows - 1),
-        KeyCode::Char('?') => state.help = true,
-        KeyCode::Esc if panel.picking => panel.picking = false,
-        KeyCode::Esc => state.screen = Screen::Editor,
-        KeyCode::Left | KeyCode::Char('h') | KeyCode::Right | KeyCode::Char('l')
-            if panel.picking =>
-        {
-            let field = Field::ALL[panel.row];
-            let side = if matches!(key.code, KeyCode::Left | KeyCode::Char('h')) {
-                Side::Mine
-            } else {
-                Side::Theirs
-            };
-            if panel.outcome(field) == FieldOutcome::Conflict {
-                panel.picks.insert(field, side);
-            }
-        }
-        KeyCode::Char('A') if panel.picking => {
-            for f in panel.merge.conflicts() {
-                panel.picks.insert(f, Side::Mine);
-            }
-        }
-        KeyCode::Char('T') if panel.picking => {
-            for f in panel.merge.conflicts() {
-                panel.picks.insert(f, Side::Theirs);
-            }
-        }
-        KeyCode::Char('s') if key.modifiers.contains(KeyModifiers::CONTROL) && panel.picking => {
-            return save_merge(state);
-        }
-        KeyCode::Char('l') => state.show_log = !state.show_log,
-        KeyCode::Char('r') => {
-            if panel.merge.mine != panel.merge.theirs {
-                state.modal = Some(Modal::Reload);
-            } else {
-                reload_theirs(state);
-            }
-        }
-        KeyCode::Char('o') => {
-            panel.saving = true;
-            return vec![Command::Save {
-                edit: panel.token,
-                purpose: SavePurpose::Overwrite,
-                id: Some(panel.id),
-                fields: panel.merge.mine.clone(),
-                if_match: Some(panel.theirs.etag.clone()),
-                base_version: Some(panel.theirs.version),
-            }];
-        }
-        KeyCode::Char('m') => {
-            let conflicts = panel.merge.conflicts();
-            if conflicts.is_empty() {
-                return save_merge(state);
-            }
-            panel.picking = true;
-            panel.row = Field::ALL
-                .iter()
-                .position(|f| *f == conflicts[0])
-                .unwrap_or(0);
-            let names = conflicts
-                .iter()
-                .map(|f| f.label())
-                .collect::<Vec<_>>()
-                .join(", ");
-            state.info(format!(
-                "Both sides changed {names}: pick mine (←) or theirs (→) for each, then Ctrl-S."
-            ));
-        }
-        _ => {}
-    }
-    vec![]
-}
-
-fn save_merge(state: &mut State) -> Vec<Command> {
-    let Some(panel) = &mut state.conflict else {
-        return vec![];
-    };
-    match panel.merged() {
-        Ok(fields) => {
-            panel.saving = true;
-            vec![Command::Save {
-                edit: panel.token,
-                purpose: SavePurpose::Merge,
-                id: Some(panel.id),
-                fields,
-                if_match: Some(panel.theirs.etag.clone()),
-                base_version: Some(panel.theirs.version),
-            }]
-        }
-        Err(missing) => {
-            let names = missing
-                .iter()
-                .map(|f| f.label())
-                .collect::<Vec<_>>()
-                .join(", ");
-            state.error(format!(
-                "Pick mine (←) or theirs (→) for {names} before saving."
-            ));
-            vec![]
-        }
-    }
-}
-
-fn on_history_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
-    let Some(h) = &mut state.history else {
-        state.screen = Screen::Catalog;
-        return vec![];
-    };
-    let len = h.versions.as_ref().map_or(0, Vec::len);
-    match key.code {
-        KeyCode::Char('q') => {
-            state.quit = true;
-            vec![]
-        }
-        KeyCode::Esc => {
-            state.history = None;
-            state.screen = Screen::Catalog;
-            vec![]
-        }
-        KeyCode::Up | KeyCode::Char('k') => {
-            h.selected = h.selected.saturating_sub(1);
-            history_fetches(h)
-        }
-        KeyCode::Down | KeyCode::Char('j') => {
-            h.selected = (h.selected + 1).min(len.saturating_sub(1));
-            history_fetches(h)
-        }
-        KeyCode::Char('l') => {
-            state.show_log = !state.show_log;
-            vec![]
-        }
-        KeyCode::Char('?') => {
-            state.help = true;
-            vec![]
-        }
-        _ => vec![],
     }
 }

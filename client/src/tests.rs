@@ -664,7 +664,7 @@ fn reconnect_says_so() {
 
 fn render(s: &State) -> String {
     let mut terminal = Terminal::new(TestBackend::new(110, 30)).unwrap();
-    terminal.draw(|f| crate::views::draw(f, s)).unwrap();
+    terminal.draw(|f| crate::screens::draw(f, s)).unwrap();
     terminal.backend().to_string()
 }
 
@@ -1421,7 +1421,7 @@ fn drafts_found_at_start_are_offered_and_reopen_on_their_base() {
 
 fn render_at(s: &State, width: u16, height: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal.draw(|f| crate::views::draw(f, s)).unwrap();
+    terminal.draw(|f| crate::screens::draw(f, s)).unwrap();
     terminal.backend().to_string()
 }
 
@@ -1599,8 +1599,9 @@ fn a_click_selects_the_row_under_it_and_the_wheel_scrolls() {
 fn a_401_says_what_to_do_and_keeps_the_edit() {
     let answer = crate::net::Answer {
         status: reqwest::StatusCode::UNAUTHORIZED,
-        body: br#"{"type":"/problems/unauthorized","title":"Unauthorized","status":401,"detail":"x"}"#
-            .to_vec(),
+        body:
+            br#"{"type":"/problems/unauthorized","title":"Unauthorized","status":401,"detail":"x"}"#
+                .to_vec(),
     };
     let outcome = crate::net::write_outcome(&answer);
     assert_eq!(

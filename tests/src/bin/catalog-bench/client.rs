@@ -51,7 +51,7 @@ fn frame_time(s: &State, frames: u32) -> Duration {
     let start = Instant::now();
     for _ in 0..frames {
         terminal
-            .draw(|f| catalog_client::views::draw(f, s))
+            .draw(|f| catalog_client::screens::draw(f, s))
             .expect("draw");
     }
     start.elapsed() / frames
@@ -80,7 +80,7 @@ fn burst_time(s: &mut State, n: i64, events: i64) -> Duration {
         );
         if i % 100 == 99 {
             terminal
-                .draw(|f| catalog_client::views::draw(f, s))
+                .draw(|f| catalog_client::screens::draw(f, s))
                 .expect("draw");
         }
     }

@@ -6,8 +6,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
 use crate::keymap;
+use crate::screens::popup;
 use crate::state::State;
-use crate::views::popup;
 
 pub fn draw(frame: &mut Frame, state: &State) {
     let hints = keymap::hints(state.screen_keys());

@@ -1,15 +1,22 @@
 //! The history of one product: every version with its ETag, who and when, and the
 //! selected version's changes against the one before.
 
+use std::collections::HashMap;
+
 use catalog_shared::product::Field;
+use catalog_shared::product::Product;
+use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Paragraph, Row, Table, Wrap};
 
+use crate::net::VersionInfo;
+use crate::screens::clip;
 use crate::state::State;
-use crate::views::clip;
+use crate::state::{Command, Screen};
+use crate::widgets::keys::{Hint, h};
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
     let Some(h) = &state.history else {
@@ -108,4 +115,102 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
             .block(Block::bordered().title(" Changes ")),
         diff_area,
     );
+}
+
+// ---- The history's state and keys ----
+
+/// The keys of the History screen, for the status bar and the help.
+pub const KEYS: &[Hint] = &[
+    h("↑↓/jk", "choose version", true),
+    h("l", "log", true),
+    h("?", "help", false),
+    h("Esc", "back", true),
+];
+
+/// The history screen of one product.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct History {
+    pub id: i64,
+    pub versions: Option<Vec<VersionInfo>>,
+    pub error: Option<String>,
+    pub selected: usize,
+    pub snapshots: HashMap<i64, Product>,
+}
+
+pub(crate) fn on_versions(
+    state: &mut State,
+    id: i64,
+    versions: Result<Vec<VersionInfo>, String>,
+) -> Vec<Command> {
+    let Some(h) = &mut state.history else {
+        return vec![];
+    };
+    if h.id != id {
+        return vec![];
+    }
+    match versions {
+        Ok(list) => {
+            let first = h.versions.is_none();
+            if first {
+                h.selected = list.len().saturating_sub(1);
+            }
+            h.versions = Some(list);
+            history_fetches(h)
+        }
+        Err(e) => {
+            h.error = Some(e);
+            vec![]
+        }
+    }
+}
+
+/// The snapshots needed to show the selected version's diff.
+pub(crate) fn history_fetches(h: &History) -> Vec<Command> {
+    let Some(list) = &h.versions else {
+        return vec![];
+    };
+    let Some(v) = list.get(h.selected) else {
+        return vec![];
+    };
+    [v.version, v.version - 1]
+        .into_iter()
+        .filter(|n| *n >= 1 && !h.snapshots.contains_key(n))
+        .map(|version| Command::FetchVersion { id: h.id, version })
+        .collect()
+}
+
+pub(crate) fn on_history_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
+    let Some(h) = &mut state.history else {
+        state.screen = Screen::Catalog;
+        return vec![];
+    };
+    let len = h.versions.as_ref().map_or(0, Vec::len);
+    match key.code {
+        KeyCode::Char('q') => {
+            state.quit = true;
+            vec![]
+        }
+        KeyCode::Esc => {
+            state.history = None;
+            state.screen = Screen::Catalog;
+            vec![]
+        }
+        KeyCode::Up | KeyCode::Char('k') => {
+            h.selected = h.selected.saturating_sub(1);
+            history_fetches(h)
+        }
+        KeyCode::Down | KeyCode::Char('j') => {
+            h.selected = (h.selected + 1).min(len.saturating_sub(1));
+            history_fetches(h)
+        }
+        KeyCode::Char('l') => {
+            state.show_log = !state.show_log;
+            vec![]
+        }
+        KeyCode::Char('?') => {
+            state.help = true;
+            vec![]
+        }
+        _ => vec![],
+    }
 }

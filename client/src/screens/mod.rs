@@ -1,13 +1,16 @@
-//! Drawing: one file per screen, plus the frame around them (log pane, notice line, status
-//! bar, help and confirmation pop-ups). Views read the state; they never change it.
+//! The screens, one module each (catalog, editor, conflict, history, drafts, log, help):
+//! each owns its state type, its key table (the status bar and the help are built from
+//! it) and its key handling, and draws itself. Here: the frame around them (log pane,
+//! notice line, status bar, help and confirmation pop-ups) and what they share. Drawing
+//! reads the state; only key handling changes it.
 
-mod catalog;
-mod conflict;
-mod drafts;
-mod editor;
-mod help;
-mod history;
-mod log;
+pub mod catalog;
+pub mod conflict;
+pub mod drafts;
+pub mod editor;
+pub mod help;
+pub mod history;
+pub mod log;
 
 use std::time::SystemTime;
 

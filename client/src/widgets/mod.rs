@@ -1,0 +1,3 @@
+//! What several screens draw or declare.
+
+pub mod keys;
