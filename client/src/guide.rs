@@ -1,6 +1,9 @@
 //! The guided demo: a line above the status bar that walks a newcomer through the classic
-//! race on the seeded BBQ (product 1), one step at a time, and says what just happened on
-//! the wire. A pure function of the state, so it follows whatever the person does.
+//! race on the seeded BBQ (product 1), one step at a time, names the window each step is
+//! for, and says what really happened on the wire: the other window's save, a third
+//! writer's (a bot's) edit, a 410 for a deleted product, a merge. A pure function of the
+//! state and the server's answers, so it follows whatever the person does, on script or
+//! off it.
 
 use catalog_shared::product::{Field, Status, parse_price};
 
@@ -10,6 +13,23 @@ pub use crate::state::Role;
 
 const BBQ: i64 = 1;
 const NEW_PRICE: i64 = 30000;
+
+/// The other window's role, as the demo lays them out.
+fn partner(role: Role) -> &'static str {
+    match role {
+        Role::Price => "the other window (bob, on the right)",
+        Role::Stock => "the other window (alice, on the left)",
+    }
+}
+
+/// Whether a change by `by` to the BBQ is the other window's scripted one.
+fn is_partner_change(role: Role, by: &str, me: &str, fields: &[Field]) -> bool {
+    let theirs = match role {
+        Role::Price => Field::Status,
+        Role::Stock => Field::Price,
+    };
+    by != me && by != "seed" && fields.iter().all(|f| *f == theirs)
+}
 
 /// The 412 this client received last: (If-Match sent, the server's ETag).
 fn last_412(state: &State) -> Option<(String, String)> {
@@ -30,8 +50,19 @@ fn last_412(state: &State) -> Option<(String, String)> {
 pub fn line(state: &State) -> Option<String> {
     let role = state.guide?;
     let me = &state.user;
+    // Deleted, seen in the conflict panel (a save answered 410) or in the catalog.
+    if state.screen == Screen::Conflict
+        && let Some(panel) = state.conflict.as_ref().filter(|c| c.id == BBQ)
+        && let Some((by, _)) = &panel.deleted
+    {
+        return Some(format!(
+            "{by} deleted the BBQ, so the server answered your save 410 Gone (not 412: there is nothing left to merge with). c recreates it from your edit as a new product (a POST), x discards your edit."
+        ));
+    }
     let Some(bbq) = state.products.get(&BBQ) else {
-        return Some(if state.loaded {
+        return Some(if state.tombstones.contains(&BBQ) {
+            "Someone deleted the BBQ, so the race is over: a save now gets 410 Gone. Quit (q in both windows) and run ./demo.sh again for a fresh catalog.".into()
+        } else if state.loaded {
             "The BBQ (product 1) is not in this catalog: start the demo on a fresh database.".into()
         } else {
             "Loading the catalog…".into()
@@ -55,16 +86,40 @@ pub fn line(state: &State) -> Option<String> {
             bbq.version
         ));
     }
-    if state.screen == Screen::Conflict {
+    if state.screen == Screen::Conflict
+        && let Some(panel) = &state.conflict
+    {
         let wire = match last_412(state) {
             Some((sent, current)) => format!(
                 "{me} sent If-Match {sent}, the server's ETag is {current}: 412 Precondition Failed."
             ),
             None => "The server answered 412 Precondition Failed.".into(),
         };
-        return Some(format!(
-            "{wire} Nothing was lost. Press m to merge: your change plus theirs (no field overlaps)."
-        ));
+        let by = &panel.theirs.updated_by;
+        let both = panel.merge.conflicts();
+        let next = if both.is_empty() {
+            format!(
+                "Press m to merge: your change plus {by}'s (no field was changed on both sides)."
+            )
+        } else {
+            let names = both
+                .iter()
+                .map(|f| f.label())
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "You and {by} both changed {names}: press m, then pick mine (←) or theirs (→) for each, and Ctrl-S."
+            )
+        };
+        let who = if is_partner_change(role, by, me, &panel.merge.base.changed(&panel.merge.theirs))
+        {
+            String::new()
+        } else {
+            format!(
+                " Off script: {by} is not the other window but a third writer; the server treats everyone alike."
+            )
+        };
+        return Some(format!("{wire} Nothing was lost.{who} {next}"));
     }
     // Alice saved her price, and someone later put another price over it.
     let my_price_saved = state
@@ -82,8 +137,10 @@ pub fn line(state: &State) -> Option<String> {
     }
     let step = match (role, editing_bbq) {
         (Role::Price, None) if price_done => format!(
-            "Saved: the BBQ is now version {} with ETag {}. Watch the other window: its save is still based on the old ETag.",
-            bbq.version, bbq.etag
+            "Saved: the BBQ is now version {} with ETag {}. Now switch to {}: its save is still based on the old ETag.",
+            bbq.version,
+            bbq.etag,
+            partner(role)
         ),
         (Role::Stock, None) if price_done && !stock_done => {
             "The price changed before you opened the BBQ, so no conflict this time. Press Enter on it, set out_of_stock and save: it just works.".into()
@@ -92,6 +149,20 @@ pub fn line(state: &State) -> Option<String> {
             "Step 1: both windows open the BBQ. Select BBQ-KETTLE-57 (row 1, ETag {}) and press Enter.",
             bbq.etag
         ),
+        (Role::Price, Some(e)) if e.stale.is_some() => {
+            let stale = e.stale.as_ref().map(|st| (st.by.clone(), st.fields.clone()));
+            let (by, fields) = stale.unwrap_or_default();
+            let names = fields.iter().map(|f| f.label()).collect::<Vec<_>>().join(", ");
+            if is_partner_change(role, &by, me, &fields) {
+                format!(
+                    "Off script, but fine: {by} saved the status first this time, so your save will get 412 and the conflict panel; merge with m and both edits survive."
+                )
+            } else {
+                format!(
+                    "Off script: {by} (a third writer, not the other window) changed the BBQ's {names} while you edited. Your save will be refused (412) and the conflict panel will show their change: press Ctrl-S."
+                )
+            }
+        }
         (Role::Price, Some(e)) => {
             if parse_price(&e.text(Field::Price)) == Ok(NEW_PRICE) {
                 format!(
@@ -99,15 +170,36 @@ pub fn line(state: &State) -> Option<String> {
                     e.base.as_ref().map(|b| b.etag.clone()).unwrap_or_default()
                 )
             } else {
-                "Step 2: lower the price. Tab twice to price, then Home, Ctrl-K, type 300.00 (save once the other window set the status).".into()
+                format!(
+                    "Step 2 (this window, alice): lower the price. Tab twice to price, then Home, Ctrl-K, type 300.00; save once {} has set the status.",
+                    partner(role)
+                )
             }
         }
         (Role::Stock, Some(e)) => {
             let status_set = e.text(Field::Status) == "out_of_stock";
             let base = e.base.as_ref().map(|b| b.etag.clone()).unwrap_or_default();
             match (&e.stale, status_set) {
-                (_, false) => "Step 2: mark it out of stock. Tab 3 times to status and press ↓ until it says out_of_stock. Don't save yet.".into(),
-                (None, true) => "Step 3: now let the other window save its price first. Watch this editor: a banner appears the moment it lands.".into(),
+                (_, false) => "Step 2 (this window, bob): mark it out of stock. Tab 3 times to status and press ↓ until it says out_of_stock. Don't save yet.".into(),
+                (None, true) => format!(
+                    "Step 3: now switch to {} and save its price first (Ctrl-S there). Then come back and watch this editor: a banner appears the moment it lands.",
+                    partner(role)
+                ),
+                (Some(stale), true)
+                    if !is_partner_change(role, &stale.by, me, &stale.fields) =>
+                {
+                    format!(
+                        "Off script: {} (a third writer, not the other window) changed the BBQ's {} while you edited (now ETag {}). Your save will be refused all the same (412) and the conflict panel will show their change: press Ctrl-S.",
+                        stale.by,
+                        stale
+                            .fields
+                            .iter()
+                            .map(|f| f.label())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        stale.etag
+                    )
+                }
                 (Some(stale), true) if state.unsafe_saves => format!(
                     "Step 4: {} saved first. This client was started with --no-if-match: Ctrl-S sends no If-Match at all. Press Ctrl-S and see what is lost.",
                     stale.by

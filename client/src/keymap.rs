@@ -70,7 +70,8 @@ pub fn bar_within(keys: Keys, width: usize) -> String {
         .cloned();
     let fit = |hints: &[String]| {
         let mut out: Vec<String> = Vec::new();
-        let mut used = help.as_ref().map_or(0, |h| h.chars().count() + 2);
+        // Items are joined by two spaces: each one after the first costs its width + 2.
+        let mut used = help.as_ref().map_or(0, |h| h.chars().count());
         for h in hints {
             if Some(h) == help.as_ref() {
                 continue;

@@ -1630,3 +1630,52 @@ fn a_401_says_what_to_do_and_keeps_the_edit() {
     assert_eq!(s.screen, Screen::Editor);
     assert_eq!(s.editor.as_ref().unwrap().text(Field::Price), "$300");
 }
+
+#[test]
+fn the_guide_follows_a_third_writer_and_a_delete_off_script() {
+    use crate::guide::{Role, line};
+    // Bob is at step 3 when carol (a bot, not alice) changes the BBQ's name.
+    let mut s = guided("bob", Role::Stock);
+    update(&mut s, key(KeyCode::Enter));
+    focus(&mut s, Field::Status);
+    update(&mut s, key(KeyCode::Down));
+    assert!(
+        line(&s).unwrap().contains("alice, on the left"),
+        "names the window"
+    );
+    let mut carols = product(1, 2, 39900, Status::InStock, "carol");
+    carols.name = "Kettle BBQ (renamed by a bot)".into();
+    update(&mut s, event(26, Op::Updated, &carols));
+    let said = line(&s).unwrap();
+    assert!(said.contains("carol (a third writer"), "{said}");
+    assert!(said.contains("name"), "{said}");
+    assert!(said.contains("412"), "{said}");
+    // He saves; the conflict panel: the guide says it is carol, not the other window.
+    let Some(Command::Save { fields, .. }) = update(&mut s, ctrl('s')).first().cloned() else {
+        panic!()
+    };
+    answer(
+        &mut s,
+        Action::Net(Reply::Saved {
+            edit: ON_SCREEN,
+            purpose: SavePurpose::Edit,
+            id: Some(1),
+            sent: Box::new(fields.clone()),
+            outcome: WriteOutcome::Conflict(Box::new(carols.clone())),
+        }),
+    );
+    let said = line(&s).unwrap();
+    assert!(said.contains("third writer"), "{said}");
+    assert!(said.contains("Press m to merge"), "{said}");
+    // Carol deletes it before he merges: his merge is answered 410, and the guide says so.
+    update(&mut s, event(27, Op::Deleted, &carols));
+    let said = line(&s).unwrap();
+    assert!(said.contains("410 Gone"), "{said}");
+    assert!(said.contains("carol deleted the BBQ"), "{said}");
+    assert!(!said.contains("412 Precondition"), "{said}");
+    // Alice's window, with nothing open, learns the race is over.
+    let mut a = guided("alice", Role::Price);
+    update(&mut a, event(27, Op::Deleted, &carols));
+    let said = line(&a).unwrap();
+    assert!(said.contains("deleted the BBQ"), "{said}");
+}

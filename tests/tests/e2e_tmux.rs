@@ -410,3 +410,52 @@ async fn ctrl_c_with_an_unsaved_edit_writes_a_draft_file() {
         "nothing was sent"
     );
 }
+
+/// The demo in an 80x24 terminal gives each client half of it: the whole race, to the
+/// merge, at 40x24, with each row's id and ETag on screen throughout.
+#[tokio::test]
+async fn the_race_in_half_of_an_80x24_terminal() {
+    let s = Server::start();
+    let mut t = Tmux::new();
+    for who in ["alice", "bob"] {
+        t.start(who, 40, 24, &catalog_cmd(&s, who, "")).unwrap();
+    }
+    let p = product_1(&s).await;
+    let first_etag = p["etag"].as_str().unwrap().to_string();
+    for who in ["alice", "bob"] {
+        let screen = t.wait_for(who, "Catalog: 25 products", WAIT).unwrap();
+        assert!(screen.contains(&first_etag), "the ETag fits:\n{screen}");
+        t.keys(who, &["Enter"]);
+        t.wait_for(who, "Edit product 1: BBQ-KETTLE-57", WAIT)
+            .unwrap();
+    }
+    // Bob marks it out of stock (not saved); alice lowers the price and saves.
+    t.keys("bob", &["Tab", "Tab", "Tab", "Down"]);
+    t.wait_for("bob", "out_of_stock", WAIT).unwrap();
+    t.keys("alice", &["Tab", "Tab", "Home", "C-k"]);
+    t.type_text("alice", "300.00");
+    t.keys("alice", &["C-s"]);
+    t.wait_for("alice", "Saved BBQ-KETTLE-57", WAIT).unwrap();
+    t.wait_for("bob", "alice changed price", WAIT).unwrap();
+    t.keys("bob", &["C-s"]);
+    // The conflict panel, with merge still in the key bar at 40 columns.
+    t.wait_until(
+        "bob",
+        |s| s.contains("Conflict: product 1") && s.contains("theirs") && s.contains("m merge"),
+        WAIT,
+    )
+    .unwrap();
+    t.keys("bob", &["m"]);
+    t.wait_for("bob", "Merged and saved", WAIT).unwrap();
+    let p = product_1(&s).await;
+    assert_eq!(
+        (
+            p["price_cents"].as_i64(),
+            p["status"].as_str(),
+            p["version"].as_i64()
+        ),
+        (Some(30000), Some("out_of_stock"), Some(3))
+    );
+    let etag = p["etag"].as_str().unwrap().to_string();
+    t.wait_for("alice", &etag, WAIT).unwrap();
+}

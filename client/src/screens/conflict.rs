@@ -137,7 +137,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
         Row::new(vec![
             "field".to_string(),
             "mine".to_string(),
-            format!("theirs v{}", theirs.version),
+            "theirs".to_string(),
             "result".to_string(),
         ])
     } else {
