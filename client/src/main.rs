@@ -12,7 +12,7 @@ use catalog_client::guide::Role;
 /// A terminal client for the catalog server: live ETags, conditional saves, and a
 /// conflict panel when someone else saved first.
 #[derive(Parser, Debug)]
-#[command(version)]
+#[command(name = "catalog", version)]
 struct Args {
     /// The server's base URL.
     #[arg(
@@ -57,6 +57,13 @@ enum Cmd {
         #[arg(long)]
         count: Option<u64>,
     },
+    /// Print a shell completion script (e.g. `catalog completions bash > /etc/bash_completion.d/catalog`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `catalog man | man -l -`.
+    Man,
 }
 
 fn default_user() -> String {
@@ -69,6 +76,21 @@ fn default_user() -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    match &args.command {
+        Some(Cmd::Completions { shell }) => {
+            let mut cmd = <Args as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut cmd, "catalog", &mut std::io::stdout());
+            return Ok(());
+        }
+        Some(Cmd::Man) => {
+            let cmd = <Args as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd)
+                .render(&mut std::io::stdout())
+                .context("writing the manual page")?;
+            return Ok(());
+        }
+        _ => {}
+    }
     if let Some(Cmd::Bot {
         every,
         fields,

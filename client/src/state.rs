@@ -826,6 +826,7 @@ fn on_saved(
                 SavePurpose::Overwrite => "Overwrote with your version:",
                 SavePurpose::Merge => "Merged and saved",
                 SavePurpose::Recreate => "Recreated as a new product:",
+                SavePurpose::Restore => "Restored as a new version:",
                 SavePurpose::Unconditional => "Saved without If-Match:",
             };
             if let Some(p) = product {

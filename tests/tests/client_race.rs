@@ -406,3 +406,94 @@ async fn opening_the_editor_revalidates_the_copy_with_if_none_match() {
     assert_eq!(alice.state.screen, Screen::Editor);
     assert_eq!(alice.state.products[&1].version, 1);
 }
+
+/// Opens product 1's history in `app` and selects version `v` (its snapshot loaded).
+async fn history_at(app: &mut App, v: i64) {
+    key(app, KeyCode::Char('h'));
+    app.run_until(WAIT, |st| {
+        st.history.as_ref().is_some_and(|h| h.versions.is_some())
+    })
+    .await
+    .unwrap();
+    while app.state.history.as_ref().unwrap().pair().map(|p| p.0) != Some(v) {
+        key(app, KeyCode::Up);
+    }
+    app.run_until(WAIT, |st| {
+        st.history
+            .as_ref()
+            .is_some_and(|h| h.snapshots.contains_key(&v))
+    })
+    .await
+    .unwrap();
+}
+
+/// Restoring an old version from the history screen saves its fields as a new version,
+/// with If-Match of the current one.
+#[tokio::test]
+async fn restoring_a_version_makes_a_new_version_with_its_fields() {
+    let s = Server::start();
+    let (mut alice, _bob) = race(&s).await;
+    // Version 2 has alice's price; restore version 1.
+    alice
+        .run_until(WAIT, |st| st.products[&1].version == 2)
+        .await
+        .unwrap();
+    history_at(&mut alice, 1).await;
+    key(&mut alice, KeyCode::Char('r'));
+    alice.run_until(WAIT, saved).await.unwrap();
+    let notice = alice.state.notice.clone().unwrap().text;
+    assert!(notice.starts_with("Restored as a new version"), "{notice}");
+    let p = stored(&s).await;
+    assert_eq!(
+        (p["version"].as_i64(), p["price_cents"].as_i64()),
+        (Some(3), Some(39900)),
+        "version 1's price, as version 3: {p}"
+    );
+    let put = alice
+        .state
+        .log
+        .iter()
+        .rev()
+        .find(|e| e.method == "PUT")
+        .unwrap();
+    assert_eq!(put.status, Some(200));
+}
+
+/// A restore that races another save gets the conflict panel like any save.
+#[tokio::test]
+async fn a_restore_that_races_another_save_gets_the_conflict_panel() {
+    let s = Server::start();
+    let mut alice = open_client(&s, "alice").await;
+    let c = client();
+    // Version 2 by carol, which alice's client has seen.
+    let v1 = send(c.get(s.url("/products/1"))).await;
+    let put =
+        |etag: String, price: i64| {
+            c.put(s.url("/products/1"))
+            .header("If-Match", etag)
+            .header("X-User", "carol")
+            .json(&serde_json::json!({"sku": "BBQ-KETTLE-57", "name": "Kettle charcoal BBQ, 57 cm",
+                "description": "x", "price_cents": price, "status": "in_stock"}))
+        };
+    let v2 = send(put(v1.etag(), 100)).await;
+    alice
+        .run_until(WAIT, |st| st.products[&1].version == 2)
+        .await
+        .unwrap();
+    history_at(&mut alice, 1).await;
+    // Carol saves again; alice's client has not heard of it yet when she restores.
+    assert_eq!(send(put(v2.etag(), 200)).await.status, 200);
+    key(&mut alice, KeyCode::Char('r'));
+    alice
+        .run_until(WAIT, |st| st.screen == Screen::Conflict)
+        .await
+        .unwrap();
+    let panel = alice.state.conflict.clone().unwrap();
+    assert_eq!(panel.theirs.version, 3);
+    assert_eq!(panel.theirs.updated_by, "carol");
+    assert_eq!(
+        panel.merge.mine.price_cents, 39900,
+        "mine is version 1's fields"
+    );
+    assert_eq!(stored(&s).await["version"], 3, "nothing was overwritten");
+}

@@ -45,6 +45,8 @@ pub enum SavePurpose {
     Merge,
     /// Recreate a deleted product from my edit.
     Recreate,
+    /// `r` in the history: an old version's fields saved as a new version.
+    Restore,
     /// Saved WITHOUT If-Match (F8, or `--no-if-match`): the lost-update demo.
     Unconditional,
 }

@@ -431,6 +431,7 @@ pub(crate) fn on_catalog_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
                     error: None,
                     selected: 0,
                     snapshots: HashMap::new(),
+                    compare_with: None,
                 });
                 state.screen = Screen::History;
                 return vec![Command::FetchVersions { id }];

@@ -12,8 +12,9 @@ use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Paragraph, Row, Table, Wrap};
 
-use crate::net::VersionInfo;
+use crate::net::{SavePurpose, VersionInfo};
 use crate::screens::clip;
+use crate::screens::editor::{edit_text, text_area};
 use crate::state::State;
 use crate::state::{Command, Screen};
 use crate::widgets::keys::{Hint, h};
@@ -72,12 +73,9 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
     frame.render_widget(Table::new(rows, widths).header(header), list_area);
 
     let mut lines = Vec::new();
-    if let Some(v) = versions.get(h.selected) {
-        match (
-            h.snapshots.get(&v.version),
-            h.snapshots.get(&(v.version - 1)),
-        ) {
-            (Some(now), _) if v.version == 1 => {
+    if let (Some(v), Some((_, other))) = (versions.get(h.selected), h.pair()) {
+        match (h.snapshots.get(&v.version), h.snapshots.get(&other)) {
+            (Some(now), _) if other < 1 => {
                 lines.push(Line::from(format!("v1: created by {}", now.updated_by)).bold());
                 for f in Field::ALL {
                     lines.push(Line::from(format!(
@@ -88,8 +86,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
                 }
             }
             (Some(now), Some(before)) => {
-                lines
-                    .push(Line::from(format!("v{} against v{}:", v.version, v.version - 1)).bold());
+                lines.push(Line::from(format!("v{} against v{other}:", v.version)).bold());
                 let changed = before.fields().changed(&now.fields());
                 if changed.is_empty() {
                     lines.push(Line::from("  no field changed"));
@@ -122,6 +119,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
 /// The keys of the History screen, for the status bar and the help.
 pub const KEYS: &[Hint] = &[
     h("↑↓/jk", "choose version", true),
+    h("c", "compare others with this version", true),
+    h("r", "restore this version (a new version)", true),
     h("l", "log", true),
     h("?", "help", false),
     h("Esc", "back", true),
@@ -135,6 +134,17 @@ pub struct History {
     pub error: Option<String>,
     pub selected: usize,
     pub snapshots: HashMap<i64, Product>,
+    /// The version the selected one is compared with (`c` marks it); by default the one
+    /// before.
+    pub compare_with: Option<i64>,
+}
+
+impl History {
+    /// The selected version and the one it is compared with.
+    pub fn pair(&self) -> Option<(i64, i64)> {
+        let v = self.versions.as_ref()?.get(self.selected)?.version;
+        Some((v, self.compare_with.filter(|c| *c != v).unwrap_or(v - 1)))
+    }
 }
 
 pub(crate) fn on_versions(
@@ -172,7 +182,8 @@ pub(crate) fn history_fetches(h: &History) -> Vec<Command> {
     let Some(v) = list.get(h.selected) else {
         return vec![];
     };
-    [v.version, v.version - 1]
+    let other = h.pair().map_or(v.version - 1, |(_, o)| o);
+    [v.version, other]
         .into_iter()
         .filter(|n| *n >= 1 && !h.snapshots.contains_key(n))
         .map(|version| Command::FetchVersion { id: h.id, version })
@@ -211,6 +222,67 @@ pub(crate) fn on_history_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
             state.help = true;
             vec![]
         }
+        KeyCode::Char('c') => {
+            let (selected, _) = h.pair().unwrap_or((0, 0));
+            h.compare_with = Some(selected);
+            state.info(format!(
+                "Comparing with version {selected}: choose another version to see what changed between them."
+            ));
+            vec![]
+        }
+        KeyCode::Char('r') => restore(state),
         _ => vec![],
     }
+}
+
+/// `r`: the selected version's fields saved as a new version, with If-Match of the
+/// current one, through the editor: a restore that races another save gets the conflict
+/// panel like any save.
+fn restore(state: &mut State) -> Vec<Command> {
+    let Some(h) = &state.history else {
+        return vec![];
+    };
+    let Some((version, _)) = h.pair() else {
+        return vec![];
+    };
+    let Some(old) = h.snapshots.get(&version).cloned() else {
+        state.error(format!(
+            "Version {version} is still loading; try again in a moment."
+        ));
+        return vec![];
+    };
+    let Some(current) = state.products.get(&h.id).cloned() else {
+        state.error(format!(
+            "Product {} was deleted: there is no current version to restore over. Its history stays readable.",
+            h.id
+        ));
+        return vec![];
+    };
+    if current.version == version {
+        state.info(format!("Version {version} is the current version already."));
+        return vec![];
+    }
+    state.history = None;
+    state.open_editor(Some(&current));
+    let mut commands = vec![];
+    if let Some(editor) = &mut state.editor {
+        let fields = old.fields();
+        for (i, f) in Field::ALL.iter().enumerate() {
+            editor.inputs[i] = text_area(&edit_text(&fields, *f));
+        }
+        editor.saving = true;
+        commands.push(Command::Save {
+            edit: editor.token,
+            purpose: SavePurpose::Restore,
+            id: Some(current.id),
+            fields,
+            if_match: Some(current.etag.clone()),
+            base_version: Some(current.version),
+        });
+    }
+    state.info(format!(
+        "Restoring version {version} over version {} (If-Match {})…",
+        current.version, current.etag
+    ));
+    commands
 }
