@@ -37,8 +37,10 @@ impl App {
             let _ = replies.send(Action::Net(reply));
         });
         let api = Api::new(server, user, sink)?;
+        let mut state = State::new(user, server, SystemTime::now());
+        state.client_id = api.client_id().to_string();
         Ok(App {
-            state: State::new(user, server, SystemTime::now()),
+            state,
             api,
             tx,
             rx,

@@ -211,5 +211,10 @@ pub fn line(state: &State) -> Option<String> {
             }
         }
     };
+    // Presence: who else is in the BBQ right now, before anyone saves.
+    let step = match (&editing_bbq, state.editing(BBQ).first()) {
+        (Some(_), Some(other)) => format!("{step} ({} is in this product too.)", other.user),
+        _ => step,
+    };
     Some(step)
 }

@@ -25,6 +25,7 @@ pub use crate::screens::editor::{Editor, Stale, edit_text};
 use crate::screens::editor::{on_editor_key, text_area};
 pub use crate::screens::history::History;
 use crate::screens::history::{on_history_key, on_versions};
+use catalog_shared::presence::PresenceEvent;
 
 /// How long a row another user changed stays highlighted.
 pub const HIGHLIGHT: Duration = Duration::from_secs(6);
@@ -161,6 +162,12 @@ pub struct State {
     pub draft_path: Option<std::path::PathBuf>,
     /// The selected row of the drafts screen.
     pub drafts_selected: usize,
+    /// This running client's id (its own presence events are not news).
+    pub client_id: String,
+    /// Where the other clients are: their latest presence, by client id.
+    pub presence: HashMap<String, PresenceEvent>,
+    /// What this client last announced (product, field), and when.
+    pub announced: Option<(i64, Option<String>, SystemTime)>,
 }
 
 impl State {
@@ -206,7 +213,38 @@ impl State {
             opening_draft: None,
             draft_path: None,
             drafts_selected: 0,
+            client_id: String::new(),
+            presence: HashMap::new(),
+            announced: None,
         }
+    }
+
+    /// The other clients editing product `id`, by user name (sorted, each once).
+    pub fn editing(&self, id: i64) -> Vec<&PresenceEvent> {
+        let mut here: Vec<&PresenceEvent> = self
+            .presence
+            .values()
+            .filter(|p| p.product_id == Some(id))
+            .collect();
+        here.sort_by(|a, b| a.user.cmp(&b.user).then(a.client.cmp(&b.client)));
+        here
+    }
+
+    /// "bob is editing price", "bob and carol are editing this product", or `None`.
+    pub fn editing_line(&self, id: i64) -> Option<String> {
+        let here = self.editing(id);
+        let first = here.first()?;
+        Some(match (here.len(), &first.field) {
+            (1, Some(field)) => format!("{} is editing {field}", first.user),
+            (1, None) => format!("{} is editing this product", first.user),
+            _ => format!(
+                "{} are editing this product",
+                here.iter()
+                    .map(|p| p.user.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+        })
     }
 
     /// The open edit as the draft keeper sees it.
@@ -450,6 +488,45 @@ pub(crate) fn ctrl(key: &KeyEvent, c: char) -> bool {
 
 /// The single entry point: applies one action, returns what must be done outside.
 pub fn update(state: &mut State, action: Action) -> Vec<Command> {
+    let mut commands = route(state, action);
+    commands.extend(presence_commands(state));
+    commands
+}
+
+/// How often an announcement is renewed (the server forgets it after
+/// [`catalog_shared::presence::PRESENCE_TTL_SECS`]).
+const RENEW: Duration = Duration::from_secs(10);
+
+/// What to tell the server about where this client is: announce an editor opened on a
+/// product (and the field under the cursor), renew it while it lasts, withdraw it when
+/// the editor closes.
+fn presence_commands(state: &mut State) -> Vec<Command> {
+    let here = state
+        .editor
+        .as_ref()
+        .filter(|_| matches!(state.screen, Screen::Editor | Screen::Conflict))
+        .and_then(|e| Some((e.id?, Some(e.focused().json_name().to_string()))));
+    match (&state.announced, here) {
+        (None, None) => vec![],
+        (Some(_), None) => {
+            state.announced = None;
+            vec![Command::Withdraw]
+        }
+        (Some((id, field, at)), Some((now_id, now_field)))
+            if *id == now_id
+                && *field == now_field
+                && state.now.duration_since(*at).unwrap_or_default() < RENEW =>
+        {
+            vec![]
+        }
+        (_, Some((product_id, field))) => {
+            state.announced = Some((product_id, field.clone(), state.now));
+            vec![Command::Announce { product_id, field }]
+        }
+    }
+}
+
+fn route(state: &mut State, action: Action) -> Vec<Command> {
     match action {
         Action::Key(key) => {
             if key.kind == KeyEventKind::Release {
@@ -509,6 +586,16 @@ fn on_reply(state: &mut State, reply: Reply) -> Vec<Command> {
             }
             vec![]
         }
+        Reply::Presence(p) => {
+            if p.client != state.client_id {
+                if p.product_id.is_some() {
+                    state.presence.insert(p.client.clone(), p);
+                } else {
+                    state.presence.remove(&p.client);
+                }
+            }
+            vec![]
+        }
         Reply::Revalidated { product, .. } => {
             if let Some(p) = product {
                 on_reread(state, *p);
@@ -537,6 +624,10 @@ fn on_reply(state: &mut State, reply: Reply) -> Vec<Command> {
         }
         Reply::Connection(c) => {
             let mut commands = vec![];
+            // Every stream begins with the presence of now: forget what may be stale.
+            if c == Connection::Live {
+                state.presence.clear();
+            }
             if c == Connection::Live
                 && let Connection::Reconnecting { since, .. } = &state.connection
             {

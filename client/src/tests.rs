@@ -1417,6 +1417,13 @@ fn drafts_found_at_start_are_offered_and_reopen_on_their_base() {
     assert!(!crate::state::has_draft(&s, 1) || s.draft_path.is_some());
 }
 
+/// The commands that read or write data (presence announcements aside).
+fn without_presence(cmds: Vec<Command>) -> Vec<Command> {
+    cmds.into_iter()
+        .filter(|c| !matches!(c, Command::Announce { .. } | Command::Withdraw))
+        .collect()
+}
+
 // ---- Every screen at 40x20 (half of an 80x24 demo), 80x24 and 120x40 ----
 
 fn render_at(s: &State, width: u16, height: u16) -> String {
@@ -1520,7 +1527,7 @@ fn every_screen_fits_40x20_80x24_and_120x40() {
 #[test]
 fn opening_the_editor_revalidates_and_a_newer_copy_is_news() {
     let mut s = state("bob");
-    let cmds = update(&mut s, key(KeyCode::Enter));
+    let cmds = without_presence(update(&mut s, key(KeyCode::Enter)));
     let held = product(1, 1, 39900, Status::InStock, "seed");
     assert_eq!(
         cmds,
@@ -1744,7 +1751,7 @@ fn the_history_compares_any_two_versions_and_restores_one() {
     let screen = render(&s);
     assert!(screen.contains("v1 against v3"), "{screen}");
     // r restores version 1 over version 3, with If-Match of version 3.
-    let cmds = update(&mut s, key(KeyCode::Char('r')));
+    let cmds = without_presence(update(&mut s, key(KeyCode::Char('r'))));
     let [
         Command::Save {
             purpose: SavePurpose::Restore,
@@ -1760,4 +1767,74 @@ fn the_history_compares_any_two_versions_and_restores_one() {
     assert_eq!(fields.price_cents, 100);
     assert_eq!(tag, &product(1, 3, 0, Status::InStock, "").etag);
     assert_eq!(s.screen, Screen::Editor);
+}
+
+#[test]
+fn presence_is_announced_renewed_withdrawn_and_shown() {
+    use catalog_shared::presence::PresenceEvent;
+    let mut s = state("alice");
+    s.client_id = "alice-1".into();
+    // Opening the editor announces it, with the field under the cursor.
+    let cmds = update(&mut s, key(KeyCode::Enter));
+    assert!(
+        cmds.contains(&Command::Announce {
+            product_id: 1,
+            field: Some("name".into())
+        }),
+        "{cmds:?}"
+    );
+    // Moving to another field says so; nothing else is sent meanwhile.
+    let cmds = update(&mut s, key(KeyCode::Tab));
+    assert_eq!(
+        cmds,
+        vec![Command::Announce {
+            product_id: 1,
+            field: Some("sku".into())
+        }]
+    );
+    assert!(update(&mut s, Action::Tick(now())).is_empty());
+    // Renewed before the server would forget it.
+    let later = now() + std::time::Duration::from_secs(11);
+    assert_eq!(update(&mut s, Action::Tick(later)).len(), 1);
+    // Bob, in another client, is in product 1 too; alice's own event is not news.
+    let bob = PresenceEvent {
+        client: "bob-1".into(),
+        user: "bob".into(),
+        product_id: Some(1),
+        field: Some("price".into()),
+    };
+    update(&mut s, Action::Net(Reply::Presence(bob.clone())));
+    update(
+        &mut s,
+        Action::Net(Reply::Presence(PresenceEvent {
+            client: "alice-1".into(),
+            user: "alice".into(),
+            product_id: Some(1),
+            field: None,
+        })),
+    );
+    assert_eq!(s.editing_line(1).as_deref(), Some("bob is editing price"));
+    let screen = render(&s);
+    assert!(screen.contains("● bob is editing price"), "{screen}");
+    // Leaving the editor withdraws; the catalog shows bob on his row.
+    update(&mut s, key(KeyCode::Esc));
+    let cmds = update(&mut s, key(KeyCode::Esc));
+    assert!(
+        cmds.contains(&Command::Withdraw) || s.announced.is_none(),
+        "{cmds:?}"
+    );
+    assert_eq!(s.screen, Screen::Catalog);
+    let screen = render(&s);
+    assert!(screen.contains("● bob"), "{screen}");
+    // Bob leaves: the mark goes.
+    update(
+        &mut s,
+        Action::Net(Reply::Presence(PresenceEvent {
+            product_id: None,
+            field: None,
+            ..bob
+        })),
+    );
+    assert!(s.editing(1).is_empty());
+    assert!(!render(&s).contains("● bob"));
 }

@@ -6,6 +6,7 @@ pub mod etag;
 pub mod event;
 pub mod merge;
 pub mod precondition;
+pub mod presence;
 pub mod problem;
 pub mod product;
 

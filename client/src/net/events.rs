@@ -105,6 +105,11 @@ impl Api {
                                     }
                                     // The stream is established: (re)load the list now, so
                                     // no change can fall between the list and the stream.
+                                    catalog_shared::presence::PRESENCE => {
+                                        if let Ok(p) = serde_json::from_str(&event.data) {
+                                            self.send(Reply::Presence(p));
+                                        }
+                                    }
                                     "ready" | "reset" => {
                                         if let Ok(id) = event.id.parse::<EventId>() {
                                             self.send(Reply::Seq(id.seq));

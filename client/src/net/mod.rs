@@ -10,6 +10,7 @@ pub use events::Liveness;
 use std::time::{Duration, Instant};
 
 use catalog_shared::USER_HEADER;
+use catalog_shared::presence::{Announce, CLIENT_HEADER, PresenceEvent};
 use std::time::SystemTime;
 
 use catalog_shared::event::ChangeEvent;
@@ -117,6 +118,13 @@ pub enum Command {
     FetchVersion { id: i64, version: i64 },
     /// GET /products/{id}/versions.
     FetchVersions { id: i64 },
+    /// `PUT /presence`: "I am editing this product (this field)", renewed while it lasts.
+    Announce {
+        product_id: i64,
+        field: Option<String>,
+    },
+    /// `DELETE /presence`: the editor closed.
+    Withdraw,
     /// Removes a draft file the user discarded.
     RemoveDraft(std::path::PathBuf),
 }
@@ -136,6 +144,8 @@ pub enum Reply {
     LoadUnchanged {
         load: u64,
     },
+    /// Where another client is now (a presence event of the live feed).
+    Presence(PresenceEvent),
     /// A product re-read with If-None-Match: `None` when the copy held is still current
     /// (304), else the current product.
     Revalidated {
@@ -229,6 +239,8 @@ pub struct Api {
     user: String,
     /// `Authorization: Bearer` for a server started with `--users`.
     token: Option<std::sync::Arc<str>>,
+    /// This running client's random id ([`CLIENT_HEADER`]): its presence is its own.
+    client_id: std::sync::Arc<str>,
     sink: Sink,
 }
 
@@ -246,6 +258,7 @@ impl Api {
             base: base.trim_end_matches('/').to_string(),
             user: user.to_string(),
             token: None,
+            client_id: format!("{:016x}", fastrand::u64(..)).into(),
             sink,
         })
     }
@@ -256,11 +269,17 @@ impl Api {
     }
 
     /// A request to `path` with who we are: `X-User`, and the token when there is one.
+    /// This client's id, as its presence events carry it.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
     fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         let req = self
             .http
             .request(method, format!("{}{path}", self.base))
-            .header(USER_HEADER, &self.user);
+            .header(USER_HEADER, &self.user)
+            .header(CLIENT_HEADER, &*self.client_id);
         match &self.token {
             Some(token) => req.bearer_auth(token),
             None => req,
@@ -352,6 +371,23 @@ impl Api {
                         message,
                     }),
                 }
+            }
+            Command::Announce { product_id, field } => {
+                // Advisory: a server without presence (404) or a lost request changes
+                // nothing, and it stays out of the protocol log, which is for the data.
+                let _ = self
+                    .request(Method::PUT, "/presence")
+                    .json(&Announce { product_id, field })
+                    .timeout(Duration::from_secs(5))
+                    .send()
+                    .await;
+            }
+            Command::Withdraw => {
+                let _ = self
+                    .request(Method::DELETE, "/presence")
+                    .timeout(Duration::from_secs(5))
+                    .send()
+                    .await;
             }
             // Not the network's business: the app removes draft files itself.
             Command::RemoveDraft(_) => {}

@@ -84,6 +84,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
         .filter_map(|id| state.products.get(id))
         .map(|p| {
             let recent = state.recent.get(&p.id);
+            let editing = state.editing(p.id);
             let mut style = Style::new();
             if recent.is_some() {
                 style = style.fg(Color::Black).bg(Color::Yellow);
@@ -94,18 +95,26 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
             let cells = columns.iter().map(|(c, width)| {
                 let text = match c.column {
                     // ✎: an unsaved draft of this product is on disk (D lists them).
-                    SortColumn::Id if crate::state::has_draft(state, p.id) => {
-                        format!("{}✎", p.id)
-                    }
-                    SortColumn::Id => p.id.to_string(),
+                    // ● someone is editing it now (presence).
+                    SortColumn::Id => format!(
+                        "{}{}{}",
+                        p.id,
+                        if crate::state::has_draft(state, p.id) {
+                            "✎"
+                        } else {
+                            ""
+                        },
+                        if editing.is_empty() { "" } else { "●" }
+                    ),
                     SortColumn::Sku => p.sku.clone(),
                     SortColumn::Name => p.name.clone(),
                     SortColumn::Price => format_price(p.price_cents),
                     SortColumn::Status => p.status.as_str().to_string(),
                     SortColumn::Etag => p.etag.clone(),
-                    SortColumn::UpdatedBy => match recent {
-                        Some((who, _)) => format!("★ {who}"),
-                        None => p.updated_by.clone(),
+                    SortColumn::UpdatedBy => match (editing.first(), recent) {
+                        (Some(here), _) => format!("● {}", here.user),
+                        (None, Some((who, _))) => format!("★ {who}"),
+                        (None, None) => p.updated_by.clone(),
                     },
                     SortColumn::Updated => ago(&p.updated_at, state.now),
                 };

@@ -42,8 +42,11 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
         let width = inner.width.max(1) as usize;
         ((chars + chars / 6) / width + 1).clamp(2, 5) as u16
     });
-    let [info, banner_area, fields] = Layout::vertical([
+    // Who else is in this product now: before anyone types, not after a 412.
+    let here = editor.id.and_then(|id| state.editing_line(id));
+    let [info, here_area, banner_area, fields] = Layout::vertical([
         Constraint::Length(if narrow { 2 } else { 1 }),
+        Constraint::Length(if here.is_some() { 1 } else { 0 }),
         Constraint::Length(banner_height),
         Constraint::Min(3),
     ])
@@ -76,6 +79,13 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
         None => Line::from("a new product: Ctrl-S creates it (POST /products)"),
     };
     frame.render_widget(Paragraph::new(info_line).wrap(Wrap { trim: true }), info);
+    if let Some(here) = here {
+        frame.render_widget(
+            Paragraph::new(format!("● {here} (If-Match still decides who wins)"))
+                .style(Style::new().fg(Color::Magenta).bold()),
+            here_area,
+        );
+    }
 
     if let Some(text) = banner {
         frame.render_widget(
