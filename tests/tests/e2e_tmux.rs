@@ -329,8 +329,8 @@ async fn the_demo_command_starts_two_clients_and_leaves_nothing_behind() {
     t.wait_until(
         "demo",
         |s| {
-            s.contains("demo: restarting the server")
-                && s.matches("Reconnected after").count() == 2
+            // (The log pane's "restarting" line may have scrolled away already.)
+            s.matches("Reconnected after").count() == 2
                 && s.matches("● live").count() == 2
         },
         WAIT,
