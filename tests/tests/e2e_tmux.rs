@@ -330,8 +330,7 @@ async fn the_demo_command_starts_two_clients_and_leaves_nothing_behind() {
         "demo",
         |s| {
             // (The log pane's "restarting" line may have scrolled away already.)
-            s.matches("Reconnected after").count() == 2
-                && s.matches("● live").count() == 2
+            s.matches("Reconnected after").count() == 2 && s.matches("● live").count() == 2
         },
         WAIT,
     )
