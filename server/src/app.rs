@@ -1,5 +1,6 @@
-//! The application: its shared state, the router, request logging, and serving with
-//! graceful shutdown on a listener whose connections drop a peer that stops reading.
+//! The application: its shared state, the router and its layers (request log, head
+//! checks, authentication), and a listener whose connections drop a peer that stops
+//! reading. Serving the connections is `serve`'s.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -13,22 +14,32 @@ use axum::http::HeaderMap;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::any;
-use catalog_shared::USER_HEADER;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio_io_timeout::TimeoutStream;
 
+use crate::auth::{Actor, AuthMode};
 use crate::feed::Feed;
+use crate::head::HeadLimits;
 use crate::problem::ApiError;
 use crate::routes::{events, health, products, versions};
-use crate::storage::Storage;
+use crate::serve::Activity;
+use crate::storage::{Durability, Storage};
 
 pub struct AppState {
     pub store: Arc<dyn Storage>,
     pub feed: Arc<Feed>,
     pub allow_unconditional: bool,
     pub shutdown: watch::Receiver<bool>,
+    pub auth: AuthMode,
+    pub head_limits: HeadLimits,
+    /// How long a handler waits for a request body to arrive whole.
+    pub body_timeout: Duration,
+    /// One permit per open event stream (`--max-event-streams`).
+    pub event_streams: Arc<Semaphore>,
+    /// What the database writer actually runs with, as `/health` reports it.
+    pub durability: Durability,
 }
 
 pub type Shared = Arc<AppState>;
@@ -42,6 +53,16 @@ pub fn router(state: Shared) -> Router {
         .route("/products/{id}/versions/{n}", any(versions::version))
         .route("/events", any(events::events))
         .fallback(unknown_route)
+        // Outermost first on the way in: log, then the head checks (Host, sizes), then
+        // who is acting; a request refused by either never reaches a handler.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::authenticate,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::head::check_head,
+        ))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
 }
@@ -62,9 +83,13 @@ async fn log_request(req: Request, next: Next) -> Response {
             .unwrap_or_else(|| "-".into())
     };
     let if_match = header_text(req.headers(), "if-match");
-    let user = header_text(req.headers(), USER_HEADER);
     let response = next.run(req).await;
     let etag = header_text(response.headers(), "etag");
+    let user = response
+        .extensions()
+        .get::<Actor>()
+        .map(|a| a.0.as_str())
+        .unwrap_or("-");
     tracing::info!(
         "{method} {path} {status} if-match={if_match} etag={etag} user={user} {ms:.1}ms",
         status = response.status().as_u16(),
@@ -113,6 +138,7 @@ impl axum::serve::Listener for DroppingListener {
                         inner: Box::pin(stream),
                         peer: addr,
                         timeout: self.write_timeout,
+                        activity: None,
                     };
                     return (io, addr);
                 }
@@ -131,14 +157,19 @@ impl axum::serve::Listener for DroppingListener {
 }
 
 /// A connection that says so in the log when it is dropped because its client stopped
-/// reading.
+/// reading, and tells its [`Activity`] when request bytes arrive (for the header timeout).
 pub struct Watched {
     inner: Pin<Box<TimeoutStream<TcpStream>>>,
     peer: SocketAddr,
     timeout: Duration,
+    activity: Option<Arc<Activity>>,
 }
 
 impl Watched {
+    pub fn track(&mut self, activity: Arc<Activity>) {
+        self.activity = Some(activity);
+    }
+
     fn note<T>(&self, result: Poll<std::io::Result<T>>) -> Poll<std::io::Result<T>> {
         if let Poll::Ready(Err(e)) = &result
             && e.kind() == std::io::ErrorKind::TimedOut
@@ -159,7 +190,14 @@ impl AsyncRead for Watched {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        self.inner.as_mut().poll_read(cx, buf)
+        let before = buf.filled().len();
+        let result = self.inner.as_mut().poll_read(cx, buf);
+        if buf.filled().len() > before
+            && let Some(activity) = &self.activity
+        {
+            activity.bytes_read();
+        }
+        result
     }
 }
 

@@ -1,14 +1,18 @@
 //! `catalog-server`: the product catalog over HTTP, with exact RFC 9110 conditional
 //! requests, on SQLite or PostgreSQL, with a live change feed. Startup lives here; the
-//! parts are `app` (router, state, serving), `routes` (one module per resource),
+//! parts are `app` (router, state), `serve` (connections, timeouts, caps, shutdown),
+//! `head` and `auth` (what is checked before any handler), `routes` (one module per resource),
 //! `storage` (the async boundary, its SQLite engine and its PostgreSQL engine for several
 //! instances on one database) and `feed` (the change log turned into events).
 
 mod app;
+mod auth;
 mod feed;
+mod head;
 mod problem;
 mod routes;
 mod seed;
+mod serve;
 mod storage;
 
 use std::net::SocketAddr;
@@ -17,8 +21,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
-use tokio::sync::watch;
+use clap::{Parser, Subcommand};
+use tokio::sync::{Semaphore, watch};
+
+use crate::auth::{AuthMode, Users};
+use crate::head::HeadLimits;
+use crate::serve::ServeOptions;
 
 use crate::feed::{Feed, FeedOptions};
 use crate::storage::postgres::PgStore;
@@ -28,6 +36,14 @@ use crate::storage::sqlite::{Options, SqliteStore, Sync};
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Users and the SHA-256 of their bearer tokens (see `catalog-server user add`). With
+    /// it every request but GET /health needs `Authorization: Bearer <token>`, and the
+    /// token names the user; without it the server runs in open demo mode, where anyone
+    /// writes as whatever X-User says.
+    #[arg(long, env = "CATALOG_USERS", global = true)]
+    users: Option<PathBuf>,
     /// Address to listen on (loopback by default).
     #[arg(long, env = "CATALOG_ADDR", default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
@@ -73,7 +89,54 @@ struct Args {
     /// what a client that stops reading can make the server produce and hold.
     #[arg(long, default_value_t = 64 * 1024)]
     send_buffer: usize,
+    /// How long a client may take from the first byte of a request to the end of its
+    /// headers before the connection is closed (stops slowloris).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    header_timeout: Duration,
+    /// How long a request body may take to arrive whole (past it: 408).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    body_timeout: Duration,
+    /// How long a kept-alive connection may wait for its next request.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    idle_timeout: Duration,
+    /// Open connections at most. At the cap the oldest idle one is closed for a new one;
+    /// when all are busy a new one gets 503. Lowered to fit the file-descriptor limit.
+    #[arg(long, default_value_t = 8192)]
+    max_connections: usize,
+    /// Event streams (GET /events) open at most; past it: 503 with Retry-After.
+    #[arg(long, default_value_t = 2048)]
+    max_event_streams: usize,
+    /// Bytes of request headers at most (past it: 431); hyper itself refuses a head
+    /// four times as large.
+    #[arg(long, default_value_t = 32 * 1024)]
+    max_header_bytes: usize,
+    /// After SIGTERM or Ctrl-C: how long requests in flight may take to finish before
+    /// the process exits anyway.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    shutdown_timeout: Duration,
 }
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Manage the users of a --users file.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Add a user with a new random token, creating the file (mode 0600) if needed. The
+    /// token is printed once, on standard output; the file keeps only its SHA-256.
+    Add {
+        /// The user's name, as `updated_by` will show it.
+        name: String,
+    },
+}
+
+/// The request target at most, in bytes (past it: 414).
+const MAX_URI: usize = 8 * 1024;
+/// Header lines at most (past it: 431); hyper's own cap is twice this.
+const MAX_HEADERS: usize = 100;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -86,7 +149,21 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
+    if let Some(Command::User(UserCommand::Add { name })) = &args.command {
+        return add_user(args.users.as_deref(), name);
+    }
+    let auth = match &args.users {
+        Some(path) => AuthMode::Bearer {
+            users: Users::load(path)?,
+            file: path.clone(),
+        },
+        None => AuthMode::Open,
+    };
     let (store, fresh, database) = open_store(&args).await?;
+    let durability = store
+        .durability()
+        .await
+        .context("reading the database's commit durability")?;
     if fresh && !args.no_seed {
         let n = seed::seed(store.as_ref())
             .await
@@ -114,26 +191,90 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.addr))?;
     let local = listener.local_addr()?;
+    let auth_note = match &auth {
+        AuthMode::Open => {
+            "auth open: demo mode, anyone may write as any X-User; start with --users FILE to require tokens".to_string()
+        }
+        AuthMode::Bearer { users, file } => format!(
+            "auth bearer: {} users from {}",
+            users.len(),
+            file.display()
+        ),
+    };
+    if matches!(auth, AuthMode::Open) && !local.ip().is_loopback() {
+        tracing::warn!(
+            "listening on {local}, which is not loopback, in open demo mode: anyone who can reach it may change the catalog as anyone. Start with --users FILE (catalog-server user add NAME --users FILE) to require tokens."
+        );
+    }
+    let max_connections = match serve::connection_limit_of_process() {
+        Some(fit) if fit < args.max_connections => {
+            tracing::warn!(
+                "--max-connections {} lowered to {fit} to fit this process's file-descriptor limit (raise it with ulimit -n)",
+                args.max_connections
+            );
+            fit
+        }
+        _ => args.max_connections,
+    }
+    .max(1);
     let state = Arc::new(app::AppState {
         store,
         feed,
         allow_unconditional: args.allow_unconditional,
-        shutdown: stop_rx,
+        shutdown: stop_rx.clone(),
+        auth,
+        head_limits: HeadLimits {
+            max_uri: MAX_URI,
+            max_header_bytes: args.max_header_bytes,
+            max_headers: MAX_HEADERS,
+        },
+        body_timeout: args.body_timeout,
+        event_streams: Arc::new(Semaphore::new(args.max_event_streams.max(1))),
+        durability: durability.clone(),
     });
     tracing::info!(
-        "catalog-server listening on http://{local} (database {database}, sync {:?})",
-        args.sync
+        "catalog-server listening on http://{local} (database {database}, {} {}={}, {auth_note})",
+        durability.engine,
+        durability.setting,
+        durability.value,
     );
+    let options = ServeOptions {
+        header_timeout: args.header_timeout,
+        idle_timeout: args.idle_timeout,
+        max_connections,
+        hard_header_bytes: args.max_header_bytes.saturating_mul(4).max(64 * 1024),
+        hard_headers: MAX_HEADERS * 2,
+        shutdown_timeout: args.shutdown_timeout,
+    };
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests and ending event streams");
+        let _ = stop_tx.send(true);
+    });
     let listener = app::DroppingListener::new(listener, args.write_timeout, args.send_buffer);
-    axum::serve(listener, app::router(state))
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down: finishing in-flight requests");
-            let _ = stop_tx.send(true);
-        })
-        .await
-        .context("serving")?;
+    serve::serve(listener, app::router(state), options, stop_rx).await;
+    // Every acknowledged write was committed before its answer; dropping the last
+    // handle on the store lets the SQLite writer finish its queue and stop.
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// `catalog-server user add NAME --users FILE`.
+fn add_user(users: Option<&std::path::Path>, name: &str) -> anyhow::Result<()> {
+    let Some(path) = users else {
+        anyhow::bail!(
+            "say which file: catalog-server user add {name} --users users.toml (or set CATALOG_USERS)"
+        );
+    };
+    let token = auth::add_user(path, name)?;
+    eprintln!(
+        "Added user {name} to {}. Its token, shown this once (the file keeps only its SHA-256):",
+        path.display()
+    );
+    println!("{token}");
+    eprintln!(
+        "Give it to {name}; the catalog client takes it as --token or CATALOG_TOKEN. Restart catalog-server to load the new user."
+    );
     Ok(())
 }
 

@@ -392,3 +392,61 @@ pub fn product_json(sku: &str, name: &str, price_cents: i64, status: &str) -> Va
         "sku": sku, "name": name, "description": "", "price_cents": price_cents, "status": status
     })
 }
+
+/// Raw HTTP/1.1 over TCP, for what an HTTP client library will not send: malformed
+/// heads, half-sent requests, `Expect: 100-continue` without a body. Sends `bytes`, then
+/// reads until the server closes or `timeout` passes, and returns what came back.
+pub fn raw_exchange(addr: SocketAddr, bytes: &[u8], timeout: Duration) -> String {
+    use std::io::{Read, Write};
+    let mut s = match std::net::TcpStream::connect(addr) {
+        Ok(s) => s,
+        Err(e) => return format!("<connect failed: {e}>"),
+    };
+    let _ = s.set_read_timeout(Some(timeout));
+    let _ = s.write_all(bytes);
+    let mut out = Vec::new();
+    let deadline = Instant::now() + timeout;
+    let mut buf = [0u8; 16 * 1024];
+    while Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The status code of the first response in raw HTTP text (0 if there is none).
+pub fn raw_status(text: &str) -> u16 {
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Creates a users file holding one user, with `catalog-server user add`, and returns
+/// the token it printed.
+pub fn add_user(users_file: &Path, name: &str) -> anyhow::Result<String> {
+    let out = Command::new(bin("catalog-server"))
+        .args(["user", "add", name, "--users"])
+        .arg(users_file)
+        .output()
+        .context("running catalog-server user add")?;
+    if !out.status.success() {
+        bail!(
+            "catalog-server user add failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let token = String::from_utf8(out.stdout)?.trim().to_string();
+    if token.is_empty() {
+        bail!("catalog-server user add printed no token");
+    }
+    Ok(token)
+}
+
+/// `GET /health`, parsed.
+pub async fn health(s: &Server) -> Value {
+    send(client().get(s.url("/health"))).await.json()
+}

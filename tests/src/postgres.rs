@@ -57,6 +57,22 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
+/// How a throwaway cluster is started. The default is the tests': `fsync` off.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClusterOptions {
+    /// Whether the server flushes its WAL to disk at each commit (`fsync`). Off for tests,
+    /// whose data is thrown away; on for a benchmark, whose commits should cost what a
+    /// real one does.
+    pub fsync: bool,
+}
+
+impl ClusterOptions {
+    /// A cluster whose commits are durable (`fsync` on), as in production.
+    pub fn durable() -> ClusterOptions {
+        ClusterOptions { fsync: true }
+    }
+}
+
 /// A running throwaway cluster.
 pub struct Cluster {
     bin: PathBuf,
@@ -70,8 +86,15 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Starts a new cluster; `Ok(None)` when PostgreSQL is not installed.
+    /// Starts a new cluster for tests (`fsync` off); `Ok(None)` when PostgreSQL is not
+    /// installed.
     pub fn start() -> anyhow::Result<Option<Cluster>> {
+        Self::start_with(ClusterOptions::default())
+    }
+
+    /// Starts a new cluster with the given options; `Ok(None)` when PostgreSQL is not
+    /// installed.
+    pub fn start_with(options: ClusterOptions) -> anyhow::Result<Option<Cluster>> {
         let Some(bin) = bin_dir() else {
             return Ok(None);
         };
@@ -117,11 +140,12 @@ impl Cluster {
         let mut last = None;
         for _ in 0..5 {
             let port = free_port()?;
-            // fsync off: these clusters hold test data only, and the crashes the tests
-            // cause are of catalog-server, never of PostgreSQL.
-            let options = format!(
-                "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c max_connections=400",
-                cluster._dir.path().display()
+            // fsync off for tests: these clusters hold test data only, and the crashes the
+            // tests cause are of catalog-server, never of PostgreSQL.
+            let server_options = format!(
+                "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync={} -c max_connections=400",
+                cluster._dir.path().display(),
+                if options.fsync { "on" } else { "off" },
             );
             let log = cluster._dir.path().join("postgres.log");
             let started = run(&mut cluster.server_tool(
@@ -136,7 +160,7 @@ impl Cluster {
                     "-l",
                     &log.to_string_lossy(),
                     "-o",
-                    &options,
+                    &server_options,
                 ],
             ));
             match started {
@@ -174,6 +198,18 @@ impl Cluster {
             .arg(&name))
         .with_context(|| format!("createdb {name}"))?;
         Ok(self.url(&name))
+    }
+
+    /// The process id of the cluster's postmaster (its backends are its children).
+    pub fn postmaster_pid(&self) -> Option<u32> {
+        let pid = std::fs::read_to_string(self.data.join("postmaster.pid")).ok()?;
+        pid.lines().next()?.trim().parse().ok()
+    }
+
+    /// The path of one of this cluster's PostgreSQL programs (`pgbench`, `psql`, ...),
+    /// which may not exist: only `initdb`, `pg_ctl`, `createdb` and `psql` are checked.
+    pub fn tool(&self, name: &str) -> PathBuf {
+        self.bin.join(name)
     }
 
     /// Runs SQL on a database of this cluster with psql, returning its unaligned output.

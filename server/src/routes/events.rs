@@ -2,7 +2,7 @@
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 
 use crate::app::Shared;
@@ -16,6 +16,17 @@ pub async fn events(
     if method != Method::GET {
         return Err(ApiError::method_not_allowed("GET"));
     }
+    // Each stream holds a connection and a place in the feed for as long as it lasts.
+    let Ok(permit) = state.event_streams.clone().try_acquire_owned() else {
+        tracing::warn!("refused an event stream: --max-event-streams are open");
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too-many-event-streams",
+            "Service Unavailable",
+            "The server has as many event streams open as it takes (--max-event-streams). Try again later; meanwhile GET /products shows the current state.",
+        )
+        .with_header(header::RETRY_AFTER, "5"));
+    };
     let last_event_id = headers
         .get("last-event-id")
         .map(|v| v.to_str().unwrap_or("\u{0}"));
@@ -24,6 +35,11 @@ pub async fn events(
     let mut shutdown = state.shutdown.clone();
     let stream = futures_util::StreamExt::take_until(stream, async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
+    });
+    // The place is given back when the stream ends or its client goes away.
+    let stream = futures_util::StreamExt::map(stream, move |frame| {
+        let _held = &permit;
+        frame
     });
     let mut response = Response::new(Body::from_stream(stream));
     let h = response.headers_mut();

@@ -1,18 +1,25 @@
-//! `/health`: answers while the process serves requests.
+//! `/health`: answers while the process serves requests, and says how: whether anyone
+//! may write (`"auth":"open"`) or only token holders (`"bearer"`), and the commit
+//! durability the database writer actually runs with.
 
-use axum::http::{Method, header};
-use axum::response::{IntoResponse, Response};
+use axum::extract::State;
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
 
-use super::{READ_ALLOW, options};
+use super::{READ_ALLOW, json_response, options};
+use crate::app::Shared;
 use crate::problem::ApiError;
 
-pub async fn health(method: Method) -> Result<Response, ApiError> {
+pub async fn health(State(state): State<Shared>, method: Method) -> Result<Response, ApiError> {
     match method {
-        Method::GET | Method::HEAD => Ok((
-            [(header::CONTENT_TYPE, "application/json")],
-            r#"{"status":"ok"}"#,
-        )
-            .into_response()),
+        Method::GET | Method::HEAD => Ok(json_response(
+            StatusCode::OK,
+            &serde_json::json!({
+                "status": "ok",
+                "auth": state.auth.name(),
+                "durability": state.durability,
+            }),
+        )),
         Method::OPTIONS => Ok(options(READ_ALLOW, false)),
         _ => Err(ApiError::method_not_allowed(READ_ALLOW)),
     }

@@ -6,17 +6,16 @@ pub mod health;
 pub mod products;
 pub mod versions;
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use axum::body::{Body, Bytes};
 use axum::extract::Path;
 use axum::extract::rejection::PathRejection;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use catalog_shared::USER_HEADER;
 use catalog_shared::etag::EntityTag;
 use catalog_shared::precondition::{Preconditions, Validators};
-use catalog_shared::product::{Product, ProductFields, validate_json};
+use catalog_shared::product::{FieldError, Product, ProductFields, validate_json};
 
 use crate::problem::ApiError;
 use crate::storage::{Deletion, Stored};
@@ -27,25 +26,6 @@ pub const MERGE_PATCH: &str = "application/merge-patch+json";
 pub const ITEM_ALLOW: &str = "GET, HEAD, PUT, PATCH, DELETE, OPTIONS";
 pub const COLLECTION_ALLOW: &str = "GET, HEAD, POST, OPTIONS";
 pub const READ_ALLOW: &str = "GET, HEAD, OPTIONS";
-
-pub fn user_of(headers: &HeaderMap) -> Result<String, ApiError> {
-    let Some(v) = headers.get(USER_HEADER) else {
-        return Ok("anonymous".into());
-    };
-    let bad = || {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad-user",
-            "Bad X-User",
-            "X-User must be a name of 1 to 64 printable characters.",
-        )
-    };
-    let s = v.to_str().map_err(|_| bad())?.trim();
-    if s.is_empty() || s.chars().count() > 64 || s.chars().any(char::is_control) {
-        return Err(bad());
-    }
-    Ok(s.to_string())
-}
 
 /// A path segment that is not valid percent-encoded UTF-8 names no product: 404, as a
 /// problem like every other error (axum's own rejection would be plain text).
@@ -248,8 +228,25 @@ pub fn require_merge_patch(headers: &HeaderMap) -> Result<(), ApiError> {
 /// connection with unread data makes TCP reset it, and the client could lose our answer.
 pub const DRAIN_LIMIT: usize = 1024 * 1024;
 
-/// Reads the body, up to [`MAX_BODY`]; a larger one is drained (within bounds) and refused.
-pub async fn read_body(body: Body) -> Result<Bytes, ApiError> {
+/// Reads the body, up to [`MAX_BODY`], within `timeout` (`--body-timeout`: a client
+/// that trickles its body is answered 408 rather than held); a larger body is drained
+/// (within bounds) and refused.
+pub async fn read_body(body: Body, timeout: Duration) -> Result<Bytes, ApiError> {
+    match tokio::time::timeout(timeout, read_body_whole(body)).await {
+        Ok(result) => result,
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body-timeout",
+            "Request Timeout",
+            format!(
+                "The request body did not arrive within {timeout:?}. Nothing was changed; send the whole body at once."
+            ),
+        )
+        .with_header(header::CONNECTION, "close")),
+    }
+}
+
+async fn read_body_whole(body: Body) -> Result<Bytes, ApiError> {
     let mut stream = body.into_data_stream();
     let mut buf = Vec::new();
     let mut total = 0usize;
@@ -283,8 +280,21 @@ pub async fn read_body(body: Body) -> Result<Bytes, ApiError> {
     Ok(Bytes::from(buf))
 }
 
-/// Reads and drops a body the answer does not need (see [`DRAIN_LIMIT`]).
-pub async fn discard(body: Option<Body>) {
+/// Whether the client waits for `100 Continue` before sending its body.
+pub fn expects_continue(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"))
+}
+
+/// Reads and drops a body the answer does not need (see [`DRAIN_LIMIT`]). Not when the
+/// client waits for `100 Continue`: reading would make hyper send the 100 and ask for a
+/// body we are about to refuse (RFC 9110 section 10.1.1); the final status goes alone.
+pub async fn discard(body: Option<Body>, expect_continue: bool) {
+    if expect_continue {
+        return;
+    }
     if let Some(body) = body {
         let _ = tokio::time::timeout(
             std::time::Duration::from_secs(5),
@@ -305,8 +315,44 @@ pub fn parse_json(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
     })
 }
 
+/// Control characters in text fields: none in `sku` and `name`; in `description` only
+/// line feeds and tabs (it is multi-line text). A terminal that shows such a product
+/// must not be steered by it, and a name is one line.
+fn control_character_errors(value: &serde_json::Value) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    for (field, allowed) in [("sku", ""), ("name", ""), ("description", "\n\t")] {
+        if let Some(text) = value.get(field).and_then(|v| v.as_str())
+            && text.chars().any(|c| c.is_control() && !allowed.contains(c))
+        {
+            let allowed = if allowed.is_empty() {
+                String::new()
+            } else {
+                " other than line feed and tab".into()
+            };
+            errors.push(FieldError {
+                field: field.into(),
+                message: format!("must not contain control characters{allowed}"),
+            });
+        }
+    }
+    errors
+}
+
 pub fn validated(value: &serde_json::Value) -> Result<ProductFields, ApiError> {
-    validate_json(value).map_err(|errors| {
+    let control = control_character_errors(value);
+    let result = match validate_json(value) {
+        Ok(fields) if control.is_empty() => Ok(fields),
+        Ok(_) => Err(control),
+        Err(mut errors) => {
+            for e in control {
+                if !errors.iter().any(|x| x.field == e.field) {
+                    errors.push(e);
+                }
+            }
+            Err(errors)
+        }
+    };
+    result.map_err(|errors| {
         let summary = errors
             .iter()
             .map(|e| format!("{} {}", e.field, e.message))

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use catalog_shared::precondition::{Decision, MethodKind, Preconditions, Validators};
@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use super::*;
 use crate::app::Shared;
+use crate::auth::Actor;
 use crate::problem::ApiError;
 use crate::storage::{Lookup, Stored, Write, mint_etag};
 
@@ -55,21 +56,24 @@ fn bad_query(detail: &str) -> ApiError {
 
 pub async fn collection(
     State(state): State<Shared>,
+    Extension(actor): Extension<Actor>,
     method: Method,
     uri: axum::http::Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let mut body = Some(body);
-    let result = collection_inner(state, method, uri, headers, &mut body).await;
+    let expect_continue = expects_continue(&headers);
+    let result = collection_inner(state, actor, method, uri, headers, &mut body).await;
     if result.is_err() {
-        discard(body.take()).await;
+        discard(body.take(), expect_continue).await;
     }
     result
 }
 
 async fn collection_inner(
     state: Shared,
+    actor: Actor,
     method: Method,
     uri: axum::http::Uri,
     headers: HeaderMap,
@@ -119,7 +123,7 @@ async fn collection_inner(
             Ok(response)
         }
         Method::POST => {
-            let user = user_of(&headers)?;
+            let user = actor.0;
             require_json(&headers)?;
             let pre = preconditions(&headers)?;
             if pre != Preconditions::default() {
@@ -132,7 +136,7 @@ async fn collection_inner(
                 }
             }
             let bytes = match body.take() {
-                Some(b) => read_body(b).await?,
+                Some(b) => read_body(b, state.body_timeout).await?,
                 None => Bytes::new(),
             };
             let fields = validated(&parse_json(&bytes)?)?;
@@ -152,6 +156,7 @@ async fn collection_inner(
 
 pub async fn item(
     State(state): State<Shared>,
+    Extension(actor): Extension<Actor>,
     raw_id: Result<Path<String>, PathRejection>,
     method: Method,
     headers: HeaderMap,
@@ -159,15 +164,17 @@ pub async fn item(
 ) -> Result<Response, ApiError> {
     let raw_id = path_text(raw_id)?;
     let mut body = Some(body);
-    let result = item_inner(state, raw_id, method, headers, &mut body).await;
+    let expect_continue = expects_continue(&headers);
+    let result = item_inner(state, actor, raw_id, method, headers, &mut body).await;
     if result.is_err() {
-        discard(body.take()).await;
+        discard(body.take(), expect_continue).await;
     }
     result
 }
 
 async fn item_inner(
     state: Shared,
+    actor: Actor,
     raw_id: String,
     method: Method,
     headers: HeaderMap,
@@ -203,7 +210,7 @@ async fn item_inner(
             }
         }
         Method::OPTIONS => Ok(options(ITEM_ALLOW, true)),
-        _ => write(state, id, method, headers, body, current).await,
+        _ => write(state, actor, id, method, headers, body, current).await,
     }
 }
 
@@ -245,7 +252,7 @@ async fn already_applied(
     // Only now is the body read: a failed precondition answers before the body otherwise.
     // A body that cannot be read or is invalid would not have produced this version.
     if let Some(b) = body.take() {
-        match read_body(b).await {
+        match read_body(b, state.body_timeout).await {
             Ok(read) => *bytes = read,
             Err(_) => return Ok(None),
         }
@@ -282,15 +289,17 @@ async fn already_applied(
     Ok(Some(response))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn write(
     state: Shared,
+    actor: Actor,
     id: i64,
     method: Method,
     headers: HeaderMap,
     body: &mut Option<Body>,
     mut current: Stored,
 ) -> Result<Response, ApiError> {
-    let user = user_of(&headers)?;
+    let user = actor.0;
     match method {
         Method::PUT => require_json(&headers)?,
         Method::PATCH => require_merge_patch(&headers)?,
@@ -329,7 +338,7 @@ async fn write(
             }
         } else {
             if let Some(b) = body.take() {
-                bytes = read_body(b).await?;
+                bytes = read_body(b, state.body_timeout).await?;
             }
             let value = parse_json(&bytes)?;
             let fields = if method == Method::PATCH {

@@ -105,6 +105,18 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The commit durability the database runs with, read back from the database itself
+/// (not the flag that asked for it), so that `/health` and the tests see what is real.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Durability {
+    /// `sqlite` or `postgresql`.
+    pub engine: &'static str,
+    /// The setting read: SQLite's `synchronous`, PostgreSQL's `synchronous_commit`.
+    pub setting: &'static str,
+    /// Its value as the database names it: `full`, `normal`, ...; `on`, `off`, ...
+    pub value: String,
+}
+
 /// What the HTTP layer and the feed need from a database. Every method is async and never
 /// blocks the caller's thread; a backend runs its blocking work on threads of its own.
 /// Writes are compare-and-set operations done inside the database, each acknowledged
@@ -114,6 +126,8 @@ pub trait Storage: Send + Sync + 'static {
     /// The database's random identity, created with it: mixed into every entity tag and
     /// carried by every event id.
     fn identity(&self) -> &str;
+    /// The commit durability in force (see [`Durability`]).
+    async fn durability(&self) -> StoreResult<Durability>;
     async fn get(&self, id: i64) -> StoreResult<Lookup>;
     async fn list(&self, after: i64, limit: usize) -> StoreResult<Page>;
     /// The latest change sequence number and its time.

@@ -247,6 +247,20 @@ impl Storage for PgStore {
         })
     }
 
+    async fn durability(&self) -> StoreResult<super::Durability> {
+        // Asked of a pooled session: the option that turns it off is set on every one.
+        let client = self.client().await?;
+        let row = client
+            .query_one("SHOW synchronous_commit", &[])
+            .await
+            .map_err(|e| StoreError::Database(format!("reading synchronous_commit: {e}")))?;
+        Ok(super::Durability {
+            engine: "postgresql",
+            setting: "synchronous_commit",
+            value: row.get(0),
+        })
+    }
+
     async fn latest_change(&self) -> StoreResult<(i64, SystemTime)> {
         let client = self.client().await?;
         rows::latest(&**client).await

@@ -84,6 +84,8 @@ pub struct SqliteStore {
     /// request's read wait behind them.
     log_reader: Arc<Readers>,
     commits: watch::Receiver<Arc<CommitNotice>>,
+    /// `PRAGMA synchronous` of the writer connection.
+    synchronous: String,
 }
 
 impl SqliteStore {
@@ -101,6 +103,8 @@ impl SqliteStore {
         after_commit: Option<AfterCommit>,
     ) -> StoreResult<(Self, bool)> {
         let (conn, identity, fresh) = schema::open_writer(path, options.sync)?;
+        // Read back from the connection that commits, not assumed from the option.
+        let synchronous = schema::synchronous(&conn)?;
         let (commits_tx, commits) = watch::channel(Arc::new(CommitNotice::default()));
         let after_commit = after_commit.unwrap_or_else(|| {
             Box::new(move |rows| {
@@ -130,6 +134,7 @@ impl SqliteStore {
                 readers,
                 log_reader,
                 commits,
+                synchronous,
             },
             fresh,
         ))
@@ -166,6 +171,14 @@ fn unexpected(outcome: Outcome) -> StoreError {
 impl Storage for SqliteStore {
     fn identity(&self) -> &str {
         &self.identity
+    }
+
+    async fn durability(&self) -> StoreResult<super::Durability> {
+        Ok(super::Durability {
+            engine: "sqlite",
+            setting: "synchronous",
+            value: self.synchronous.clone(),
+        })
     }
 
     async fn get(&self, id: i64) -> StoreResult<Lookup> {

@@ -51,6 +51,21 @@ pub const PRODUCT_COLUMNS: &str =
 /// How long a statement waits for another process's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The connection's `PRAGMA synchronous`, by name (`full`, `normal`, ...).
+pub fn synchronous(conn: &Connection) -> Result<String, StoreError> {
+    let level: i64 = conn
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .map_err(db_err)?;
+    Ok(match level {
+        0 => "off",
+        1 => "normal",
+        2 => "full",
+        3 => "extra",
+        _ => "unknown",
+    }
+    .to_string())
+}
+
 /// Opens the one connection that writes: WAL, the chosen durability, the schema, and the
 /// database's identity (created on first open). Returns it, the identity, and whether the
 /// database was new.

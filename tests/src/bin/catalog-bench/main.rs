@@ -9,15 +9,19 @@
 //!   target/release/catalog-bench --addr 127.0.0.1:8080   # a server that is already running
 //!
 //! Scenarios: `client` (frame and event cost of the terminal client), `baseline` (the
-//! limits), `get`, `get-304`, `rmw`, `contend`, `events`, `slow-readers`. With `--spawn`,
-//! each server scenario gets its own `catalog-server --sync full` (the binary next to this
-//! one) on a fresh database in a temporary directory, so one scenario's leftovers (memory,
-//! change log, open streams) never colour the next.
+//! limits), `get`, `get-304`, `rmw`, `contend`, `events`, `slow-readers`, `pg-rmw`. With
+//! `--spawn`, each server scenario gets its own `catalog-server --sync full` (the binary
+//! next to this one) on a fresh database in a temporary directory, so one scenario's
+//! leftovers (memory, change log, open streams) never colour the next. `pg-rmw` (only with
+//! `--spawn`, and only where PostgreSQL is installed) starts a throwaway PostgreSQL cluster
+//! and measures `rmw` on it against pgbench, with one and with two server instances.
 
 mod baseline;
 mod client;
+mod cpu;
 mod events;
 mod load;
+mod pg;
 mod report;
 mod requests;
 mod slow_readers;
@@ -52,11 +56,18 @@ enum Scenario {
     Events,
     /// 200 streams that replay a 10,000-event backlog and never read.
     SlowReaders,
+    /// `rmw` on PostgreSQL (throwaway cluster, fsync on; needs --spawn) against pgbench's
+    /// conditional UPDATE on the same cluster, with one and two server instances.
+    #[value(name = "pg-rmw")]
+    PgRmw,
 }
 
 impl Scenario {
     fn needs_server(self) -> bool {
-        !matches!(self, Scenario::Client | Scenario::Baseline)
+        !matches!(
+            self,
+            Scenario::Client | Scenario::Baseline | Scenario::PgRmw
+        )
     }
 }
 
@@ -198,6 +209,7 @@ async fn main() {
             Scenario::Contend => requests::contend(&mut bench).await,
             Scenario::Events => events::run(&mut bench).await,
             Scenario::SlowReaders => slow_readers::run(&mut bench).await,
+            Scenario::PgRmw => pg::run(&mut bench).await,
         }
         println!("  done in {:.1} s", t.elapsed().as_secs_f64());
     }

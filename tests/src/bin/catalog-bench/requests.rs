@@ -109,10 +109,18 @@ pub async fn rmw(bench: &mut Bench) {
 }
 
 async fn rmw_rate(bench: &Bench, server: Target) -> (f64, Tally) {
+    rmw_rate_on(bench, &[&server], "rmw").await
+}
+
+/// The `rmw` loop with the connections spread over `servers` (connection i on
+/// `servers[i % n]`, which all share one database), each connection on a product of its own
+/// (SKUs named after `what`, which must differ between calls on one database). Writes/s.
+pub async fn rmw_rate_on(bench: &Bench, servers: &[&Target], what: &str) -> (f64, Tally) {
     let client = load::http_client();
     let mut products = Vec::new();
     for i in 0..bench.connections {
-        products.push(server.create_product(&client, &bench.sku("rmw", i)).await);
+        let server = servers[i % servers.len()];
+        products.push(server.create_product(&client, &bench.sku(what, i)).await);
     }
     let (tallies, window) = load::run(
         bench.connections,

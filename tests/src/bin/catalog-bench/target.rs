@@ -34,6 +34,14 @@ impl Target {
         }
     }
 
+    /// A server the scenario started itself (e.g. on a PostgreSQL database).
+    pub fn on_server(server: Server) -> Target {
+        Target {
+            addr: server.addr,
+            server: Some(server),
+        }
+    }
+
     pub fn remote(addr: SocketAddr) -> Target {
         Target { server: None, addr }
     }

@@ -1,0 +1,112 @@
+//! Checks on the request head that hyper leaves to us, answered as problem+json before
+//! routing, authentication or any body is read: `Host` (RFC 9112 section 3.2), the size
+//! of the target and of the header section.
+//!
+//! hyper itself refuses heads past a hard cap (a multiple of ours) with a bare 431 and
+//! malformed request lines or header lines with a bare 400; everything between our cap
+//! and hyper's gets a problem document from here.
+
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, Version, header, uri::Authority};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::app::Shared;
+use crate::problem::ApiError;
+
+/// Limits on the request head.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadLimits {
+    /// Bytes of the request target.
+    pub max_uri: usize,
+    /// Bytes of the header section (names, values, and 4 per line for `: ` and CRLF).
+    pub max_header_bytes: usize,
+    /// Header lines.
+    pub max_headers: usize,
+}
+
+pub async fn check_head(State(state): State<Shared>, req: Request, next: Next) -> Response {
+    match refuse(&state.head_limits, &req) {
+        Some(e) => e.into_response(),
+        None => next.run(req).await,
+    }
+}
+
+fn refuse(limits: &HeadLimits, req: &Request) -> Option<ApiError> {
+    let uri_len = req.uri().to_string().len();
+    if uri_len > limits.max_uri {
+        return Some(ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri-too-long",
+            "URI Too Long",
+            format!(
+                "The request target has {uri_len} bytes; this server takes at most {}.",
+                limits.max_uri
+            ),
+        ));
+    }
+    let lines = req.headers().len();
+    let bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum();
+    if lines > limits.max_headers || bytes > limits.max_header_bytes {
+        return Some(ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers-too-large",
+            "Request Header Fields Too Large",
+            format!(
+                "The request has {lines} header lines of {bytes} bytes; this server takes at most {} lines and {} bytes. Send fewer or shorter headers.",
+                limits.max_headers, limits.max_header_bytes
+            ),
+        ));
+    }
+    host_problem(req)
+}
+
+/// RFC 9112 section 3.2: a server MUST answer 400 to an HTTP/1.1 request without `Host`,
+/// with more than one, or with an invalid one; an absolute-form target names the host
+/// itself, and the two must agree.
+fn host_problem(req: &Request) -> Option<ApiError> {
+    let bad = |detail: &str| {
+        Some(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad-host",
+            "Bad Host",
+            format!("{detail} (RFC 9112 section 3.2). Send exactly one Host: <host>[:port]."),
+        ))
+    };
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return bad("The request has more than one Host header");
+    }
+    let Some(host) = host else {
+        if req.version() == Version::HTTP_11 {
+            return bad("An HTTP/1.1 request must carry a Host header");
+        }
+        return None;
+    };
+    // An empty Host is what a client sends for a target without an authority.
+    if host.is_empty() {
+        return None;
+    }
+    let Ok(authority) = host
+        .to_str()
+        .ok()
+        .and_then(|h| h.parse::<Authority>().ok())
+        .ok_or(())
+    else {
+        return bad("The Host header is not a valid host[:port]");
+    };
+    if authority.as_str().contains('@') {
+        return bad("The Host header must not carry user information");
+    }
+    if let Some(target) = req.uri().authority()
+        && !target.as_str().eq_ignore_ascii_case(authority.as_str())
+    {
+        return bad("The absolute-form target names another host than the Host header");
+    }
+    None
+}
