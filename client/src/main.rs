@@ -84,10 +84,13 @@ async fn main() -> anyhow::Result<()> {
         }
         Some(Cmd::Man) => {
             let cmd = <Args as clap::CommandFactory>::command();
-            clap_mangen::Man::new(cmd)
-                .render(&mut std::io::stdout())
-                .context("writing the manual page")?;
-            return Ok(());
+            // A reader that stops early (`| head`) is not an error.
+            match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    return Err(e).context("writing the manual page");
+                }
+                _ => return Ok(()),
+            }
         }
         _ => {}
     }

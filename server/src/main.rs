@@ -121,6 +121,13 @@ enum Command {
     /// Manage the users of a --users file.
     #[command(subcommand)]
     User(UserCommand),
+    /// Print a shell completion script (e.g. `catalog-server completions bash`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `catalog-server man | man -l -`.
+    Man,
 }
 
 #[derive(Subcommand, Debug)]
@@ -149,6 +156,24 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
+    match &args.command {
+        Some(Command::Completions { shell }) => {
+            let mut cmd = <Args as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut cmd, "catalog-server", &mut std::io::stdout());
+            return Ok(());
+        }
+        Some(Command::Man) => {
+            let cmd = <Args as clap::CommandFactory>::command();
+            // A reader that stops early (`| head`) is not an error.
+            match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    return Err(e).context("writing the manual page");
+                }
+                _ => return Ok(()),
+            }
+        }
+        _ => {}
+    }
     if let Some(Command::User(UserCommand::Add { name })) = &args.command {
         return add_user(args.users.as_deref(), name);
     }

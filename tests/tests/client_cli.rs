@@ -1,4 +1,5 @@
-//! The client's command line beside the terminal UI: shell completions and the manual page.
+//! The command lines beside the terminal UI and the server: shell completions and manual
+//! pages for both binaries.
 
 use std::process::Command;
 
@@ -31,4 +32,21 @@ fn the_manual_page_is_roff_for_catalog() {
     let man = run(&["man"]);
     assert!(man.contains(".TH catalog 1"), "{man}");
     assert!(man.contains("\\-\\-token"), "documents --token");
+}
+
+#[test]
+fn the_server_has_completions_and_a_manual_page_too() {
+    let out = Command::new(bin("catalog-server"))
+        .args(["completions", "bash"])
+        .output()
+        .expect("catalog-server runs");
+    let bash = String::from_utf8_lossy(&out.stdout);
+    assert!(bash.contains("complete -F _catalog__server"), "{bash}");
+    assert!(bash.contains("--users"), "{bash}");
+    let out = Command::new(bin("catalog-server"))
+        .arg("man")
+        .output()
+        .expect("catalog-server runs");
+    let man = String::from_utf8_lossy(&out.stdout);
+    assert!(man.contains(".TH catalog-server 1"), "{man}");
 }
