@@ -23,7 +23,7 @@ use crate::auth::{Actor, AuthMode};
 use crate::feed::Feed;
 use crate::head::HeadLimits;
 use crate::problem::ApiError;
-use crate::routes::{events, health, products, versions};
+use crate::routes::{events, health, presence, products, versions};
 use crate::serve::Activity;
 use crate::storage::{Durability, Storage};
 
@@ -52,6 +52,7 @@ pub fn router(state: Shared) -> Router {
         .route("/products/{id}/versions", any(versions::versions))
         .route("/products/{id}/versions/{n}", any(versions::version))
         .route("/events", any(events::events))
+        .route("/presence", any(presence::presence))
         .fallback(unknown_route)
         // Outermost first on the way in: log, then the head checks (Host, sizes), then
         // who is acting; a request refused by either never reaches a handler.

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use catalog_shared::event::{EventId, Op, READY, RESET, ResetEvent};
+use catalog_shared::presence::{Announce, PRESENCE, PresenceEvent};
 use futures_util::Stream;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::watch;
@@ -35,6 +36,8 @@ pub struct FeedOptions {
     pub poll: Duration,
     /// How often an idle stream gets a comment, so proxies and clients know it is alive.
     pub keep_alive: Duration,
+    /// How long a presence announcement lasts without renewal.
+    pub presence_ttl: Duration,
 }
 
 impl Default for FeedOptions {
@@ -44,6 +47,7 @@ impl Default for FeedOptions {
             buffer: 1024,
             poll: Duration::from_millis(250),
             keep_alive: Duration::from_secs(15),
+            presence_ttl: Duration::from_secs(catalog_shared::presence::PRESENCE_TTL_SECS),
         }
     }
 }
@@ -53,6 +57,17 @@ impl Default for FeedOptions {
 struct Frame {
     seq: i64,
     bytes: Bytes,
+    /// A presence event: no id, not in the log, passed to every subscriber as it comes.
+    presence: bool,
+}
+
+/// Where one client is (its latest announcement) and until when.
+#[derive(Debug, Clone)]
+struct Here {
+    user: String,
+    product_id: i64,
+    field: Option<String>,
+    until: tokio::time::Instant,
 }
 
 pub struct Feed {
@@ -63,6 +78,8 @@ pub struct Feed {
     /// The highest sequence number handed to subscribers. Stored before the frame is
     /// sent, so a subscriber that subscribes and then reads it misses nothing.
     published: AtomicI64,
+    /// Presence, by client id: advisory, in memory, never in the log.
+    presence: watch::Sender<Arc<std::collections::HashMap<String, Here>>>,
     options: FeedOptions,
 }
 
@@ -81,6 +98,7 @@ impl Feed {
             database,
             frames,
             published: AtomicI64::new(latest),
+            presence: watch::channel(Arc::new(std::collections::HashMap::new())).0,
             options,
         }))
     }
@@ -191,7 +209,119 @@ impl Feed {
     fn publish(&self, seq: i64, bytes: Bytes) {
         self.published.store(seq, Ordering::SeqCst);
         // No subscriber is not an error.
-        let _ = self.frames.send(Frame { seq, bytes });
+        let _ = self.frames.send(Frame {
+            seq,
+            bytes,
+            presence: false,
+        });
+    }
+
+    /// "`client` (`user`) is editing this product, this field", renewed by each call.
+    pub fn announce(&self, client: &str, user: &str, announce: Announce) {
+        let until = tokio::time::Instant::now() + self.options.presence_ttl;
+        let mut news = None;
+        self.presence.send_modify(|map| {
+            let map = Arc::make_mut(map);
+            let changed = map.get(client).is_none_or(|h| {
+                h.product_id != announce.product_id || h.field != announce.field || h.user != user
+            });
+            map.insert(
+                client.to_string(),
+                Here {
+                    user: user.to_string(),
+                    product_id: announce.product_id,
+                    field: announce.field.clone(),
+                    until,
+                },
+            );
+            if changed {
+                news = Some(PresenceEvent {
+                    client: client.to_string(),
+                    user: user.to_string(),
+                    product_id: Some(announce.product_id),
+                    field: announce.field,
+                });
+            }
+        });
+        if let Some(event) = news {
+            self.publish_presence(&event);
+        }
+    }
+
+    /// `client` left (closed its editor, or its event stream ended).
+    pub fn withdraw(&self, client: &str) {
+        let mut gone = None;
+        self.presence.send_modify(|map| {
+            if map.contains_key(client) {
+                gone = Arc::make_mut(map).remove(client);
+            }
+        });
+        if let Some(here) = gone {
+            self.publish_presence(&PresenceEvent {
+                client: client.to_string(),
+                user: here.user,
+                product_id: None,
+                field: None,
+            });
+        }
+    }
+
+    /// Forgets announcements that were not renewed in time.
+    pub fn expire_presence(&self) {
+        let now = tokio::time::Instant::now();
+        let expired: Vec<String> = self
+            .presence
+            .borrow()
+            .iter()
+            .filter(|(_, h)| h.until <= now)
+            .map(|(c, _)| c.clone())
+            .collect();
+        for client in expired {
+            self.withdraw(&client);
+        }
+    }
+
+    /// How many clients are editing something now.
+    pub fn presence_count(&self) -> usize {
+        self.presence.borrow().len()
+    }
+
+    /// Expires stale presence every second until `stop` turns true.
+    pub fn spawn_presence_reaper(self: &Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let feed = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => feed.expire_presence(),
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+            }
+        });
+    }
+
+    fn publish_presence(&self, event: &PresenceEvent) {
+        let _ = self.frames.send(Frame {
+            seq: 0,
+            bytes: presence_frame(event),
+            presence: true,
+        });
+    }
+
+    /// The presence of now, as the frames a new stream begins with.
+    fn presence_now(&self) -> Vec<Bytes> {
+        self.presence
+            .borrow()
+            .iter()
+            .map(|(client, h)| {
+                presence_frame(&PresenceEvent {
+                    client: client.clone(),
+                    user: h.user.clone(),
+                    product_id: Some(h.product_id),
+                    field: h.field.clone(),
+                })
+            })
+            .collect()
     }
 
     fn publish_reset(&self, seq: i64, reason: &str) {
@@ -280,6 +410,9 @@ impl Feed {
                 (now, Phase::Live)
             }
         };
+        // Who is editing what now: every stream, fresh or resumed, begins with the
+        // presence of now, never a replay of stale announcements.
+        pending.extend(self.presence_now());
         let start = tokio::time::Instant::now() + self.options.keep_alive;
         let mut keep_alive = tokio::time::interval_at(start, self.options.keep_alive);
         keep_alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -296,6 +429,12 @@ impl Feed {
             Some((Ok(bytes), s))
         })
     }
+}
+
+/// A presence event: no `id:`, so it never moves a stream's `Last-Event-ID`.
+fn presence_frame(event: &PresenceEvent) -> Bytes {
+    let data = serde_json::to_string(event).unwrap_or_else(|_| "{}".into());
+    Bytes::from(format!("event: {PRESENCE}\ndata: {data}\n\n"))
 }
 
 /// `id: <database>:<seq>`, `event:`, `data:` and the blank line that ends an event.
@@ -345,6 +484,7 @@ impl Subscriber {
                 Phase::Live => {
                     tokio::select! {
                         received = self.live.recv() => match received {
+                            Ok(frame) if frame.presence => return Some(frame.bytes),
                             Ok(frame) if frame.seq <= self.sent => {}
                             Ok(frame) => {
                                 self.sent = frame.seq;

@@ -114,6 +114,10 @@ struct Args {
     /// the process exits anyway.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     shutdown_timeout: Duration,
+    /// How long a client's presence ("bob is editing price") lasts without renewal; it
+    /// also ends at once when the client's event stream ends.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    presence_ttl: Duration,
 }
 
 #[derive(Subcommand, Debug)]
@@ -205,6 +209,7 @@ async fn main() -> anyhow::Result<()> {
         FeedOptions {
             retain: args.change_log.max(1),
             buffer: args.event_buffer.max(1),
+            presence_ttl: args.presence_ttl,
             ..FeedOptions::default()
         },
     )
@@ -212,6 +217,7 @@ async fn main() -> anyhow::Result<()> {
     .context("reading the change log")?;
     let (stop_tx, stop_rx) = watch::channel(false);
     feed.spawn_publisher(stop_rx.clone());
+    feed.spawn_presence_reaper(stop_rx.clone());
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("binding {}", args.addr))?;

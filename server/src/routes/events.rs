@@ -31,6 +31,14 @@ pub async fn events(
         .get("last-event-id")
         .map(|v| v.to_str().unwrap_or("\u{0}"));
     let stream = state.feed.subscribe(last_event_id);
+    // A client's presence ends with its event stream (closed, or the client killed).
+    let leaving = headers
+        .get(catalog_shared::presence::CLIENT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|client| Leaving {
+            feed: state.feed.clone(),
+            client: client.to_string(),
+        });
     // End the stream when the server shuts down, so graceful shutdown is not held open.
     let mut shutdown = state.shutdown.clone();
     let stream = futures_util::StreamExt::take_until(stream, async move {
@@ -38,7 +46,7 @@ pub async fn events(
     });
     // The place is given back when the stream ends or its client goes away.
     let stream = futures_util::StreamExt::map(stream, move |frame| {
-        let _held = &permit;
+        let _held = (&permit, &leaving);
         frame
     });
     let mut response = Response::new(Body::from_stream(stream));
@@ -51,4 +59,16 @@ pub async fn events(
     // nginx and its kin: pass events on as they come.
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(response)
+}
+
+/// Withdraws its client's presence when the stream it belongs to is dropped.
+struct Leaving {
+    feed: std::sync::Arc<crate::feed::Feed>,
+    client: String,
+}
+
+impl Drop for Leaving {
+    fn drop(&mut self) {
+        self.feed.withdraw(&self.client);
+    }
 }

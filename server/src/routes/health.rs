@@ -18,6 +18,8 @@ pub async fn health(State(state): State<Shared>, method: Method) -> Result<Respo
                 "status": "ok",
                 "auth": state.auth.name(),
                 "durability": state.durability,
+                // Clients whose editor is on a product now (presence).
+                "presence": state.feed.presence_count(),
             }),
         )),
         Method::OPTIONS => Ok(options(READ_ALLOW, false)),

@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod health;
+pub mod presence;
 pub mod products;
 pub mod versions;
 

@@ -1,0 +1,59 @@
+//! `PUT /presence` and `DELETE /presence`: a client says which product (and field) its
+//! editor is on, and that it left. Advisory only: presence never blocks a write.
+
+use axum::Extension;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use catalog_shared::presence::{Announce, CLIENT_HEADER};
+
+use super::read_body;
+use crate::app::Shared;
+use crate::auth::Actor;
+use crate::problem::ApiError;
+
+const ALLOW: &str = "PUT, DELETE";
+
+pub async fn presence(
+    State(state): State<Shared>,
+    Extension(actor): Extension<Actor>,
+    method: Method,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    if !matches!(method, Method::PUT | Method::DELETE) {
+        return Err(ApiError::method_not_allowed(ALLOW));
+    }
+    let client = headers
+        .get(CLIENT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && c.len() <= 64 && c.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "missing-client-id",
+                "Missing X-Client-Id",
+                format!(
+                    "Presence belongs to a client: send {CLIENT_HEADER} with a random id of up to 64 visible characters, the same on your event stream."
+                ),
+            )
+        })?
+        .to_string();
+    if method == Method::DELETE {
+        state.feed.withdraw(&client);
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let bytes = read_body(body, state.body_timeout).await?;
+    let announce: Announce = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-presence",
+            "Invalid Presence",
+            format!("The body must be {{\"product_id\": <id>, \"field\": <name or null>}}: {e}."),
+        )
+    })?;
+    state.feed.announce(&client, &actor.0, announce);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
