@@ -458,3 +458,44 @@ async fn the_race_in_half_of_an_80x24_terminal() {
     let etag = p["etag"].as_str().unwrap().to_string();
     t.wait_for("alice", &etag, WAIT).unwrap();
 }
+
+/// Presence before conflict: bob opens product 1 and alice sees him on that row and in her
+/// editor before she types; the mark goes when bob leaves, at once on Esc, and soon after
+/// his client is killed.
+#[tokio::test]
+async fn alice_sees_bob_in_the_product_before_she_types() {
+    let s = Server::start_with_args(&["--presence-ttl", "3s"]);
+    let mut t = Tmux::new();
+    t.start("alice", 110, 32, &catalog_cmd(&s, "alice", ""))
+        .unwrap();
+    t.start("bob", 110, 32, &catalog_cmd(&s, "bob", ""))
+        .unwrap();
+    for who in ["alice", "bob"] {
+        t.wait_for(who, "● live", WAIT).unwrap();
+    }
+    t.keys("bob", &["Enter"]);
+    t.wait_for("bob", "Edit product 1", WAIT).unwrap();
+    t.wait_for("alice", "● bob", WAIT).unwrap();
+    t.keys("alice", &["Enter"]);
+    let screen = t.wait_for("alice", "bob is editing name", WAIT).unwrap();
+    assert!(!screen.contains("(edited)"), "before she types:\n{screen}");
+    // Bob moves to the price: alice's editor follows.
+    t.keys("bob", &["Tab", "Tab"]);
+    t.wait_for("alice", "bob is editing price", WAIT).unwrap();
+    // Bob leaves the editor: the mark goes at once.
+    t.keys("bob", &["Escape"]);
+    t.wait_until("alice", |s| !s.contains("bob is editing"), WAIT)
+        .expect("the mark goes when bob closes his editor");
+    // Bob opens it again, and his client is killed: the mark goes soon after.
+    t.keys("bob", &["Enter"]);
+    t.wait_for("alice", "bob is editing", WAIT).unwrap();
+    let pid = t
+        .run(&["display-message", "-p", "-t", "bob", "#{pane_pid}"])
+        .unwrap();
+    std::process::Command::new("kill")
+        .args(["-9", pid.trim()])
+        .status()
+        .unwrap();
+    t.wait_until("alice", |s| !s.contains("bob is editing"), WAIT)
+        .expect("the mark goes within the expiry after bob's client is killed");
+}
