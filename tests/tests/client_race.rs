@@ -497,3 +497,51 @@ async fn a_restore_that_races_another_save_gets_the_conflict_panel() {
     );
     assert_eq!(stored(&s).await["version"], 3, "nothing was overwritten");
 }
+
+/// Against a server started with --users: the client with its token saves as its user;
+/// without one, a save is refused with 401, the client says what to do and keeps the edit.
+#[tokio::test]
+async fn a_token_lets_the_client_save_and_a_401_keeps_the_edit() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    let token = catalog_tests::add_user(&users, "alice").unwrap();
+    let s = Server::start_with_args(&["--users", users.to_str().unwrap()]);
+    // With the token: everything works, and the server names the token's user.
+    let mut alice = App::new(&s.base_url(), "someone-else").unwrap();
+    alice.set_token(Some(&token));
+    alice.start();
+    alice.run_until(WAIT, |st| st.loaded).await.unwrap();
+    key(&mut alice, KeyCode::Enter);
+    focus(&mut alice, Field::Price);
+    key(&mut alice, KeyCode::Home);
+    ctrl(&mut alice, 'k');
+    type_text(&mut alice, "300.00");
+    ctrl(&mut alice, 's');
+    alice.run_until(WAIT, saved).await.unwrap();
+    let stored = send(client().get(s.url("/products/1")).bearer_auth(&token))
+        .await
+        .json();
+    assert_eq!(stored["updated_by"], "alice");
+    // Without a token: nothing loads, and the screen says what to do (the 401 on a save
+    // keeping the edit is in the client's unit tests).
+    let mut stranger = App::new(&s.base_url(), "mallory").unwrap();
+    stranger.start();
+    stranger
+        .run_until(WAIT, |st| {
+            matches!(&st.connection,
+                catalog_client::action::Connection::Reconnecting { reason, .. }
+                    if reason.contains("--token"))
+        })
+        .await
+        .unwrap();
+    assert!(!stranger.state.loaded);
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 20)).unwrap();
+    terminal
+        .draw(|f| catalog_client::screens::draw(f, &stranger.state))
+        .unwrap();
+    let screen = terminal.backend().to_string();
+    assert!(
+        screen.contains("requires a token"),
+        "the person sees why and what to do:\n{screen}"
+    );
+}
