@@ -45,6 +45,7 @@ pub struct AppState {
 pub type Shared = Arc<AppState>;
 
 pub fn router(state: Shared) -> Router {
+    crate::metrics::install();
     Router::new()
         .route("/health", any(health::health))
         .route("/products", any(products::collection))
@@ -52,6 +53,8 @@ pub fn router(state: Shared) -> Router {
         .route("/products/{id}/versions", any(versions::versions))
         .route("/products/{id}/versions/{n}", any(versions::version))
         .route("/events", any(events::events))
+        .route("/metrics", any(crate::metrics::metrics_route))
+        .route("/openapi.json", any(crate::openapi::openapi_route))
         .route("/presence", any(presence::presence))
         .fallback(unknown_route)
         // Outermost first on the way in: log, then the head checks (Host, sizes), then
@@ -65,6 +68,8 @@ pub fn router(state: Shared) -> Router {
             crate::head::check_head,
         ))
         .layer(middleware::from_fn(log_request))
+        // Outermost: every answer is counted, the refused ones too.
+        .layer(middleware::from_fn(crate::metrics::track))
         .with_state(state)
 }
 

@@ -237,7 +237,9 @@ pub async fn authenticate(State(state): State<Shared>, mut req: Request, next: N
             Err(e) => return e.into_response(),
         },
         AuthMode::Bearer { users, .. } => {
-            if req.uri().path() == "/health" && matches!(*req.method(), Method::GET | Method::HEAD)
+            // Public: whether the server is up, and the API's description.
+            if matches!(req.uri().path(), "/health" | "/openapi.json")
+                && matches!(*req.method(), Method::GET | Method::HEAD)
             {
                 Actor("anonymous".into())
             } else {

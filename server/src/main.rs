@@ -9,6 +9,8 @@ mod app;
 mod auth;
 mod feed;
 mod head;
+mod metrics;
+mod openapi;
 mod problem;
 mod routes;
 mod seed;

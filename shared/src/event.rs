@@ -8,6 +8,7 @@ use crate::product::Product;
 /// What a change did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub enum Op {
     Created,
     Updated,
@@ -28,6 +29,7 @@ impl Op {
 /// The `data:` of one change event. For `deleted`, `product` is the last representation
 /// before the delete and `updated_by` / `updated_at` say who deleted it and when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct ChangeEvent {
     pub seq: i64,
     pub op: Op,
@@ -42,6 +44,7 @@ pub struct ChangeEvent {
 /// The `data:` of a `reset` event: the subscriber missed changes (its `Last-Event-ID` is
 /// older than the change log keeps, or it fell behind) and must reload the list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct ResetEvent {
     /// The latest sequence number at the time of the reset.
     pub seq: i64,

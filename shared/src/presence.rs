@@ -23,16 +23,20 @@ pub const PRESENCE_TTL_SECS: u64 = 30;
 
 /// What a client announces (`PUT /presence` body).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Announce {
+    #[cfg_attr(feature = "utoipa", schema(minimum = 1))]
     pub product_id: i64,
     /// The field under the cursor, by its JSON name (`price`), if any.
     #[serde(default)]
+    #[cfg_attr(feature = "utoipa", schema(max_length = 64))]
     pub field: Option<String>,
 }
 
 /// The `data:` of a presence event: where one client is now. `product_id: None` means it
 /// left (closed its editor, disconnected, or its announcement expired).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct PresenceEvent {
     pub client: String,
     pub user: String,

@@ -11,6 +11,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// A problem details object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Problem {
     #[serde(rename = "type")]
     pub kind: String,

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 /// One entry of a product's history, as `GET /products/{id}/versions` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct VersionInfo {
     pub version: i64,
     pub etag: String,
@@ -16,6 +17,7 @@ pub struct VersionInfo {
 /// Whether a product can be bought.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub enum Status {
     InStock,
     OutOfStock,
@@ -56,6 +58,7 @@ impl std::str::FromStr for Status {
 /// A product as the server represents it. `version`, `updated_at`, `updated_by` and `etag`
 /// are server-managed; `etag` is exactly the ETag header value, quotes included.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Product {
     pub id: i64,
     pub sku: String,
@@ -84,6 +87,7 @@ impl Product {
 
 /// The client-editable part of a product: the body of a create or a full replacement.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct ProductFields {
     pub sku: String,
     pub name: String,
@@ -176,6 +180,7 @@ impl ProductFields {
 
 /// One field's validation error, as listed in a 422 problem.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -269,10 +274,17 @@ pub fn check_description(text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The largest price, in cents: 2^53, the largest whole number every JSON reader (a
+/// JavaScript one included) holds exactly.
+pub const MAX_PRICE_CENTS: i64 = 9_007_199_254_740_992;
+
 /// Checks a price in cents.
 pub fn check_price_cents(cents: i64) -> Result<(), String> {
     if cents < 0 {
         return Err("must not be negative".into());
+    }
+    if cents > MAX_PRICE_CENTS {
+        return Err(format!("must be at most {MAX_PRICE_CENTS} cents"));
     }
     Ok(())
 }
@@ -335,7 +347,13 @@ pub fn validate_json(value: &Value) -> Result<ProductFields, Vec<FieldError>> {
             err("price_cents", "is required".into());
             None
         }
-        Some(v) => match v.as_i64() {
+        // JSON has one kind of number: 100.0 is the integer 100 (exactly representable
+        // ones only).
+        Some(v) => match v.as_i64().or_else(|| {
+            v.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0)
+                .map(|f| f as i64)
+        }) {
             Some(c) => Some(c),
             None => {
                 err("price_cents", "must be a whole number of cents".into());

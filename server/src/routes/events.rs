@@ -72,3 +72,21 @@ impl Drop for Leaving {
         self.feed.withdraw(&self.client);
     }
 }
+
+#[utoipa::path(
+    get,
+    path = "/events",
+    tag = "live",
+    operation_id = "getEvents",
+    description = "The change feed as Server-Sent Events: `ready` first (without Last-Event-ID), then `created`, `updated`, `deleted` (data: ChangeEvent), `reset` (data: ResetEvent: reload the list) and `presence` (data: PresenceEvent, no id). Resumable with Last-Event-ID.",
+    params(
+        ("Last-Event-ID" = Option<String>, Header, pattern = r"^[\t -~\x80-\xff]*$", description = "`<database>:<seq>` of the last event seen; one this database cannot resume from gets `reset`."),
+        ("X-Client-Id" = Option<String>, Header, description = "The client's random id: its presence ends when this stream does.", pattern = "^[!-~]{1,64}$"),
+    ),
+    responses(
+        (status = 200, description = "The event stream (it lasts until the client or the server ends it).", content_type = "text/event-stream", body = String),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+    )
+)]
+#[allow(dead_code)]
+pub(crate) fn get_events() {}

@@ -26,3 +26,27 @@ pub async fn health(State(state): State<Shared>, method: Method) -> Result<Respo
         _ => Err(ApiError::method_not_allowed(READ_ALLOW)),
     }
 }
+
+#[utoipa::path(
+    method(get, head),
+    path = "/health",
+    tag = "operations",
+    operation_id = "getHealth",
+    description = "Answers while the process serves requests; public even with --users.",
+    responses(
+        (status = 200, description = "Serving: how writes are authorised and how durable commits are.", body = crate::openapi::Health),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+    )
+)]
+#[allow(dead_code)]
+pub(crate) fn get_health() {}
+
+#[utoipa::path(
+    options,
+    path = "/health",
+    tag = "operations",
+    operation_id = "optionsHealth",
+    responses((status = 204, description = "The methods supported.", headers(("Allow" = String))))
+)]
+#[allow(dead_code)]
+pub(crate) fn options_health() {}

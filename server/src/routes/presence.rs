@@ -46,14 +46,39 @@ pub async fn presence(
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let bytes = read_body(body, state.body_timeout).await?;
-    let announce: Announce = serde_json::from_slice(&bytes).map_err(|e| {
+    let announce = parse_announce(&bytes).map_err(|why| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid-presence",
             "Invalid Presence",
-            format!("The body must be {{\"product_id\": <id>, \"field\": <name or null>}}: {e}."),
+            format!("The body must be {{\"product_id\": <id>, \"field\": <name or null>}}: {why}."),
         )
     })?;
     state.feed.announce(&client, &actor.0, announce);
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The announcement, read as JSON reads numbers: `12.0` is the id 12.
+fn parse_announce(bytes: &[u8]) -> Result<Announce, String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("not JSON ({e})"))?;
+    let obj = value.as_object().ok_or("not a JSON object")?;
+    let product_id = obj
+        .get("product_id")
+        .and_then(|v| {
+            v.as_i64().or_else(|| {
+                v.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0)
+                    .map(|f| f as i64)
+            })
+        })
+        .filter(|id| *id > 0)
+        .ok_or("product_id must be a product id (a whole number above 0)")?;
+    let field = match obj.get("field") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(f)) if f.len() <= 64 => Some(f.clone()),
+        Some(_) => return Err("field must be a field's name (a short string) or null".into()),
+    };
+    // Other members are ignored: presence is advisory, and newer clients may say more.
+    Ok(Announce { product_id, field })
 }

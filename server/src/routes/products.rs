@@ -192,8 +192,8 @@ async fn item_inner(
     let lookup = state.store.get(id).await?;
     let current = match lookup {
         Lookup::Missing => return Err(ApiError::not_found(&format!("Product {id}"))),
-        Lookup::Deleted(d) if method != Method::OPTIONS => return Err(gone(id, &d)),
-        Lookup::Deleted(_) => return Ok(options(ITEM_ALLOW, true)),
+        // Gone is gone, for OPTIONS too (its history stays readable under /versions).
+        Lookup::Deleted(d) => return Err(gone(id, &d)),
         Lookup::Live(s) => s,
     };
     match method {
@@ -369,3 +369,187 @@ async fn write(
         };
     }
 }
+
+// The OpenAPI operations of `/products` and `/products/{id}` (see `crate::openapi`).
+
+#[utoipa::path(
+    method(get, head),
+    path = "/products",
+    tag = "products",
+    operation_id = "listProducts",
+    params(
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Products per page (default 100)."),
+        ("after" = Option<i64>, Query, minimum = 0, description = "List the products after this id."),
+        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|((W/)?"[!#-~]*"( ?, ?(W/)?"[!#-~]*")*)?)$"#),
+        ("If-None-Match" = Option<String>, Header, pattern = r#"^(\*|((W/)?"[!#-~]*"( ?, ?(W/)?"[!#-~]*")*)?)$"#, description = "The list's ETag: 304 while nothing changed."),
+        ("If-Modified-Since" = Option<String>, Header, pattern = r"^[\t -~\x80-\xff]*$", description = "An HTTP date; an invalid one is ignored."),
+        ("If-Unmodified-Since" = Option<String>, Header, pattern = r"^[\t -~\x80-\xff]*$", description = "An HTTP date; an invalid one is ignored."),
+    ),
+    responses(
+        (status = 200, description = "One page of the products, by id.", body = crate::openapi::ProductPage,
+            headers(("ETag" = String, description = "Changes with every committed change."), ("Last-Modified" = String), ("Cache-Control" = String))),
+        (status = 304, description = "Not modified.", headers(("ETag" = String), ("Last-Modified" = String))),
+        (status = 400, response = crate::openapi::ProblemResponse),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 412, response = crate::openapi::PreconditionFailed),
+    )
+)]
+#[allow(dead_code)]
+pub(crate) fn list_products() {}
+
+#[utoipa::path(
+    post,
+    path = "/products",
+    tag = "products",
+    operation_id = "createProduct",
+    request_body(content = crate::openapi::ProductBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created.", body = Product,
+            headers(("Location" = String), ("ETag" = String), ("Last-Modified" = String))),
+        (status = 400, response = crate::openapi::ProblemResponse),
+        (status = 409, response = crate::openapi::ProblemResponse),
+        (status = 412, response = crate::openapi::PreconditionFailed),
+        (status = 413, response = crate::openapi::ProblemResponse),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, response = crate::openapi::ProblemResponse),
+    )
+)]
+#[allow(dead_code)]
+pub(crate) fn create_product() {}
+
+#[utoipa::path(
+    options,
+    path = "/products",
+    tag = "products",
+    operation_id = "optionsProducts",
+    responses((status = 204, description = "The methods supported.", headers(("Allow" = String))))
+)]
+#[allow(dead_code)]
+pub(crate) fn options_products() {}
+
+#[utoipa::path(
+    method(get, head),
+    path = "/products/{id}",
+    tag = "products",
+    operation_id = "getProduct",
+    params(
+        ("id" = i64, Path, minimum = 1, description = "The product id (canonical decimal: 01 names nothing)."),
+        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|((W/)?"[!#-~]*"( ?, ?(W/)?"[!#-~]*")*)?)$"#),
+        ("If-None-Match" = Option<String>, Header, pattern = r#"^(\*|((W/)?"[!#-~]*"( ?, ?(W/)?"[!#-~]*")*)?)$"#),
+        ("If-Modified-Since" = Option<String>, Header, pattern = r"^[\t -~\x80-\xff]*$", description = "An HTTP date; an invalid one is ignored."),
+        ("If-Unmodified-Since" = Option<String>, Header, pattern = r"^[\t -~\x80-\xff]*$", description = "An HTTP date; an invalid one is ignored."),
+    ),
+    responses(
+        (status = 200, description = "The product.", body = Product,
+            headers(("ETag" = String), ("Last-Modified" = String), ("Cache-Control" = String))),
+        (status = 304, description = "Not modified.", headers(("ETag" = String), ("Last-Modified" = String))),
+        (status = 400, response = crate::openapi::ProblemResponse),
+        (status = 404, response = crate::openapi::ProblemResponse),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 410, response = crate::openapi::ProblemResponse),
+        (status = 412, response = crate::openapi::PreconditionFailed),
+    )
+)]
+#[allow(dead_code)]
+pub(crate) fn get_product() {}
+
+#[utoipa::path(
+    put,
+    path = "/products/{id}",
+    tag = "products",
+    operation_id = "replaceProduct",
+    description = "Replaces the editable fields. If-Match is required (428 without it, unless the server runs with --allow-unconditional); a stale one is 412 with the current product.",
+    params(
+        ("id" = i64, Path, minimum = 1),
+        ("If-Match" = String, Header, pattern = r#"^(\*|((W/)?"[!#-~]*"( ?, ?(W/)?"[!#-~]*")*)?)$"#, description = "The ETag the change was made against, or *."),
+        ("If-Unmodified-Since" = Option<String>, Header, pattern = r"^[\t -~\x80-\xff]*$"),
+        ("If-None-Match" = Option<String>, Header, pattern = r#"^(\*|((W/)?"[!#-~]*"( ?, ?(W/)?"[!#-~]*")*)?)$"#),
+    ),
+    request_body(content = crate::openapi::ProductBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Replaced: the new version.", body = Product,
+            headers(("ETag" = String), ("Last-Modified" = String), ("Content-Location" = String))),
+        (status = 400, response = crate::openapi::ProblemResponse),
+        (status = 404, response = crate::openapi::ProblemResponse),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 409, response = crate::openapi::ProblemResponse),
+        (status = 410, response = crate::openapi::ProblemResponse),
+        (status = 412, response = crate::openapi::PreconditionFailed),
+        (status = 413, response = crate::openapi::ProblemResponse),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, response = crate::openapi::ProblemResponse),
+        (status = 428, response = crate::openapi::ProblemResponse),
+    )
+)]
+#[allow(dead_code)]
+pub(crate) fn put_product() {}
+
+#[utoipa::path(
+    patch,
+    path = "/products/{id}",
+    tag = "products",
+    operation_id = "patchProduct",
+    description = "Applies a JSON merge patch (RFC 7396). If-Match is required as for PUT.",
+    params(
+        ("id" = i64, Path, minimum = 1),
+        ("If-Match" = String, Header, pattern = r#"^(\*|((W/)?"[!#-~]*"( ?, ?(W/)?"[!#-~]*")*)?)$"#),
+        ("If-Unmodified-Since" = Option<String>, Header, pattern = r"^[\t -~\x80-\xff]*$"),
+        ("If-None-Match" = Option<String>, Header, pattern = r#"^(\*|((W/)?"[!#-~]*"( ?, ?(W/)?"[!#-~]*")*)?)$"#),
+    ),
+    request_body(content = crate::openapi::ProductPatch, content_type = "application/merge-patch+json"),
+    responses(
+        (status = 200, description = "Patched: the new version.", body = Product,
+            headers(("ETag" = String), ("Last-Modified" = String), ("Content-Location" = String))),
+        (status = 400, response = crate::openapi::ProblemResponse),
+        (status = 404, response = crate::openapi::ProblemResponse),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 409, response = crate::openapi::ProblemResponse),
+        (status = 410, response = crate::openapi::ProblemResponse),
+        (status = 412, response = crate::openapi::PreconditionFailed),
+        (status = 413, response = crate::openapi::ProblemResponse),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, response = crate::openapi::ProblemResponse),
+        (status = 428, response = crate::openapi::ProblemResponse),
+    )
+)]
+#[allow(dead_code)]
+pub(crate) fn patch_product() {}
+
+#[utoipa::path(
+    delete,
+    path = "/products/{id}",
+    tag = "products",
+    operation_id = "deleteProduct",
+    params(
+        ("id" = i64, Path, minimum = 1),
+        ("If-Match" = String, Header, pattern = r#"^(\*|((W/)?"[!#-~]*"( ?, ?(W/)?"[!#-~]*")*)?)$"#),
+        ("If-Unmodified-Since" = Option<String>, Header, pattern = r"^[\t -~\x80-\xff]*$"),
+        ("If-None-Match" = Option<String>, Header, pattern = r#"^(\*|((W/)?"[!#-~]*"( ?, ?(W/)?"[!#-~]*")*)?)$"#),
+    ),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 400, response = crate::openapi::ProblemResponse),
+        (status = 404, response = crate::openapi::ProblemResponse),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 410, response = crate::openapi::ProblemResponse),
+        (status = 412, response = crate::openapi::PreconditionFailed),
+        (status = 428, response = crate::openapi::ProblemResponse),
+    )
+)]
+#[allow(dead_code)]
+pub(crate) fn delete_product() {}
+
+#[utoipa::path(
+    options,
+    path = "/products/{id}",
+    tag = "products",
+    operation_id = "optionsProduct",
+    params(("id" = i64, Path, minimum = 1)),
+    responses(
+        (status = 204, description = "The methods supported.", headers(("Allow" = String), ("Accept-Patch" = String))),
+        (status = 404, response = crate::openapi::ProblemResponse),
+        (status = 410, response = crate::openapi::ProblemResponse),
+    )
+)]
+#[allow(dead_code)]
+pub(crate) fn options_product() {}

@@ -71,3 +71,74 @@ pub async fn version(
         Decision::PreconditionFailed(field) => Err(precondition_failed(&stored, field, &headers)),
     }
 }
+
+#[utoipa::path(
+    method(get, head),
+    path = "/products/{id}/versions",
+    tag = "history",
+    operation_id = "listVersions",
+    params(("id" = i64, Path, minimum = 1, description = "The product id (canonical decimal).")),
+    responses(
+        (status = 200, description = "Every version of the product, oldest first.", body = Vec<catalog_shared::product::VersionInfo>,
+            headers(("Cache-Control" = String))),
+        (status = 404, response = crate::openapi::ProblemResponse),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+    )
+)]
+#[allow(dead_code)]
+pub(crate) fn list_versions() {}
+
+#[utoipa::path(
+    options,
+    path = "/products/{id}/versions",
+    tag = "history",
+    operation_id = "optionsVersions",
+    params(("id" = i64, Path, minimum = 1)),
+    responses(
+        (status = 204, description = "The methods supported.", headers(("Allow" = String))),
+        (status = 404, response = crate::openapi::ProblemResponse),
+    )
+)]
+#[allow(dead_code)]
+pub(crate) fn options_versions() {}
+
+#[utoipa::path(
+    method(get, head),
+    path = "/products/{id}/versions/{n}",
+    tag = "history",
+    operation_id = "getVersion",
+    description = "A past version, as it was: immutable, cacheable for good.",
+    params(
+        ("id" = i64, Path, minimum = 1, description = "The product id."),
+        ("n" = i64, Path, minimum = 1, description = "The version number."),
+        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|((W/)?"[!#-~]*"( ?, ?(W/)?"[!#-~]*")*)?)$"#),
+        ("If-None-Match" = Option<String>, Header, pattern = r#"^(\*|((W/)?"[!#-~]*"( ?, ?(W/)?"[!#-~]*")*)?)$"#),
+        ("If-Modified-Since" = Option<String>, Header, pattern = r"^[\t -~\x80-\xff]*$", description = "An HTTP date; an invalid one is ignored."),
+        ("If-Unmodified-Since" = Option<String>, Header, pattern = r"^[\t -~\x80-\xff]*$", description = "An HTTP date; an invalid one is ignored."),
+    ),
+    responses(
+        (status = 200, description = "The version.", body = Product,
+            headers(("ETag" = String), ("Last-Modified" = String), ("Cache-Control" = String))),
+        (status = 304, description = "Not modified (If-None-Match or If-Modified-Since).",
+            headers(("ETag" = String), ("Last-Modified" = String))),
+        (status = 404, response = crate::openapi::ProblemResponse),
+        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 412, response = crate::openapi::PreconditionFailed),
+    )
+)]
+#[allow(dead_code)]
+pub(crate) fn get_version() {}
+
+#[utoipa::path(
+    options,
+    path = "/products/{id}/versions/{n}",
+    tag = "history",
+    operation_id = "optionsVersion",
+    params(("id" = i64, Path, minimum = 1), ("n" = i64, Path, minimum = 1)),
+    responses(
+        (status = 204, description = "The methods supported.", headers(("Allow" = String))),
+        (status = 404, response = crate::openapi::ProblemResponse),
+    )
+)]
+#[allow(dead_code)]
+pub(crate) fn options_version() {}

@@ -243,12 +243,15 @@ async fn record(
 }
 
 async fn commit(tx: Transaction<'_>) -> StoreResult<()> {
+    let committing = std::time::Instant::now();
     tx.commit().await.map_err(|e| match pg_err(e) {
         StoreError::Unavailable(m) | StoreError::Database(m) => StoreError::Unavailable(format!(
             "the commit did not complete ({m}); the write may or may not have been applied"
         )),
         other => other,
-    })
+    })?;
+    crate::metrics::postgres_commit(committing.elapsed());
+    Ok(())
 }
 
 /// A statement of a write failed (its transaction already rolled back): a unique

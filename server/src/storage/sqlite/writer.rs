@@ -180,10 +180,12 @@ pub fn execute_batch(
             outcome
         }));
     }
+    let committing = std::time::Instant::now();
     if let Err(e) = conn.execute_batch("COMMIT") {
         rollback(conn);
         return Err(db_err(e));
     }
+    crate::metrics::sqlite_batch(ops.len(), committing.elapsed());
     let last_seq = rows.last().map(|r| r.seq);
     Ok(Committed {
         results,
