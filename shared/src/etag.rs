@@ -166,8 +166,11 @@ fn is_ows(c: char) -> bool {
 impl EtagCondition {
     /// Parses every line of one field (several lines of one field form one list).
     ///
-    /// Empty list members (`"a", , "b"`) are allowed as RFC 9110 section 5.6.1 asks; a field
-    /// with no member at all, a malformed member, or `*` next to a tag is an error.
+    /// Empty list members (`"a", , "b"`) are allowed as RFC 9110 section 5.6.1 asks, and a
+    /// field with no member at all (an empty value, or only commas) is the empty list the
+    /// `#entity-tag` grammar admits: no tag in it matches anything, so `If-Match` with it
+    /// fails (412) and `If-None-Match` with it holds. A malformed member, or `*` next to a
+    /// tag, is an error.
     ///
     /// ```
     /// use catalog_shared::etag::{EtagCondition, EntityTag};
@@ -175,6 +178,7 @@ impl EtagCondition {
     /// assert_eq!(c, EtagCondition::Tags(vec![EntityTag::strong("a"), EntityTag::weak("b")]));
     /// assert!(EtagCondition::parse_lines(["*, \"a\""]).is_err());
     /// assert!(EtagCondition::parse_lines(["garbage"]).is_err());
+    /// assert_eq!(EtagCondition::parse_lines([""]), Ok(EtagCondition::Tags(vec![])));
     /// ```
     pub fn parse_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> Result<Self, EtagError> {
         let mut tags = Vec::new();
@@ -204,8 +208,7 @@ impl EtagCondition {
         match (star, tags.is_empty()) {
             (true, true) => Ok(EtagCondition::Any),
             (true, false) => Err(EtagError::StarInList),
-            (false, true) => Err(EtagError::Empty),
-            (false, false) => Ok(EtagCondition::Tags(tags)),
+            (false, _) => Ok(EtagCondition::Tags(tags)),
         }
     }
 
@@ -285,8 +288,6 @@ mod tests {
             vec!["\"a\" \"b\""],
             vec!["\"a\", garbage"],
             vec!["\"sp ace\""],
-            vec![""],
-            vec![" , "],
             vec!["**"],
         ] {
             assert!(EtagCondition::parse_lines(bad.clone()).is_err(), "{bad:?}");

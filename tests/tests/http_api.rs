@@ -679,7 +679,6 @@ async fn malformed_entity_tags_are_400_never_ignored() {
         &format!("{etag}, garbage"),
         "w/\"x\"",
         "\"unterminated",
-        "",
     ] {
         for field in ["If-Match", "If-None-Match"] {
             let get = send(c.get(s.url("/products/1")).header(field, bad)).await;
@@ -696,6 +695,39 @@ async fn malformed_entity_tags_are_400_never_ignored() {
     }
     let now = send(c.get(s.url("/products/1"))).await.json();
     assert_eq!(now["version"], 1);
+}
+
+/// RFC 9110's `#entity-tag` admits an empty list (an empty field value, or only commas):
+/// no tag in it matches anything, so If-Match with it fails and If-None-Match holds.
+#[tokio::test]
+async fn an_empty_tag_list_matches_nothing() {
+    let s = Server::start();
+    let c = client();
+    let etag = send(c.get(s.url("/products/1"))).await.etag();
+    for empty in ["", " , "] {
+        send(c.get(s.url("/products/1")).header("If-Match", empty))
+            .await
+            .problem(412);
+        let put = send(
+            c.put(s.url("/products/1"))
+                .header("If-Match", empty)
+                .json(&bbq(1, "in_stock")),
+        )
+        .await;
+        put.problem(412);
+        let get = send(c.get(s.url("/products/1")).header("If-None-Match", empty)).await;
+        assert_eq!(get.status, 200, "If-None-Match with no tag holds");
+    }
+    assert_eq!(send(c.get(s.url("/products/1"))).await.json()["version"], 1);
+    // If-None-Match with no tag does not stand in the way of a write If-Match allows.
+    let put = send(
+        c.put(s.url("/products/1"))
+            .header("If-Match", &etag)
+            .header("If-None-Match", "")
+            .json(&bbq(2, "in_stock")),
+    )
+    .await;
+    assert_eq!(put.status, 200);
 }
 
 #[tokio::test]
