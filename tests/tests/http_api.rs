@@ -913,3 +913,36 @@ async fn a_retry_of_a_write_already_applied_is_answered_2xx_and_nothing_else_is(
     send(patch(1235, "alice")).await.problem(412);
     send(patch(1234, "bob")).await.problem(412);
 }
+
+/// JSON has one kind of number: a whole number written with a fraction is that number,
+/// read exactly (found by schemathesis: a fast float parser read 4270337907119766.0 as
+/// ...766.5 and refused it), up to 2^53; past 2^53 a price is refused.
+#[tokio::test]
+async fn whole_numbers_written_as_floats_are_read_exactly() {
+    let s = Server::start();
+    let c = client();
+    for (i, (text, cents)) in [("100.0", 100i64), ("4270337907119766.0", 4270337907119766)]
+        .into_iter()
+        .enumerate()
+    {
+        let body = format!(
+            r#"{{"sku":"FLOAT-{i}","name":"Float","description":"","price_cents":{text},"status":"in_stock"}}"#
+        );
+        let r = send(
+            c.post(s.url("/products"))
+                .header("content-type", "application/json")
+                .body(body),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.json()["price_cents"], cents);
+    }
+    let too_big = r#"{"sku":"FLOAT-X","name":"Float","description":"","price_cents":9007199254740993,"status":"in_stock"}"#;
+    let r = send(
+        c.post(s.url("/products"))
+            .header("content-type", "application/json")
+            .body(too_big),
+    )
+    .await;
+    r.problem(422);
+}
