@@ -119,6 +119,18 @@ async fn presence_is_fanned_out_snapshotted_and_withdrawn() {
         let (_, p) = next_presence(events).await;
         assert_eq!((p.client.as_str(), p.product_id), ("bob-1", None));
     }
+    // A field's name is up to 64 characters, not bytes (found by schemathesis).
+    let long = "é".repeat(64);
+    assert_eq!(
+        announce(
+            &s,
+            "dave-1",
+            "dave",
+            serde_json::json!({"product_id": 1, "field": long})
+        )
+        .await,
+        204
+    );
     // Without a client id there is nothing to hold presence by.
     send(
         client()

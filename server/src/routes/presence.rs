@@ -76,7 +76,7 @@ fn parse_announce(bytes: &[u8]) -> Result<Announce, String> {
         .ok_or("product_id must be a product id (a whole number above 0)")?;
     let field = match obj.get("field") {
         None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(f)) if f.len() <= 64 => Some(f.clone()),
+        Some(serde_json::Value::String(f)) if f.chars().count() <= 64 => Some(f.clone()),
         Some(_) => return Err("field must be a field's name (a short string) or null".into()),
     };
     // Other members are ignored: presence is advisory, and newer clients may say more.
