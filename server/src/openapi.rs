@@ -65,20 +65,24 @@ pub struct ProductBody {
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct ProductPatch {
-    #[schema(pattern = "^[A-Z0-9-]{1,64}$")]
-    sku: String,
+    // Every member is optional (a merge patch names what it changes); only
+    // `description` may be null (null removes a member, and the others are required).
+    #[schema(nullable = false, pattern = "^[A-Z0-9-]{1,64}$")]
+    sku: Option<String>,
     #[schema(
+        nullable = false,
         min_length = 1,
         max_length = 200,
         pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
     )]
-    name: String,
+    name: Option<String>,
     #[schema(max_length = 5000, pattern = "^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$")]
     #[schema(nullable)]
     description: Option<String>,
-    #[schema(minimum = 0, maximum = 9_007_199_254_740_992_i64)]
-    price_cents: i64,
-    status: Status,
+    #[schema(nullable = false, minimum = 0, maximum = 9_007_199_254_740_992_i64)]
+    price_cents: Option<i64>,
+    #[schema(nullable = false)]
+    status: Option<Status>,
 }
 
 /// One page of the product list.

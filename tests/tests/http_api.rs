@@ -946,3 +946,27 @@ async fn whole_numbers_written_as_floats_are_read_exactly() {
     .await;
     r.problem(422);
 }
+
+/// A merge patch names only a product's members: a misspelt one is refused by name, even
+/// with null (which would otherwise remove nothing and quietly change nothing).
+#[tokio::test]
+async fn a_patch_naming_a_member_a_product_lacks_is_422() {
+    let s = Server::start();
+    let c = client();
+    let etag = send(c.get(s.url("/products/1"))).await.etag();
+    let patch = |body: &str| {
+        c.patch(s.url("/products/1"))
+            .header("If-Match", &etag)
+            .header("content-type", "application/merge-patch+json")
+            .body(body.to_string())
+    };
+    let p = send(patch(r#"{"prise_cents": null}"#)).await.problem(422);
+    assert_eq!(p["errors"][0]["field"], "prise_cents", "{p}");
+    assert_eq!(send(c.get(s.url("/products/1"))).await.json()["version"], 1);
+    let ok = send(patch(r#"{"price_cents": 5, "version": 99}"#)).await;
+    assert_eq!(
+        ok.status, 200,
+        "server-managed members are ignored, as in PUT"
+    );
+    assert_eq!(ok.json()["price_cents"], 5);
+}

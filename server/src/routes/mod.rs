@@ -370,6 +370,50 @@ pub fn validated(value: &serde_json::Value) -> Result<ProductFields, ApiError> {
     })
 }
 
+/// The product `current` with a JSON merge patch (RFC 7396) applied, validated. A patch
+/// may name only a product's members: `{"prise_cents": null}` would otherwise remove a
+/// member that is not there and quietly change nothing.
+pub fn patched(
+    current: &ProductFields,
+    patch: &serde_json::Value,
+) -> Result<ProductFields, ApiError> {
+    if let Some(members) = patch.as_object() {
+        let unknown: Vec<FieldError> = members
+            .keys()
+            .filter(|k| {
+                !catalog_shared::product::Field::ALL
+                    .iter()
+                    .any(|f| f.json_name() == k.as_str())
+                    && !catalog_shared::product::SERVER_MANAGED.contains(&k.as_str())
+            })
+            .map(|k| FieldError {
+                field: k.clone(),
+                message: "is not a member of a product".into(),
+            })
+            .collect();
+        if !unknown.is_empty() {
+            let names = unknown
+                .iter()
+                .map(|e| e.field.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut e = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-product",
+                "Invalid Product",
+                format!(
+                    "The patch names members a product does not have: {names}. A merge patch names sku, name, description, price_cents or status."
+                ),
+            );
+            e.problem.errors = Some(unknown);
+            return Err(e);
+        }
+    }
+    let mut doc = serde_json::to_value(current).map_err(ApiError::internal)?;
+    json_patch::merge(&mut doc, patch);
+    validated(&doc)
+}
+
 pub fn options(allow: &str, patch: bool) -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
     set(response.headers_mut(), header::ALLOW, allow);

@@ -264,13 +264,12 @@ async fn already_applied(
         let Some(base) = state.store.version(p.id, previous).await? else {
             return Ok(None);
         };
-        let Ok(mut doc) = serde_json::to_value(base.product.fields()) else {
-            return Ok(None);
-        };
-        json_patch::merge(&mut doc, &value);
-        validate_json(&doc)
+        match patched(&base.product.fields(), &value) {
+            Ok(fields) => Ok(fields),
+            Err(_) => return Ok(None),
+        }
     } else {
-        validate_json(&value)
+        validate_json(&value).map_err(|_| ())
     };
     if fields.ok().as_ref() != Some(&p.fields()) {
         return Ok(None);
@@ -342,10 +341,7 @@ async fn write(
             }
             let value = parse_json(&bytes)?;
             let fields = if method == Method::PATCH {
-                let mut doc =
-                    serde_json::to_value(current.product.fields()).map_err(ApiError::internal)?;
-                json_patch::merge(&mut doc, &value);
-                validated(&doc)?
+                patched(&current.product.fields(), &value)?
             } else {
                 validated(&value)?
             };
