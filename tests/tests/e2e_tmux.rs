@@ -471,6 +471,7 @@ async fn alice_sees_bob_in_the_product_before_she_types() {
     t.start("bob", 110, 32, &catalog_cmd(&s, "bob", ""))
         .unwrap();
     for who in ["alice", "bob"] {
+        t.wait_for(who, "Catalog: 25 products", WAIT).unwrap();
         t.wait_for(who, "● live", WAIT).unwrap();
     }
     t.keys("bob", &["Enter"]);
