@@ -347,12 +347,13 @@ async fn two_bots_on_one_product_never_lose_an_edit() {
 /// trying (a server restart does not end it), and Ctrl-C stops it with the count it made.
 #[tokio::test]
 async fn an_unreachable_server_is_said_and_no_edit_is_claimed() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = tokio::process::Command::new(bin("catalog"))
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+    // A port that is bound but not listening: connections to it are refused, and no other
+    // test's server can take it meanwhile.
+    let holder = tokio::net::TcpSocket::new_v4().unwrap();
+    holder.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let mut child = tokio::process::Command::new(bin("catalog"))
         .args([
             "bot",
             "--server",
@@ -367,22 +368,38 @@ async fn an_unreachable_server_is_said_and_no_edit_is_claimed() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut text = String::new();
+    // Wait (with a deadline) until it has said so twice: it keeps trying.
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while text.matches("cannot reach the server").count() < 2 {
+            let mut line = String::new();
+            if stdout.read_line(&mut line).await.unwrap_or(0) == 0 {
+                break;
+            }
+            text.push_str(&line);
+        }
+    })
+    .await
+    .expect("the bot says it cannot reach the server, twice");
     let pid = child.id().expect("the bot is still running");
     let sent = std::process::Command::new("kill")
         .args(["-INT", &pid.to_string()])
         .status()
         .unwrap();
     assert!(sent.success());
-    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
-        .await
-        .expect("Ctrl-C stops the bot")
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let refused = text.matches("cannot reach the server").count();
-    assert!(refused >= 2, "says so, and keeps trying:\n{text}");
+    tokio::time::timeout(Duration::from_secs(10), async {
+        let mut rest = String::new();
+        let _ = stdout.read_to_string(&mut rest).await;
+        text.push_str(&rest);
+        child.wait().await
+    })
+    .await
+    .expect("Ctrl-C stops the bot")
+    .unwrap();
     assert!(reported(&text, "carol").is_empty(), "{text}");
     assert!(text.contains("stopped after 0 edits"), "{text}");
+    drop(holder);
 }
 
 #[tokio::test]
