@@ -67,16 +67,11 @@ fn burst_time(s: &mut State, n: i64, events: i64) -> Duration {
         p.updated_by = "alice".into();
         update(
             s,
-            Action::Net(Reply::Event(Box::new(ChangeEvent {
-                seq: 1000 + i,
-                op: Op::Updated,
-                id,
-                version: p.version,
-                etag: p.etag.clone(),
-                updated_by: p.updated_by.clone(),
-                updated_at: p.updated_at.clone(),
-                product: p,
-            }))),
+            Action::Net(Reply::Event(Box::new(ChangeEvent::from_product(
+                1000 + i,
+                Op::Updated,
+                p,
+            )))),
         );
         if i % 100 == 99 {
             terminal
