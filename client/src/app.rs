@@ -12,9 +12,9 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::JoinHandle;
 
 use crate::action::Action;
-use crate::net::{Api, Command};
-use crate::screens;
+use crate::net::Api;
 use crate::state::{State, update};
+use crate::view;
 
 /// A client: its state, and the tasks that talk to the server for it.
 pub struct App {
@@ -38,7 +38,7 @@ impl App {
         });
         let api = Api::new(server, user, sink)?;
         let mut state = State::new(user, server, SystemTime::now());
-        state.client_id = api.client_id().to_string();
+        state.model.client_id = api.client_id().to_string();
         Ok(App {
             state,
             api,
@@ -54,15 +54,14 @@ impl App {
         self.api.set_token(token);
     }
 
-    /// Loads the catalog and starts following the event stream.
+    /// Lists the drafts on disk and starts following the event stream. The catalog is
+    /// loaded once the stream is established (its `ready` event), so no change falls in
+    /// between.
     pub fn start(&mut self) {
         self.dispatch(Action::DraftsFound(crate::draft::list(
-            &self.state.user,
-            &self.state.server,
+            &self.state.model.user,
+            &self.state.model.server,
         )));
-        for command in self.state.start() {
-            self.carry_out(command);
-        }
         self.events = Some(tokio::spawn(self.api.clone().follow_events()));
     }
 
@@ -71,27 +70,19 @@ impl App {
         self.tx.clone()
     }
 
-    /// Applies one action and starts the commands it asks for.
+    /// Applies one action, starts the requests it asks for, and removes the draft files
+    /// the user discarded.
     pub fn dispatch(&mut self, action: Action) {
         for command in update(&mut self.state, action) {
-            self.carry_out(command);
+            self.api.run(command);
         }
-    }
-
-    /// Network commands go to `net`; a draft to remove is the app's own business.
-    fn carry_out(&mut self, command: Command) {
-        match command {
-            Command::RemoveDraft(path) => {
-                if let Err(e) = std::fs::remove_file(&path)
-                    && e.kind() != std::io::ErrorKind::NotFound
-                {
-                    let message = format!("removing {}: {e}", path.display());
-                    for command in update(&mut self.state, Action::DraftFailed(message)) {
-                        self.carry_out(command);
-                    }
-                }
+        for path in std::mem::take(&mut self.state.discarded_drafts) {
+            if let Err(e) = std::fs::remove_file(&path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                let message = format!("removing {}: {e}", path.display());
+                self.dispatch(Action::DraftFailed(message));
             }
-            other => self.api.run(other),
         }
     }
 
@@ -105,7 +96,7 @@ impl App {
         while !done(&self.state) {
             match tokio::time::timeout_at(deadline, self.rx.recv()).await {
                 Ok(Some(action)) => {
-                    self.state.now = SystemTime::now();
+                    self.state.model.now = SystemTime::now();
                     self.dispatch(action);
                 }
                 Ok(None) => bail!("the action channel closed"),
@@ -128,7 +119,7 @@ impl App {
         let mut input = EventStream::new();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut stop = stop_signals();
-        terminal.draw(|f| screens::draw(f, &self.state))?;
+        terminal.draw(|f| view::draw(f, &mut self.state))?;
         loop {
             tokio::select! {
                 event = input.next() => match event {
@@ -140,7 +131,7 @@ impl App {
                     None => break,
                 },
                 Some(action) = self.rx.recv() => {
-                    self.state.now = SystemTime::now();
+                    self.state.model.now = SystemTime::now();
                     self.dispatch(action);
                     // A burst of events becomes one frame, but a flood never keeps the
                     // screen from being drawn for more than 50 ms.
@@ -160,7 +151,7 @@ impl App {
             if self.state.quit {
                 break;
             }
-            terminal.draw(|f| screens::draw(f, &self.state))?;
+            terminal.draw(|f| view::draw(f, &mut self.state))?;
         }
         Ok(())
     }

@@ -87,8 +87,7 @@ pub struct Exchange {
     pub note: Option<String>,
 }
 
-/// A request for the outside world: the app hands it to [`Api::run`] (all but
-/// `RemoveDraft`, a file the app removes itself).
+/// A request for the server: the app hands it to [`Api::run`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// GET every page of /products, after waiting `delay_ms` (a retry's backoff), with
@@ -125,8 +124,6 @@ pub enum Command {
     },
     /// `DELETE /presence`: the editor closed.
     Withdraw,
-    /// Removes a draft file the user discarded.
-    RemoveDraft(std::path::PathBuf),
 }
 
 /// What the network reports back to the app: the answer to a [`Command`], an event of
@@ -163,7 +160,7 @@ pub enum Reply {
     Seq(i64),
     Connection(Connection),
     Saved {
-        /// The edit this save belongs to (see `state::Editor::token`).
+        /// The edit this save belongs to (see `screens::editor::Editor::token`).
         edit: u64,
         purpose: SavePurpose,
         id: Option<i64>,
@@ -389,8 +386,6 @@ impl Api {
                     .send()
                     .await;
             }
-            // Not the network's business: the app removes draft files itself.
-            Command::RemoveDraft(_) => {}
             Command::FetchVersions { id } => {
                 let versions = self
                     .get_json::<Vec<VersionInfo>>(&format!("/products/{id}/versions"))

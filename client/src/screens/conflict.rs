@@ -15,16 +15,12 @@ use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
 
-use crate::net::SavePurpose;
-use crate::screens::{clip, clock};
-use crate::state::State;
-use crate::state::{Command, Modal, Screen};
-use crate::widgets::keys::{Hint, h};
+use crate::keymap::{Hint, h};
+use crate::net::{Command, SavePurpose};
+use crate::screens::{EditSession, Effect, Modal, clip, clock};
 
-pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
-    let Some(panel) = &state.conflict else {
-        return;
-    };
+/// Draws the panel.
+pub(super) fn draw(frame: &mut Frame, area: Rect, panel: &ConflictPanel) {
     let theirs = &panel.theirs;
     let title = format!(" Conflict: product {} ({}) ", panel.id, theirs.sku);
     let block = Block::bordered()
@@ -234,8 +230,6 @@ pub const KEYS_DELETED: &[Hint] = &[
 /// The conflict panel after a 412 (or 410): base, mine and theirs, and the picks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConflictPanel {
-    /// The edit this conflict belongs to (the editor's token).
-    pub token: u64,
     pub id: i64,
     pub merge: ThreeWayMerge,
     pub base_version: i64,
@@ -275,31 +269,40 @@ impl ConflictPanel {
     }
 }
 
-pub(crate) fn open_conflict(
-    state: &mut State,
+/// The keys the panel has now.
+pub(super) fn keys(panel: &ConflictPanel) -> Vec<Hint> {
+    if panel.deleted.is_some() {
+        KEYS_DELETED.to_vec()
+    } else if panel.picking {
+        KEYS_PICKING.to_vec()
+    } else {
+        KEYS.to_vec()
+    }
+}
+
+/// Opens the panel on a 412 (`theirs` is the record now) or a 410 (`deleted`: who and
+/// when), with `mine` as sent.
+pub(super) fn open(
+    session: &mut EditSession,
     id: i64,
     mine: ProductFields,
     theirs: Product,
     deleted: Option<(String, String)>,
-) -> Vec<Command> {
+) -> Vec<Effect> {
     // The base is the version the edit started from; a repeated conflict keeps it.
-    let (base, base_fetched) = match &state.conflict {
+    let (base, base_fetched) = match &session.conflict {
         Some(c) if c.id == id => (
             (c.merge.base.clone(), c.base_version, c.base_etag.clone()),
             c.base_fetched,
         ),
-        _ => match state.editor.as_ref().and_then(|e| e.base.clone()) {
+        _ => match session.editor.base.clone() {
             Some(b) => ((b.fields(), b.version, b.etag.clone()), false),
             None => ((theirs.fields(), theirs.version, theirs.etag.clone()), true),
         },
     };
     let (base_fields, base_version, base_etag) = base;
-    let token = match &state.conflict {
-        Some(c) if c.id == id => c.token,
-        _ => state.editor.as_ref().map_or(0, |e| e.token),
-    };
+    let by = theirs.updated_by.clone();
     let panel = ConflictPanel {
-        token,
         id,
         merge: ThreeWayMerge::new(base_fields, mine, theirs.fields()),
         base_version,
@@ -314,51 +317,40 @@ pub(crate) fn open_conflict(
         note: None,
     };
     let conflicts = panel.merge.conflicts().len();
-    state.conflict = Some(panel);
-    state.screen = Screen::Conflict;
-    match deleted {
-        Some((by, at)) => state.error(format!(
+    session.conflict = Some(panel);
+    let mut effects = vec![match deleted {
+        Some((by, at)) => Effect::error(format!(
             "Product {id} was deleted by {by} at {at}. Recreate it from your edit (c) or discard it (x)."
         )),
-        None => {
-            let by = state
-                .conflict
-                .as_ref()
-                .map(|c| c.theirs.updated_by.clone())
-                .unwrap_or_default();
-            state.error(format!(
-                "Conflict: {by} saved product {id} first (412 Precondition Failed). {conflicts} field(s) changed on both sides. r reload, o overwrite, m merge."
-            ))
-        }
-    }
-    if base_fetched {
-        vec![]
-    } else {
-        vec![Command::FetchVersion {
+        None => Effect::error(format!(
+            "Conflict: {by} saved product {id} first (412 Precondition Failed). {conflicts} field(s) changed on both sides. r reload, o overwrite, m merge."
+        )),
+    }];
+    if !base_fetched {
+        effects.push(Effect::Net(Command::FetchVersion {
             id,
             version: base_version,
-        }]
+        }));
     }
+    effects
 }
 
-pub(crate) fn reload_theirs(state: &mut State) {
-    let Some(panel) = state.conflict.take() else {
-        return;
+/// Takes theirs: the editor reloads the current record, and my edits are gone.
+pub(super) fn reload_theirs(session: &mut EditSession) -> Vec<Effect> {
+    let Some(panel) = session.conflict.take() else {
+        return vec![];
     };
-    match &mut state.editor {
-        Some(editor) => editor.load(&panel.theirs),
-        None => state.open_editor(Some(&panel.theirs)),
-    }
-    state.screen = Screen::Editor;
-    state.info(format!(
+    session.editor.load(&panel.theirs);
+    vec![Effect::info(format!(
         "Reloaded version {} by {} (ETag {}); your edits were discarded.",
         panel.theirs.version, panel.theirs.updated_by, panel.theirs.etag
-    ));
+    ))]
 }
 
-pub(crate) fn on_conflict_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
-    let Some(panel) = &mut state.conflict else {
-        state.screen = Screen::Catalog;
+/// A key in the panel of `session`.
+pub(super) fn on_key(session: &mut EditSession, key: KeyEvent) -> Vec<Effect> {
+    let token = session.editor.token;
+    let Some(panel) = &mut session.conflict else {
         return vec![];
     };
     if panel.saving {
@@ -367,36 +359,37 @@ pub(crate) fn on_conflict_key(state: &mut State, key: KeyEvent) -> Vec<Command> 
     let rows = Field::ALL.len();
     // Deleted meanwhile: recreate or discard.
     if panel.deleted.is_some() {
-        match key.code {
+        return match key.code {
             KeyCode::Char('c') => {
                 panel.saving = true;
-                return vec![Command::Save {
-                    edit: panel.token,
+                vec![Effect::Net(Command::Save {
+                    edit: token,
                     purpose: SavePurpose::Recreate,
                     id: None,
                     fields: panel.merge.mine.clone(),
                     if_match: None,
                     base_version: None,
-                }];
+                })]
             }
-            KeyCode::Char('x') => state.modal = Some(Modal::Discard),
-            KeyCode::Char('q') => state.modal = Some(Modal::Quit),
-            KeyCode::Esc => state.screen = Screen::Editor,
-            KeyCode::Char('?') => state.help = true,
-            _ => {}
-        }
-        return vec![];
+            KeyCode::Char('x') => vec![Effect::Ask(Modal::Discard)],
+            KeyCode::Char('q') => vec![Effect::Ask(Modal::Quit)],
+            KeyCode::Esc => {
+                session.conflict = None;
+                vec![]
+            }
+            KeyCode::Char('?') => vec![Effect::Help],
+            _ => vec![],
+        };
     }
     match key.code {
-        KeyCode::Char('q') => {
-            // A conflict always has an edit of mine at stake: ask first.
-            state.modal = Some(Modal::Quit);
-        }
+        // A conflict always has an edit of mine at stake: ask first.
+        KeyCode::Char('q') => return vec![Effect::Ask(Modal::Quit)],
         KeyCode::Up | KeyCode::Char('k') => panel.row = panel.row.saturating_sub(1),
         KeyCode::Down | KeyCode::Char('j') => panel.row = (panel.row + 1).min(rows - 1),
-        KeyCode::Char('?') => state.help = true,
+        KeyCode::Char('?') => return vec![Effect::Help],
         KeyCode::Esc if panel.picking => panel.picking = false,
-        KeyCode::Esc => state.screen = Screen::Editor,
+        // Back to my edit, which is as I left it; the next save meets the server again.
+        KeyCode::Esc => session.conflict = None,
         KeyCode::Left | KeyCode::Char('h') | KeyCode::Right | KeyCode::Char('l')
             if panel.picking =>
         {
@@ -421,31 +414,28 @@ pub(crate) fn on_conflict_key(state: &mut State, key: KeyEvent) -> Vec<Command> 
             }
         }
         KeyCode::Char('s') if key.modifiers.contains(KeyModifiers::CONTROL) && panel.picking => {
-            return save_merge(state);
+            return save_merge(panel, token);
         }
-        KeyCode::Char('l') => state.show_log = !state.show_log,
-        KeyCode::Char('r') => {
-            if panel.merge.mine != panel.merge.theirs {
-                state.modal = Some(Modal::Reload);
-            } else {
-                reload_theirs(state);
-            }
+        KeyCode::Char('l') => return vec![Effect::ToggleLog],
+        KeyCode::Char('r') if panel.merge.mine != panel.merge.theirs => {
+            return vec![Effect::Ask(Modal::Reload)];
         }
+        KeyCode::Char('r') => return reload_theirs(session),
         KeyCode::Char('o') => {
             panel.saving = true;
-            return vec![Command::Save {
-                edit: panel.token,
+            return vec![Effect::Net(Command::Save {
+                edit: token,
                 purpose: SavePurpose::Overwrite,
                 id: Some(panel.id),
                 fields: panel.merge.mine.clone(),
                 if_match: Some(panel.theirs.etag.clone()),
                 base_version: Some(panel.theirs.version),
-            }];
+            })];
         }
         KeyCode::Char('m') => {
             let conflicts = panel.merge.conflicts();
             if conflicts.is_empty() {
-                return save_merge(state);
+                return save_merge(panel, token);
             }
             panel.picking = true;
             panel.row = Field::ALL
@@ -457,30 +447,28 @@ pub(crate) fn on_conflict_key(state: &mut State, key: KeyEvent) -> Vec<Command> 
                 .map(|f| f.label())
                 .collect::<Vec<_>>()
                 .join(", ");
-            state.info(format!(
+            return vec![Effect::info(format!(
                 "Both sides changed {names}: pick mine (←) or theirs (→) for each, then Ctrl-S."
-            ));
+            ))];
         }
         _ => {}
     }
     vec![]
 }
 
-pub(crate) fn save_merge(state: &mut State) -> Vec<Command> {
-    let Some(panel) = &mut state.conflict else {
-        return vec![];
-    };
+/// Saves the merged record with If-Match of theirs, once every overlap has a pick.
+fn save_merge(panel: &mut ConflictPanel, token: u64) -> Vec<Effect> {
     match panel.merged() {
         Ok(fields) => {
             panel.saving = true;
-            vec![Command::Save {
-                edit: panel.token,
+            vec![Effect::Net(Command::Save {
+                edit: token,
                 purpose: SavePurpose::Merge,
                 id: Some(panel.id),
                 fields,
                 if_match: Some(panel.theirs.etag.clone()),
                 base_version: Some(panel.theirs.version),
-            }]
+            })]
         }
         Err(missing) => {
             let names = missing
@@ -488,10 +476,9 @@ pub(crate) fn save_merge(state: &mut State) -> Vec<Command> {
                 .map(|f| f.label())
                 .collect::<Vec<_>>()
                 .join(", ");
-            state.error(format!(
+            vec![Effect::error(format!(
                 "Pick mine (←) or theirs (→) for {names} before saving."
-            ));
-            vec![]
+            ))]
         }
     }
 }

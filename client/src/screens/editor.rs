@@ -16,16 +16,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui_textarea::TextArea;
 
-use crate::net::SavePurpose;
-use crate::screens::clock;
-use crate::state::State;
-use crate::state::{Command, Modal, Screen, ctrl};
-use crate::widgets::keys::{Hint, h};
+use crate::keymap::{Hint, h};
+use crate::model::Model;
+use crate::net::{Command, SavePurpose};
+use crate::screens::{Effect, Modal, Route, clock, ctrl};
 
-pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
-    let Some(editor) = &state.editor else {
-        return;
-    };
+/// Draws the editor of `editor`, with the live ETag and who else is here from `model`.
+pub(super) fn draw(frame: &mut Frame, area: Rect, editor: &Editor, model: &Model) {
     let title = match (&editor.id, &editor.base) {
         (Some(id), Some(b)) => format!(" Edit product {id}: {} ", b.sku),
         _ => " New product ".to_string(),
@@ -43,7 +40,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
         ((chars + chars / 6) / width + 1).clamp(2, 5) as u16
     });
     // Who else is in this product now: before anyone types, not after a 412.
-    let here = editor.id.and_then(|id| state.editing_line(id));
+    let here = editor.id.and_then(|id| model.editing_line(id));
     let [info, here_area, banner_area, fields] = Layout::vertical([
         Constraint::Length(if narrow { 2 } else { 1 }),
         Constraint::Length(if here.is_some() { 1 } else { 0 }),
@@ -55,7 +52,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
     // What the edit is based on, and what the server has now.
     let live = editor
         .id
-        .and_then(|id| state.products.get(&id))
+        .and_then(|id| model.products.get(&id))
         .map(|p| p.etag.clone());
     let info_line = match &editor.base {
         Some(base) => {
@@ -98,7 +95,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
     draw_fields(frame, fields, editor);
 }
 
-fn banner_text(stale: &crate::state::Stale) -> String {
+fn banner_text(stale: &Stale) -> String {
     if stale.deleted {
         format!(
             "⚠ {} deleted this product at {}. Saving will fail (410); you can recreate it from your edit.",
@@ -127,7 +124,7 @@ fn banner_text(stale: &crate::state::Stale) -> String {
     }
 }
 
-fn draw_fields(frame: &mut Frame, fields: Rect, editor: &crate::state::Editor) {
+fn draw_fields(frame: &mut Frame, fields: Rect, editor: &Editor) {
     let errors = editor.check().err().unwrap_or_default();
     // Five boxed fields need 15 rows; on a short terminal each field is one line with
     // its label in front instead.
@@ -176,7 +173,7 @@ fn draw_fields(frame: &mut Frame, fields: Rect, editor: &crate::state::Editor) {
 fn draw_compact(
     frame: &mut Frame,
     area: Rect,
-    editor: &crate::state::Editor,
+    editor: &Editor,
     errors: &std::collections::BTreeMap<Field, String>,
 ) {
     let mut constraints = vec![Constraint::Length(1); Field::ALL.len()];
@@ -208,43 +205,8 @@ fn draw_compact(
 
 // ---- The editor's state and keys ----
 
-/// The keys of the NewProduct screen, for the status bar and the help.
-pub const KEYS_NEW_PRODUCT: &[Hint] = &[
-    h("Tab/S-Tab", "next/prev field", true),
-    h("Ctrl-S", "create (POST, no If-Match)", true),
-    h("↑↓", "cycle status (status field)", false),
-    h("Home/End", "start/end of line", false),
-    h("Ctrl-K", "delete to end of line", false),
-    h("Ctrl-L", "log", true),
-    h("F1", "help", true),
-    h("Esc", "back", true),
-    h(
-        "Ctrl-C",
-        "quit now (an unsaved edit goes to a draft file)",
-        false,
-    ),
-];
-
-/// The keys of the EditorUnsafe screen, for the status bar and the help.
-pub const KEYS_UNSAFE: &[Hint] = &[
-    h("Tab/S-Tab", "next/prev field", true),
-    h("Ctrl-S", "save WITHOUT If-Match", true),
-    h("F8", "save WITHOUT If-Match (lost-update demo)", false),
-    h("↑↓", "cycle status (status field)", false),
-    h("Home/End", "start/end of line", false),
-    h("Ctrl-K", "delete to end of line", false),
-    h("Ctrl-L", "log", true),
-    h("F1", "help", true),
-    h("Esc", "back", true),
-    h(
-        "Ctrl-C",
-        "quit now (an unsaved edit goes to a draft file)",
-        false,
-    ),
-];
-
-/// The keys of the Editor screen, for the status bar and the help.
-pub const KEYS: &[Hint] = &[
+/// The editor's keys; Ctrl-S says what it sends (see [`keys`]).
+const KEYS: &[Hint] = &[
     h("Tab/S-Tab", "next/prev field", true),
     h("Ctrl-S", "save (If-Match)", true),
     h("↑↓", "cycle status (status field)", false),
@@ -260,6 +222,25 @@ pub const KEYS: &[Hint] = &[
     ),
 ];
 
+/// The editor's keys, from the one table: a new product's Ctrl-S creates it (a POST, no
+/// If-Match); with `--no-if-match` it saves without If-Match, and F8 does too.
+pub fn keys(creating: bool, unsafe_saves: bool) -> Vec<Hint> {
+    let mut keys = KEYS.to_vec();
+    let Some(save) = keys.iter().position(|k| k.keys == "Ctrl-S") else {
+        return keys;
+    };
+    if creating {
+        keys[save] = h("Ctrl-S", "create (POST, no If-Match)", true);
+    } else if unsafe_saves {
+        keys[save] = h("Ctrl-S", "save WITHOUT If-Match", true);
+        keys.insert(
+            save + 1,
+            h("F8", "save WITHOUT If-Match (lost-update demo)", false),
+        );
+    }
+    keys
+}
+
 /// The banner of an editor whose record changed on the server after the edit began.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stale {
@@ -272,6 +253,7 @@ pub struct Stale {
 }
 
 /// The editor: one text area per field, and the version the edit is based on.
+#[derive(Debug)]
 pub struct Editor {
     /// This edit's identity: every save it sends carries it, and an answer for another
     /// edit never lands here.
@@ -307,7 +289,8 @@ pub(crate) fn text_area(text: &str) -> TextArea<'static> {
 }
 
 impl Editor {
-    pub fn open(product: Option<&Product>) -> Editor {
+    /// An editor on `product` (or a new product) for the edit `token`.
+    pub fn open(token: u64, product: Option<&Product>) -> Editor {
         let empty = ProductFields {
             sku: String::new(),
             name: String::new(),
@@ -317,7 +300,7 @@ impl Editor {
         };
         let fields = product.map(Product::fields).unwrap_or(empty);
         Editor {
-            token: 0,
+            token,
             id: product.map(|p| p.id),
             base: product.cloned(),
             inputs: Field::ALL
@@ -389,6 +372,13 @@ impl Editor {
         }
     }
 
+    /// Replaces every field's text with `fields` (a restored version, a reopened draft).
+    pub fn fill(&mut self, fields: &ProductFields) {
+        for (i, f) in Field::ALL.iter().enumerate() {
+            self.inputs[i] = text_area(&edit_text(fields, *f));
+        }
+    }
+
     fn base_fields(&self) -> ProductFields {
         self.base
             .as_ref()
@@ -418,79 +408,29 @@ impl Editor {
 
     /// Replaces everything with `product` (a clean refresh or a reload).
     pub fn load(&mut self, product: &Product) {
-        let (focus, token) = (self.focus, self.token);
-        *self = Editor::open(Some(product));
+        let focus = self.focus;
+        *self = Editor::open(self.token, Some(product));
         self.focus = focus;
-        self.token = token;
     }
 }
 
-pub(crate) fn on_editor_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
-    let Some(editor) = &mut state.editor else {
-        state.screen = Screen::Catalog;
-        return vec![];
-    };
+/// A key in the editor of `editor`.
+pub(super) fn on_key(editor: &mut Editor, model: &Model, key: KeyEvent) -> Vec<Effect> {
     let n = Field::ALL.len();
     let ctrl_s = ctrl(&key, 's');
     // F8 (save without If-Match) exists for the lost-update demo only, where the client
     // runs with --no-if-match against a server that accepts it.
-    let ctrl_u = key.code == KeyCode::F(8) && state.unsafe_saves;
+    let ctrl_u = key.code == KeyCode::F(8) && model.unsafe_saves;
     if ctrl_s || ctrl_u {
-        if editor.saving {
-            return vec![];
-        }
-        let fields = match editor.check() {
-            Ok(f) => f,
-            Err(errors) => {
-                let list = errors
-                    .iter()
-                    .map(|(f, e)| format!("{} {e}", f.label()))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                state.error(format!("Not saved: {list}."));
-                return vec![];
-            }
-        };
-        editor.saving = true;
-        let id = editor.id;
-        let unconditional = (ctrl_u || state.unsafe_saves) && id.is_some();
-        let if_match = if unconditional {
-            None
-        } else {
-            editor.base.as_ref().map(|b| b.etag.clone())
-        };
-        let edit = editor.token;
-        let base_version = editor.base.as_ref().map(|b| b.version);
-        if unconditional {
-            state.error("Saving WITHOUT If-Match: if someone else saved first, their change is silently lost.");
-        }
-        return vec![Command::Save {
-            edit,
-            purpose: if unconditional {
-                SavePurpose::Unconditional
-            } else {
-                SavePurpose::Edit
-            },
-            id,
-            fields,
-            if_match,
-            base_version,
-        }];
+        return save(editor, model.unsafe_saves);
     }
     if ctrl(&key, 'l') {
-        state.show_log = !state.show_log;
-        return vec![];
+        return vec![Effect::ToggleLog];
     }
     match key.code {
-        KeyCode::Esc => {
-            if editor.is_dirty() {
-                state.modal = Some(Modal::LeaveEditor);
-            } else {
-                state.editor = None;
-                state.screen = Screen::Catalog;
-            }
-        }
-        KeyCode::F(1) => state.help = true,
+        KeyCode::Esc if editor.is_dirty() => return vec![Effect::Ask(Modal::LeaveEditor)],
+        KeyCode::Esc => return vec![Effect::Go(Route::Catalog)],
+        KeyCode::F(1) => return vec![Effect::Help],
         KeyCode::Tab => editor.focus = (editor.focus + 1) % n,
         KeyCode::BackTab => editor.focus = (editor.focus + n - 1) % n,
         KeyCode::Enter if editor.focused() != Field::Description => {
@@ -519,4 +459,49 @@ pub(crate) fn on_editor_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
         }
     }
     vec![]
+}
+
+/// Ctrl-S (or F8): the fields as typed, with If-Match of the base, unless this client
+/// saves without it (`--no-if-match`, the lost-update demo).
+fn save(editor: &mut Editor, unsafe_saves: bool) -> Vec<Effect> {
+    if editor.saving {
+        return vec![];
+    }
+    let fields = match editor.check() {
+        Ok(f) => f,
+        Err(errors) => {
+            let list = errors
+                .iter()
+                .map(|(f, e)| format!("{} {e}", f.label()))
+                .collect::<Vec<_>>()
+                .join("; ");
+            return vec![Effect::error(format!("Not saved: {list}."))];
+        }
+    };
+    editor.saving = true;
+    let id = editor.id;
+    let unconditional = unsafe_saves && id.is_some();
+    let save = Command::Save {
+        edit: editor.token,
+        purpose: if unconditional {
+            SavePurpose::Unconditional
+        } else {
+            SavePurpose::Edit
+        },
+        id,
+        fields,
+        if_match: if unconditional {
+            None
+        } else {
+            editor.base.as_ref().map(|b| b.etag.clone())
+        },
+        base_version: editor.base.as_ref().map(|b| b.version),
+    };
+    let mut effects = vec![Effect::Net(save)];
+    if unconditional {
+        effects.push(Effect::error(
+            "Saving WITHOUT If-Match: if someone else saved first, their change is silently lost.",
+        ));
+    }
+    effects
 }

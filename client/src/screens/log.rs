@@ -6,17 +6,17 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Style, Stylize};
 use ratatui::widgets::{Block, Row, Table};
 
-use crate::state::State;
+use crate::model::Model;
 
-pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
+pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
     let block = Block::bordered().title(" Protocol log (l hides) ".bold());
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let height = inner.height.saturating_sub(1) as usize;
     // Narrow: the request, its status and the If-Match sent (what the log is for).
     let narrow = inner.width < 70;
-    let skip = state.log.len().saturating_sub(height);
-    let rows = state.log.iter().skip(skip).map(|e| {
+    let skip = model.log.len().saturating_sub(height);
+    let rows = model.log.iter().skip(skip).map(|e| {
         let status = e
             .status
             .map(|s| s.to_string())
