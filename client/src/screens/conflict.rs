@@ -75,11 +75,9 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, panel: &ConflictPanel) {
 
     // Narrow: the base and the "changed" columns give way to mine, theirs and the result.
     let narrow = table_area.width < 64;
-    let col = if narrow {
-        (table_area.width.saturating_sub(14) / 3).max(4) as usize
-    } else {
-        (table_area.width.saturating_sub(24) / 4).max(6) as usize
-    };
+    let theirs_header = format!("theirs v{} ({})", theirs.version, theirs.updated_by);
+    let widths = ConflictColumns::fit(table_area.width, narrow, theirs_header.chars().count());
+    let col = widths.value as usize;
     let rows = Field::ALL.iter().enumerate().map(|(i, f)| {
         let m = &panel.merge;
         let outcome = panel.outcome(*f);
@@ -107,7 +105,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, panel: &ConflictPanel) {
             vec![
                 Cell::from(f.label()).style(Style::new().bold()),
                 Cell::from(clip(&m.mine.display(*f), col)),
-                Cell::from(clip(&m.theirs.display(*f), col)),
+                Cell::from(clip(&m.theirs.display(*f), widths.theirs as usize)),
                 Cell::from(
                     if outcome == FieldOutcome::Conflict && !panel.picks.contains_key(f) {
                         "BOTH ✗".to_string()
@@ -122,7 +120,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, panel: &ConflictPanel) {
                 Cell::from(f.label()).style(Style::new().bold()),
                 Cell::from(clip(&m.base.display(*f), col)),
                 Cell::from(clip(&m.mine.display(*f), col)),
-                Cell::from(clip(&m.theirs.display(*f), col)),
+                Cell::from(clip(&m.theirs.display(*f), widths.theirs as usize)),
                 Cell::from(mark).style(mark_style),
                 Cell::from(result).style(Style::new().bold()),
             ]
@@ -141,7 +139,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, panel: &ConflictPanel) {
             "field".to_string(),
             format!("base v{}", panel.base_version),
             "mine".to_string(),
-            format!("theirs v{} ({})", theirs.version, theirs.updated_by),
+            theirs_header,
             "changed".to_string(),
             "result".to_string(),
         ])
@@ -149,18 +147,18 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, panel: &ConflictPanel) {
     .style(Style::new().bold().underlined());
     let widths: Vec<Constraint> = if narrow {
         vec![
-            Constraint::Length(11),
-            Constraint::Fill(1),
-            Constraint::Fill(1),
+            Constraint::Length(FIELD - 1),
+            Constraint::Length(widths.value),
+            Constraint::Length(widths.theirs),
             Constraint::Fill(1),
         ]
     } else {
         vec![
-            Constraint::Length(12),
-            Constraint::Fill(1),
-            Constraint::Fill(1),
-            Constraint::Fill(1),
-            Constraint::Length(8),
+            Constraint::Length(FIELD),
+            Constraint::Length(widths.value),
+            Constraint::Length(widths.value),
+            Constraint::Length(widths.theirs),
+            Constraint::Length(CHANGED),
             Constraint::Fill(1),
         ]
     };
@@ -190,6 +188,42 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, panel: &ConflictPanel) {
         )
     };
     frame.render_widget(Paragraph::new(foot_text).wrap(Wrap { trim: true }), foot);
+}
+
+/// The field column ("description" and a space) and the "changed" column ("BOTH ✗").
+const FIELD: u16 = 12;
+const CHANGED: u16 = 8;
+
+/// The widths of the panel's value columns.
+struct ConflictColumns {
+    /// Base, mine and the result.
+    value: u16,
+    /// Theirs, whose header names the version and who made it: it gets the room for the
+    /// whole header when the others can spare it.
+    theirs: u16,
+}
+
+impl ConflictColumns {
+    fn fit(width: u16, narrow: bool, theirs_header: usize) -> ConflictColumns {
+        // Values share what the fixed columns and the one-column gaps leave.
+        let (values, room) = if narrow {
+            (3, width.saturating_sub(FIELD - 1 + 3))
+        } else {
+            (4, width.saturating_sub(FIELD + CHANGED + 5))
+        };
+        let even = (room / values).max(4);
+        let header = (theirs_header as u16).min(room / 2);
+        if narrow || header <= even {
+            return ConflictColumns {
+                value: even,
+                theirs: even,
+            };
+        }
+        ConflictColumns {
+            value: ((room - header) / (values - 1)).max(4),
+            theirs: header,
+        }
+    }
 }
 
 // ---- The conflict panel's state and keys ----

@@ -28,9 +28,9 @@ fn snapshot_catalog_with_log_and_filter() {
         Action::Net(Reply::Exchange(Exchange {
             method: "PUT".into(),
             path: "/products/1".into(),
-            if_match: Some("\"000000005eed0065\"".into()),
+            if_match: Some("\"5eed006500c0ffee\"".into()),
             status: Some(412),
-            etag: Some("\"000000005eed0066\"".into()),
+            etag: Some("\"5eed006600c0ffee\"".into()),
             millis: 3,
             note: None,
         })),
@@ -180,7 +180,14 @@ fn every_screen_fits_40x20_80x24_and_120x40() {
     // The catalog at 40 columns still shows each row's id and the start of its ETag.
     let narrow = render_at(&mut s, 40, 20);
     assert!(narrow.contains("BBQ-KETTLE-57"), "{narrow}");
-    assert!(narrow.contains("\"000000005eed"), "{narrow}");
+    assert!(
+        narrow.contains(&product(1, 1, 0, Status::InStock, "").etag),
+        "{narrow}"
+    );
+    // At 80 columns the name has room to be read, and the ETag shows its first 8 digits.
+    let medium = render_at(&mut s, 80, 24);
+    assert!(medium.contains("Kettle charcoal"), "{medium}");
+    assert!(medium.contains("\"5eed0065…"), "{medium}");
 
     let mut e = editing("bob");
     focus(&mut e, Field::Price);
