@@ -153,7 +153,16 @@ impl State {
         for effect in effects {
             match effect {
                 Effect::Net(command) => commands.push(command),
-                Effect::Go(route) => self.route = route,
+                Effect::Go(route) => {
+                    // An edit reopened from a draft file ends saved or discarded: its
+                    // file goes (quitting keeps the route, and so the file).
+                    if let Route::Edit(session) = &mut self.route
+                        && let Some(path) = session.draft_path.take()
+                    {
+                        self.discarded_drafts.push(path);
+                    }
+                    self.route = route;
+                }
                 Effect::Ask(modal) => self.modal = Some(modal),
                 Effect::Say(notice) => self.notice = Some(notice),
                 Effect::Help => self.help = true,

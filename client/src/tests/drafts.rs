@@ -66,4 +66,49 @@ fn drafts_found_at_start_are_offered_and_reopen_on_their_base() {
     assert_eq!(stale.by, "bob");
     assert!(!s.model.has_draft(1));
     assert!(s.route.edit().unwrap().draft_path.is_some());
+    // Saved: the edit ends, and its draft file is handed to the app to remove.
+    let Some(Command::Save { fields, .. }) = update(&mut s, ctrl('s')).first().cloned() else {
+        panic!()
+    };
+    assert!(
+        s.discarded_drafts.is_empty(),
+        "not while the save is in flight"
+    );
+    answer(
+        &mut s,
+        Action::Net(Reply::Saved {
+            edit: ON_SCREEN,
+            purpose: SavePurpose::Merge,
+            id: Some(1),
+            sent: Box::new(fields.clone()),
+            outcome: WriteOutcome::Conflict(Box::new(product(
+                1,
+                2,
+                39900,
+                Status::OutOfStock,
+                "bob",
+            ))),
+        }),
+    );
+    assert_eq!(s.screen(), Screen::Conflict);
+    update(&mut s, key(KeyCode::Char('o')));
+    let mut saved = product(1, 3, 12345, Status::InStock, "alice");
+    saved.status = fields.status;
+    answer(
+        &mut s,
+        Action::Net(Reply::Saved {
+            edit: ON_SCREEN,
+            purpose: SavePurpose::Overwrite,
+            id: Some(1),
+            sent: Box::new(fields),
+            outcome: WriteOutcome::Done(Some(saved)),
+        }),
+    );
+    assert_eq!(s.screen(), Screen::Catalog);
+    assert_eq!(
+        s.discarded_drafts,
+        vec![std::path::PathBuf::from(
+            "/nonexistent/alice-product-1.json"
+        )]
+    );
 }
