@@ -119,12 +119,14 @@ impl App {
         let mut input = EventStream::new();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut stop = stop_signals();
+        let size = terminal.size()?;
+        self.dispatch(Action::Resize(size.width, size.height));
         terminal.draw(|f| view::draw(f, &mut self.state))?;
         loop {
             tokio::select! {
                 event = input.next() => match event {
                     Some(Ok(Event::Key(key))) => self.dispatch(Action::Key(key)),
-                    Some(Ok(Event::Resize(_, _))) => self.dispatch(Action::Resize),
+                    Some(Ok(Event::Resize(w, h))) => self.dispatch(Action::Resize(w, h)),
                     Some(Ok(Event::Mouse(m))) => self.dispatch(Action::Mouse(m)),
                     Some(Ok(_)) => continue,
                     Some(Err(e)) => bail!("reading the terminal failed: {e}"),

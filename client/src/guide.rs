@@ -48,6 +48,17 @@ fn last_412(state: &State) -> Option<(String, String)> {
         })
 }
 
+/// The guide's line for a window `width` columns wide: below 60 columns the ETags show
+/// their first 8 digits, so the sentences fit.
+pub fn text(state: &State, width: u16) -> Option<String> {
+    let line = line(state)?;
+    Some(if width < 60 {
+        crate::screens::short_etags(&line)
+    } else {
+        line
+    })
+}
+
 /// The guide's current line, or `None` when there is no guide.
 pub fn line(state: &State) -> Option<String> {
     let role = state.model.guide?;
@@ -206,8 +217,9 @@ pub fn line(state: &State) -> Option<String> {
                     "Step 4: {} saved first. This client was started with --no-if-match: Ctrl-S sends no If-Match at all. Press Ctrl-S and see what is lost.",
                     stale.by
                 ),
+                // What to do first: in a small window the sentences after it may not fit.
                 (Some(stale), true) => format!(
-                    "Step 4: {} saved first (ETag {}). Press Ctrl-S anyway: it sends If-Match: {base}, which is stale, and the server will refuse it.",
+                    "Step 4: {} saved first; press Ctrl-S anyway. It sends If-Match: {base}, which is stale (the server's ETag is {}), and the server will refuse it.",
                     stale.by, stale.etag
                 ),
             }

@@ -38,6 +38,8 @@ pub struct State {
     pub announced: Option<(i64, Option<String>, SystemTime)>,
     /// Draft files the user discarded, for the app to remove.
     pub discarded_drafts: Vec<PathBuf>,
+    /// The terminal's columns and rows (0 until known).
+    pub size: (u16, u16),
 }
 
 impl State {
@@ -53,7 +55,15 @@ impl State {
             quit: false,
             announced: None,
             discarded_drafts: Vec::new(),
+            size: (0, 0),
         }
+    }
+
+    /// Whether the protocol log covers the whole screen: it does when the screen's own
+    /// essentials leave it fewer than [`LOG_LINES`] exchanges beside them.
+    pub fn log_full_pane(&self) -> bool {
+        let (width, height) = self.size;
+        self.show_log && height > 0 && log_full_pane(height, self.route.min_height(width))
     }
 
     /// Which screen is shown.
@@ -179,6 +189,19 @@ impl State {
     }
 }
 
+/// The rows the status bar takes.
+pub const STATUS_ROWS: u16 = 2;
+/// The log pane's rows beside a screen: its borders, its header, 7 exchanges.
+pub const LOG_ROWS: u16 = 10;
+/// Fewer exchanges than this beside the screen, and the log takes the whole screen.
+pub const LOG_LINES: u16 = 6;
+
+/// Whether the log takes the whole screen at `height` rows, beside a screen that needs
+/// `screen_min` rows for what it must show.
+pub fn log_full_pane(height: u16, screen_min: u16) -> bool {
+    height.saturating_sub(STATUS_ROWS + screen_min) < LOG_LINES + 3
+}
+
 /// The open screen, as a component.
 fn open_screen<'a>(route: &'a mut Route, catalog: &'a mut Catalog) -> &'a mut dyn Component {
     match route {
@@ -235,7 +258,10 @@ fn route(state: &mut State, action: Action) -> Vec<Command> {
             state.model.tick(now);
             vec![]
         }
-        Action::Resize => vec![],
+        Action::Resize(width, height) => {
+            state.size = (width, height);
+            vec![]
+        }
         Action::Mouse(m) => {
             // Only the catalog takes the mouse; elsewhere the keys do everything.
             if matches!(state.route, Route::Catalog) && state.modal.is_none() && !state.help {
@@ -281,6 +307,13 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
     }
     if let Some(modal) = state.modal.take() {
         return on_modal_key(state, modal, key);
+    }
+    // The log over the whole screen: Esc or l (Ctrl-L) returns to the screen under it.
+    if state.log_full_pane() {
+        if matches!(key.code, KeyCode::Esc | KeyCode::Char('l')) {
+            state.show_log = false;
+        }
+        return vec![];
     }
     state.key_to_screen(key)
 }

@@ -11,48 +11,102 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use crate::keymap;
 use crate::net::Connection;
-use crate::screens::{Component, Route, help, log, popup};
-use crate::state::State;
+use crate::screens::{Component, Route, clip, help, log, popup};
+use crate::state::{LOG_ROWS, STATUS_ROWS, State, log_full_pane};
+use crate::widgets::text;
+
+/// The rows of the frame, top to bottom below the open screen, and the texts that fit.
+struct Rows {
+    log: u16,
+    /// The log covers the screen (too short for it beside the screen's essentials).
+    log_full: bool,
+    guide: Option<String>,
+    guide_rows: u16,
+    notice_rows: u16,
+    notice: Option<String>,
+}
+
+/// Shares the rows out. The status bar first, then what the open screen must show; then
+/// the log, the guide and the notice in that order, the last two with whole sentences
+/// only; the screen takes what is left. A log too short beside the screen covers it all.
+fn rows(state: &State, width: u16, height: u16) -> Rows {
+    let screen_min = state.route.min_height(width);
+    let mut left = height.saturating_sub(STATUS_ROWS);
+    // The log over the whole pane: nothing else but the status bar.
+    let log_full = state.show_log && log_full_pane(height, screen_min);
+    left = if log_full {
+        0
+    } else {
+        left.saturating_sub(screen_min)
+    };
+    let log = if state.show_log && !log_full {
+        LOG_ROWS.min(left)
+    } else {
+        0
+    };
+    left -= log;
+    // The guide's "▶ " is part of what wraps.
+    let guide = crate::guide::text(state, width).and_then(|g| {
+        let cap = if width < 60 { 5 } else { 3 };
+        text::whole_sentences(&format!("▶ {g}"), width, cap.min(left))
+    });
+    let guide_rows = guide.as_deref().map_or(0, |g| text::rows(g, width));
+    left -= guide_rows;
+    // The notice keeps a row even when empty, if one is left; a notice whose first
+    // sentence is too long for the rows left shows that sentence cut.
+    let notice = state.notice.as_ref().and_then(|n| {
+        text::whole_sentences(&n.text, width, left.min(3))
+            .or_else(|| (left > 0).then(|| clip(&n.text, width as usize)))
+    });
+    let notice_rows = match &notice {
+        Some(n) => text::rows(n, width).min(left),
+        None => 1.min(left),
+    };
+    Rows {
+        log,
+        log_full,
+        guide,
+        guide_rows,
+        notice_rows,
+        notice,
+    }
+}
 
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame, state: &mut State) {
-    let log_height = if state.show_log { 10 } else { 0 };
-    let guide = crate::guide::line(state);
-    let width = frame.area().width.max(1) as usize;
-    // Enough rows for the wrapped text (words wrap early, hence the slack), within bounds.
-    let rows_for = |text: &str, max: u16| -> u16 {
-        let chars = text.chars().count() + 2;
-        ((chars + chars / 8) / width + 1).min(max as usize) as u16
-    };
-    let guide_height = guide.as_deref().map_or(0, |g| rows_for(g, 3));
-    let notice_height = state.notice.as_ref().map_or(1, |n| rows_for(&n.text, 3));
+    let area = frame.area();
+    let rows = rows(state, area.width, area.height);
     let [main, log_area, guide_area, notice, status] = Layout::vertical([
-        Constraint::Min(5),
-        Constraint::Length(log_height),
-        Constraint::Length(guide_height),
-        Constraint::Length(notice_height),
-        Constraint::Length(2),
+        Constraint::Fill(1),
+        Constraint::Length(rows.log),
+        Constraint::Length(rows.guide_rows),
+        Constraint::Length(rows.notice_rows),
+        Constraint::Length(STATUS_ROWS),
     ])
-    .areas(frame.area());
-    if let Some(text) = guide {
+    .areas(area);
+    if let Some(text) = &rows.guide {
         frame.render_widget(
-            Paragraph::new(format!("▶ {text}"))
+            Paragraph::new(text.as_str())
                 .wrap(Wrap { trim: true })
                 .style(Style::new().fg(Color::White).bg(Color::Blue).bold()),
             guide_area,
         );
     }
-    let model = &state.model;
-    match &mut state.route {
-        Route::Catalog => state.catalog.draw(frame, main, model),
-        Route::Drafts(d) => d.draw(frame, main, model),
-        Route::Edit(e) => e.draw(frame, main, model),
-        Route::History(h) => h.draw(frame, main, model),
+    if rows.log_full {
+        log::draw(frame, main, &state.model, true);
+    } else {
+        let model = &state.model;
+        match &mut state.route {
+            Route::Catalog => state.catalog.draw(frame, main, model),
+            Route::Drafts(d) => d.draw(frame, main, model),
+            Route::Edit(e) => e.draw(frame, main, model),
+            Route::History(h) => h.draw(frame, main, model),
+        }
     }
-    if state.show_log {
-        log::draw(frame, log_area, &state.model);
+    if rows.log > 0 {
+        log::draw(frame, log_area, &state.model, false);
     }
-    draw_notice(frame, notice, state);
+    draw_notice(frame, notice, state, rows.notice.as_deref());
     draw_status(frame, status, state);
     if let Some(modal) = &state.modal {
         let area = popup(frame.area(), 64, 7);
@@ -76,15 +130,15 @@ pub fn draw(frame: &mut Frame, state: &mut State) {
     }
 }
 
-fn draw_notice(frame: &mut Frame, area: Rect, state: &State) {
-    if let Some(n) = &state.notice {
+fn draw_notice(frame: &mut Frame, area: Rect, state: &State, text: Option<&str>) {
+    if let (Some(n), Some(text)) = (&state.notice, text) {
         let style = if n.error {
             Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
         } else {
             Style::new().fg(Color::Green)
         };
         frame.render_widget(
-            Paragraph::new(Span::styled(n.text.clone(), style)).wrap(Wrap { trim: true }),
+            Paragraph::new(Span::styled(text.to_string(), style)).wrap(Wrap { trim: true }),
             area,
         );
     }

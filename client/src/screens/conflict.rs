@@ -17,9 +17,12 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
 
 use crate::keymap::{Hint, h};
 use crate::net::{Command, SavePurpose};
-use crate::screens::{EditSession, Effect, Modal, clip, clock};
+use crate::screens::{EditSession, Effect, Modal, clip, clock, short_etag};
+use crate::widgets::text;
 
-/// Draws the panel.
+/// Draws the panel: what happened, the fields (what matters first), what to do. When
+/// rows run short the unchanged fields give way first ("+2 unchanged"); what happened and
+/// what to do stay at every size.
 pub(super) fn draw(frame: &mut Frame, area: Rect, panel: &ConflictPanel) {
     let theirs = &panel.theirs;
     let title = format!(" Conflict: product {} ({}) ", panel.id, theirs.sku);
@@ -28,105 +31,237 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, panel: &ConflictPanel) {
         .border_style(Style::new().fg(Color::Magenta));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let [intro, table_area, foot] = Layout::vertical([
-        Constraint::Length(3),
-        Constraint::Min(4),
-        Constraint::Length(2),
+    let narrow = inner.width < 64;
+    let happened = happened(panel, narrow);
+    let todo = todo(panel, narrow);
+    let happened_rows = text::rows(&happened_plain(&happened), inner.width);
+    let todo_rows = text::rows(&todo, inner.width);
+    let order = panel.order();
+    let changed = order
+        .iter()
+        .filter(|f| panel.outcome(**f) != FieldOutcome::Unchanged)
+        .count();
+    // The header and the changed fields first; then the base's provenance and the
+    // unchanged fields, as room allows.
+    let table_room = inner.height.saturating_sub(happened_rows + todo_rows + 1) as usize;
+    let shown = if table_room >= order.len() {
+        order.len()
+    } else {
+        changed.min(table_room)
+    };
+    let hidden = order.len() - shown;
+    let table_rows = shown as u16 + 1;
+    let hidden_row = u16::from(hidden > 0 && table_room > shown);
+    let base_row = u16::from(
+        panel.deleted.is_none()
+            && inner.height > happened_rows + todo_rows + table_rows + hidden_row,
+    );
+    let [intro, base_area, table_area, hidden_area, _, foot] = Layout::vertical([
+        Constraint::Length(happened_rows),
+        Constraint::Length(base_row),
+        Constraint::Length(table_rows),
+        Constraint::Length(hidden_row),
+        Constraint::Fill(1),
+        Constraint::Length(todo_rows),
     ])
     .areas(inner);
+    if hidden > 0 {
+        frame.render_widget(
+            Paragraph::new(format!("+{hidden} unchanged")).style(Style::new().fg(Color::DarkGray)),
+            hidden_area,
+        );
+    }
+    frame.render_widget(Paragraph::new(happened).wrap(Wrap { trim: true }), intro);
+    frame.render_widget(
+        Paragraph::new(match (panel.base_fetched, narrow) {
+            (true, _) => "base: fetched from /versions",
+            (false, true) => "base: fetching /versions…",
+            (false, false) => "base: from your editor (fetching /versions…)",
+        })
+        .style(Style::new().fg(Color::DarkGray)),
+        base_area,
+    );
+    draw_table(frame, table_area, panel, &order[..shown], narrow);
+    frame.render_widget(Paragraph::new(todo).wrap(Wrap { trim: true }), foot);
+}
 
+/// The rows the panel needs for what it must show at `width`: what happened, the header,
+/// the changed fields, what to do, and its borders.
+pub(super) fn min_height(panel: &ConflictPanel, width: u16) -> u16 {
+    let inner = width.saturating_sub(2);
+    let narrow = inner < 64;
+    let order = panel.order();
+    let changed = order
+        .iter()
+        .filter(|f| panel.outcome(**f) != FieldOutcome::Unchanged)
+        .count() as u16;
+    text::rows(&happened_plain(&happened(panel, narrow)), inner)
+        + text::rows(&todo(panel, narrow), inner)
+        + 1
+        + changed
+        + 2
+}
+
+/// What happened: a 412 (who saved first) or a 410 (who deleted it).
+fn happened(panel: &ConflictPanel, narrow: bool) -> Vec<Line<'static>> {
+    let theirs = &panel.theirs;
     if let Some((by, at)) = &panel.deleted {
-        let text = vec![
+        return vec![
             Line::from(format!(
                 "{by} deleted this product at {}, while you were editing version {}.",
                 clock(at),
                 panel.base_version
             ))
             .style(Style::new().fg(Color::Red).bold()),
-            Line::from(
-                "Your edit is kept below. c recreates it as a new product (POST), x discards it.",
-            ),
-        ];
-        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), intro);
-    } else {
-        let text = vec![
-            Line::from(format!(
-                "You edited version {} (ETag {}). {} saved version {} (ETag {}) at {} first.",
-                panel.base_version,
-                panel.base_etag,
-                theirs.updated_by,
-                theirs.version,
-                theirs.etag,
-                clock(&theirs.updated_at)
-            )),
-            Line::from(format!(
-                "The server answered 412 Precondition Failed: nothing of yours was lost. {}",
-                panel.note.clone().unwrap_or_default()
-            )),
-            Line::from(if panel.base_fetched {
-                "base: fetched from /versions".to_string()
+            Line::from(if narrow {
+                "Your edit is kept: c recreates it, x discards it."
             } else {
-                "base: from your editor (fetching /versions…)".to_string()
-            })
-            .style(Style::new().fg(Color::DarkGray)),
+                "Your edit is kept below. c recreates it as a new product (POST), x discards it."
+            }),
         ];
-        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), intro);
     }
+    let note = panel.note.clone().unwrap_or_default();
+    if narrow {
+        return vec![Line::from(
+            format!(
+                "412: {} saved version {} first. Nothing of yours was lost. {note}",
+                theirs.updated_by, theirs.version
+            )
+            .trim_end()
+            .to_string(),
+        )];
+    }
+    vec![
+        Line::from(format!(
+            "You edited version {} (ETag {}). {} saved version {} (ETag {}) at {} first.",
+            panel.base_version,
+            panel.base_etag,
+            theirs.updated_by,
+            theirs.version,
+            theirs.etag,
+            clock(&theirs.updated_at)
+        )),
+        Line::from(
+            format!(
+                "The server answered 412 Precondition Failed: nothing of yours was lost. {note}"
+            )
+            .trim_end()
+            .to_string(),
+        ),
+    ]
+}
 
-    // Narrow: the base and the "changed" columns give way to mine, theirs and the result.
-    let narrow = table_area.width < 64;
-    let theirs_header = format!("theirs v{} ({})", theirs.version, theirs.updated_by);
-    let widths = ConflictColumns::fit(table_area.width, narrow, theirs_header.chars().count());
-    let col = widths.value as usize;
-    let rows = Field::ALL.iter().enumerate().map(|(i, f)| {
-        let m = &panel.merge;
-        let outcome = panel.outcome(*f);
-        let (mark, mark_style) = match outcome {
-            FieldOutcome::Unchanged => ("", Style::new()),
-            FieldOutcome::Mine => ("mine", Style::new().fg(Color::Green)),
-            FieldOutcome::Theirs => ("theirs", Style::new().fg(Color::Blue)),
-            FieldOutcome::Same => ("same", Style::new().fg(Color::Green)),
-            FieldOutcome::Conflict => ("BOTH ✗", Style::new().fg(Color::Red).bold()),
-        };
-        let result = match outcome {
-            FieldOutcome::Conflict => match panel.picks.get(f) {
-                Some(Side::Mine) => format!("{} (mine)", clip(&m.mine.display(*f), col)),
-                Some(Side::Theirs) => format!("{} (theirs)", clip(&m.theirs.display(*f), col)),
-                None => "← pick →".to_string(),
-            },
-            FieldOutcome::Mine | FieldOutcome::Same => clip(&m.mine.display(*f), col),
-            _ => clip(&m.theirs.display(*f), col),
-        };
-        let mut style = Style::new();
-        if panel.picking && panel.row == i {
-            style = style.add_modifier(Modifier::REVERSED);
-        }
-        let cells = if narrow {
-            vec![
-                Cell::from(f.label()).style(Style::new().bold()),
-                Cell::from(clip(&m.mine.display(*f), col)),
-                Cell::from(clip(&m.theirs.display(*f), widths.theirs as usize)),
-                Cell::from(
-                    if outcome == FieldOutcome::Conflict && !panel.picks.contains_key(f) {
-                        "BOTH ✗".to_string()
-                    } else {
-                        result
-                    },
-                )
-                .style(Style::new().bold()),
-            ]
+/// The lines as one text per line, for counting the rows they wrap into.
+fn happened_plain(lines: &[Line]) -> String {
+    lines
+        .iter()
+        .map(|l| l.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What to do next, with the If-Match a save sends.
+fn todo(panel: &ConflictPanel, narrow: bool) -> String {
+    let tag = if narrow {
+        short_etag(&panel.theirs.etag)
+    } else {
+        panel.theirs.etag.clone()
+    };
+    let conflicts = panel.merge.conflicts();
+    if panel.deleted.is_some() {
+        String::new()
+    } else if panel.picking {
+        let left = conflicts
+            .iter()
+            .filter(|f| !panel.picks.contains_key(f))
+            .count();
+        if narrow {
+            format!("{left} to pick: ← mine, → theirs, then Ctrl-S (If-Match {tag}).")
         } else {
-            vec![
-                Cell::from(f.label()).style(Style::new().bold()),
-                Cell::from(clip(&m.base.display(*f), col)),
-                Cell::from(clip(&m.mine.display(*f), col)),
-                Cell::from(clip(&m.theirs.display(*f), widths.theirs as usize)),
-                Cell::from(mark).style(mark_style),
-                Cell::from(result).style(Style::new().bold()),
-            ]
-        };
-        Row::new(cells).style(style)
-    });
+            format!(
+                "Merging: {left} field(s) still to pick. ← mine, → theirs, A all mine, T all theirs, Ctrl-S saves with If-Match: {tag}."
+            )
+        }
+    } else if conflicts.is_empty() {
+        if narrow {
+            format!("No overlap: m merges and saves (If-Match {tag}).")
+        } else {
+            format!(
+                "No field was changed on both sides: m merges and saves at once (If-Match: {tag})."
+            )
+        }
+    } else if narrow {
+        format!("m merges field by field, r takes theirs, o overwrites (If-Match {tag}).")
+    } else {
+        format!(
+            "r takes theirs, o overwrites theirs with mine (If-Match: {tag}), m merges field by field."
+        )
+    }
+}
+
+fn draw_table(
+    frame: &mut Frame,
+    area: Rect,
+    panel: &ConflictPanel,
+    fields: &[Field],
+    narrow: bool,
+) {
+    let theirs = &panel.theirs;
+    // Narrow: the base and the "changed" columns give way to mine, theirs and the result.
+    let theirs_header = format!("theirs v{} ({})", theirs.version, theirs.updated_by);
+    let widths = ConflictColumns::fit(area.width, narrow, theirs_header.chars().count());
+    let col = widths.value as usize;
+    let m = &panel.merge;
+    let rows: Vec<Row> = fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let outcome = panel.outcome(*f);
+            let (mark, mark_style) = match outcome {
+                FieldOutcome::Unchanged => ("", Style::new()),
+                FieldOutcome::Mine => ("mine", Style::new().fg(Color::Green)),
+                FieldOutcome::Theirs => ("theirs", Style::new().fg(Color::Blue)),
+                FieldOutcome::Same => ("same", Style::new().fg(Color::Green)),
+                FieldOutcome::Conflict => ("BOTH ✗", Style::new().fg(Color::Red).bold()),
+            };
+            let result = match outcome {
+                FieldOutcome::Conflict => match panel.picks.get(f) {
+                    Some(Side::Mine) => format!("{} (mine)", clip(&m.mine.display(*f), col)),
+                    Some(Side::Theirs) => {
+                        format!("{} (theirs)", clip(&m.theirs.display(*f), col))
+                    }
+                    None if narrow => "BOTH ✗".to_string(),
+                    None => "← pick →".to_string(),
+                },
+                FieldOutcome::Mine | FieldOutcome::Same => clip(&m.mine.display(*f), col),
+                _ => clip(&m.theirs.display(*f), col),
+            };
+            let mut style = Style::new();
+            if panel.picking && panel.row == i {
+                style = style.add_modifier(Modifier::REVERSED);
+            }
+            let mine = Cell::from(clip(&m.mine.display(*f), col));
+            let theirs = Cell::from(clip(&m.theirs.display(*f), widths.theirs as usize));
+            let cells = if narrow {
+                vec![
+                    Cell::from(f.label()).style(Style::new().bold()),
+                    mine,
+                    theirs,
+                    Cell::from(result).style(Style::new().bold()),
+                ]
+            } else {
+                vec![
+                    Cell::from(f.label()).style(Style::new().bold()),
+                    Cell::from(clip(&m.base.display(*f), col)),
+                    mine,
+                    theirs,
+                    Cell::from(mark).style(mark_style),
+                    Cell::from(result).style(Style::new().bold()),
+                ]
+            };
+            Row::new(cells).style(style)
+        })
+        .collect();
     let header = if narrow {
         Row::new(vec![
             "field".to_string(),
@@ -162,32 +297,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, panel: &ConflictPanel) {
             Constraint::Fill(1),
         ]
     };
-    frame.render_widget(Table::new(rows, widths).header(header), table_area);
-
-    let conflicts = panel.merge.conflicts();
-    let foot_text = if panel.deleted.is_some() {
-        String::new()
-    } else if panel.picking {
-        let left = conflicts
-            .iter()
-            .filter(|f| !panel.picks.contains_key(f))
-            .count();
-        format!(
-            "Merging: {left} field(s) still to pick. ← mine, → theirs, A all mine, T all theirs, Ctrl-S saves with If-Match: {}.",
-            theirs.etag
-        )
-    } else if conflicts.is_empty() {
-        format!(
-            "No field was changed on both sides: m merges and saves at once (If-Match: {}).",
-            theirs.etag
-        )
-    } else {
-        format!(
-            "r takes theirs, o overwrites theirs with mine (If-Match: {}), m merges field by field.",
-            theirs.etag
-        )
-    };
-    frame.render_widget(Paragraph::new(foot_text).wrap(Wrap { trim: true }), foot);
+    frame.render_widget(Table::new(rows, widths).header(header), area);
 }
 
 /// The field column ("description" and a space) and the "changed" column ("BOTH ✗").
@@ -273,6 +383,7 @@ pub struct ConflictPanel {
     /// The current record (the 412 body's `current`), kept live by events.
     pub theirs: Product,
     pub picks: BTreeMap<Field, Side>,
+    /// The selected row while picking, in the panel's [`order`](ConflictPanel::order).
     pub row: usize,
     pub picking: bool,
     /// Set when the record was deleted: who and when.
@@ -300,6 +411,21 @@ impl ConflictPanel {
 
     pub fn outcome(&self, field: Field) -> FieldOutcome {
         self.merge.outcome(field)
+    }
+
+    /// The fields in the order the panel lists them, what matters first: changed on both
+    /// sides (differently, then alike), then changed by me, then by them, then unchanged.
+    pub fn order(&self) -> Vec<Field> {
+        let rank = |f: &Field| match self.outcome(*f) {
+            FieldOutcome::Conflict => 0,
+            FieldOutcome::Same => 1,
+            FieldOutcome::Mine => 2,
+            FieldOutcome::Theirs => 3,
+            FieldOutcome::Unchanged => 4,
+        };
+        let mut fields = Field::ALL.to_vec();
+        fields.sort_by_key(rank);
+        fields
     }
 }
 
@@ -427,7 +553,7 @@ pub(super) fn on_key(session: &mut EditSession, key: KeyEvent) -> Vec<Effect> {
         KeyCode::Left | KeyCode::Char('h') | KeyCode::Right | KeyCode::Char('l')
             if panel.picking =>
         {
-            let field = Field::ALL[panel.row];
+            let field = panel.order()[panel.row.min(rows - 1)];
             let side = if matches!(key.code, KeyCode::Left | KeyCode::Char('h')) {
                 Side::Mine
             } else {
@@ -472,10 +598,8 @@ pub(super) fn on_key(session: &mut EditSession, key: KeyEvent) -> Vec<Effect> {
                 return save_merge(panel, token);
             }
             panel.picking = true;
-            panel.row = Field::ALL
-                .iter()
-                .position(|f| *f == conflicts[0])
-                .unwrap_or(0);
+            // The fields changed on both sides come first.
+            panel.row = 0;
             let names = conflicts
                 .iter()
                 .map(|f| f.label())

@@ -82,6 +82,14 @@ impl EditSession {
             .chain(self.conflict.as_ref().map(|c| c.id))
     }
 
+    /// The rows this edit needs on screen at `width`.
+    pub fn min_height(&self, width: u16) -> u16 {
+        match &self.conflict {
+            Some(panel) => conflict::min_height(panel, width),
+            None => editor::min_height(&self.editor, width),
+        }
+    }
+
     /// `r` answered yes: theirs replaces my edit.
     pub fn reload_theirs(&mut self) -> Vec<Effect> {
         conflict::reload_theirs(self)

@@ -19,7 +19,8 @@ use ratatui_textarea::TextArea;
 use crate::keymap::{Hint, h};
 use crate::model::Model;
 use crate::net::{Command, SavePurpose};
-use crate::screens::{Effect, Modal, Route, clock, ctrl};
+use crate::screens::{Effect, Modal, Route, clock, ctrl, short_etag};
+use crate::widgets::text;
 
 /// Draws the editor of `editor`, with the live ETag and who else is here from `model`.
 pub(super) fn draw(frame: &mut Frame, area: Rect, editor: &Editor, model: &Model) {
@@ -30,24 +31,6 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, editor: &Editor, model: &Model
     let block = Block::bordered().title(title.bold());
     let inner = block.inner(area);
     frame.render_widget(block, area);
-
-    let narrow = inner.width < 72;
-    let banner = editor.stale.as_ref().map(banner_text);
-    // As many rows as the banner's words need (they wrap early, hence the slack).
-    let banner_height = banner.as_ref().map_or(0, |text| {
-        let chars = text.chars().count();
-        let width = inner.width.max(1) as usize;
-        ((chars + chars / 6) / width + 1).clamp(2, 5) as u16
-    });
-    // Who else is in this product now: before anyone types, not after a 412.
-    let here = editor.id.and_then(|id| model.editing_line(id));
-    let [info, here_area, banner_area, fields] = Layout::vertical([
-        Constraint::Length(if narrow { 2 } else { 1 }),
-        Constraint::Length(if here.is_some() { 1 } else { 0 }),
-        Constraint::Length(banner_height),
-        Constraint::Min(3),
-    ])
-    .areas(inner);
 
     // What the edit is based on, and what the server has now.
     let live = editor
@@ -75,6 +58,27 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, editor: &Editor, model: &Model
         }
         None => Line::from("a new product: Ctrl-S creates it (POST /products)"),
     };
+    let banner = editor
+        .stale
+        .as_ref()
+        .map(|stale| banner_text(stale, inner.width));
+    let banner_height = banner_rows(editor, inner.width);
+    // Who else is in this product now: before anyone types, not after a 412.
+    let here = editor.id.and_then(|id| model.editing_line(id));
+    // The banner and a line per field must show; what the edit is based on and who
+    // else is here take the rows left.
+    let mut spare = inner.height.saturating_sub(banner_height + FIELDS_MIN);
+    let info_height = text::rows(&info_line.to_string(), inner.width).min(spare);
+    spare -= info_height;
+    let here_height = u16::from(here.is_some() && spare > 0);
+    let [info, here_area, banner_area, fields] = Layout::vertical([
+        Constraint::Length(info_height),
+        Constraint::Length(here_height),
+        Constraint::Length(banner_height),
+        Constraint::Min(3),
+    ])
+    .areas(inner);
+
     frame.render_widget(Paragraph::new(info_line).wrap(Wrap { trim: true }), info);
     if let Some(here) = here {
         frame.render_widget(
@@ -95,28 +99,61 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, editor: &Editor, model: &Model
     draw_fields(frame, fields, editor);
 }
 
-fn banner_text(stale: &Stale) -> String {
+/// A line for each field, the least the editor shows.
+const FIELDS_MIN: u16 = 5;
+
+/// The rows the stale banner takes at `width` (none without one).
+fn banner_rows(editor: &Editor, width: u16) -> u16 {
+    editor.stale.as_ref().map_or(0, |stale| {
+        text::rows(&banner_text(stale, width), width).clamp(1, 5)
+    })
+}
+
+/// The rows the editor needs at `width`: its borders, the banner, a line per field.
+pub(super) fn min_height(editor: &Editor, width: u16) -> u16 {
+    2 + banner_rows(editor, width.saturating_sub(2)) + FIELDS_MIN
+}
+
+/// The stale banner; below 60 columns without the time, and the ETag cut to 8 digits, so
+/// it leaves the fields their rows.
+fn banner_text(stale: &Stale, width: u16) -> String {
+    let narrow = width < 60;
     if stale.deleted {
+        return if narrow {
+            format!(
+                "⚠ {} deleted this product: saving fails (410); c in the panel recreates it.",
+                stale.by
+            )
+        } else {
+            format!(
+                "⚠ {} deleted this product at {}. Saving will fail (410); you can recreate it from your edit.",
+                stale.by,
+                clock(&stale.at)
+            )
+        };
+    }
+    let fields = stale
+        .fields
+        .iter()
+        .map(|f| f.label())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let what = if fields.is_empty() {
+        "it".to_string()
+    } else {
+        fields
+    };
+    if narrow {
         format!(
-            "⚠ {} deleted this product at {}. Saving will fail (410); you can recreate it from your edit.",
+            "⚠ {} changed {what} (now v{}, ETag {}): your save will conflict.",
             stale.by,
-            clock(&stale.at)
+            stale.version,
+            short_etag(&stale.etag)
         )
     } else {
-        let fields = stale
-            .fields
-            .iter()
-            .map(|f| f.label())
-            .collect::<Vec<_>>()
-            .join(", ");
         format!(
-            "⚠ {} changed {} at {} (now version {}, ETag {}): your save will conflict.",
+            "⚠ {} changed {what} at {} (now version {}, ETag {}): your save will conflict.",
             stale.by,
-            if fields.is_empty() {
-                "it".into()
-            } else {
-                fields
-            },
             clock(&stale.at),
             stale.version,
             stale.etag
@@ -207,8 +244,9 @@ fn draw_compact(
 
 /// The editor's keys; Ctrl-S says what it sends (see [`keys`]).
 const KEYS: &[Hint] = &[
-    h("Tab/S-Tab", "next/prev field", true),
+    // Saving first: a narrow key bar keeps it.
     h("Ctrl-S", "save (If-Match)", true),
+    h("Tab/S-Tab", "next/prev field", true),
     h("↑↓", "cycle status (status field)", false),
     h("Home/End", "start/end of line", false),
     h("Ctrl-K", "delete to end of line", false),

@@ -92,6 +92,15 @@ impl Route {
         }
     }
 
+    /// The rows the open screen needs for what it must show (the frame gives the guide,
+    /// the notice and the log only what is left).
+    pub fn min_height(&self, width: u16) -> u16 {
+        match self {
+            Route::Edit(e) => e.min_height(width),
+            _ => 5,
+        }
+    }
+
     /// The open edit, if the route is one.
     pub fn edit(&self) -> Option<&EditSession> {
         match self {
@@ -201,6 +210,31 @@ pub fn short_etag(etag: &str) -> String {
     }
     let hex: String = hex.chars().take(8).collect();
     format!("{}{hex}…", if quoted { "\"" } else { "" })
+}
+
+/// `text` with every whole ETag (16 hex digits in quotes) cut to [`short_etag`].
+pub fn short_etags(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('"') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let tag = tail
+            .get(..18)
+            .filter(|t| t.ends_with('"') && t[1..17].chars().all(|c| c.is_ascii_hexdigit()));
+        match tag {
+            Some(tag) => {
+                out.push_str(&short_etag(tag));
+                rest = &tail[18..];
+            }
+            None => {
+                out.push('"');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Cuts a string to `n` characters, marking the cut, on one line.

@@ -7,6 +7,7 @@ mod drafts;
 mod editor;
 mod guide;
 mod history;
+mod race;
 mod screens;
 
 use catalog_shared::event::Op;
@@ -65,9 +66,7 @@ fn conflict(bob_price: Option<&str>) -> State {
 }
 
 fn render(s: &mut State) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(110, 30)).unwrap();
-    terminal.draw(|f| crate::view::draw(f, s)).unwrap();
-    terminal.backend().to_string()
+    render_at(s, 110, 30)
 }
 
 fn guided(user: &str, role: crate::guide::Role) -> State {
@@ -83,7 +82,10 @@ fn without_presence(cmds: Vec<Command>) -> Vec<Command> {
         .collect()
 }
 
+/// The screen in a terminal of `width` x `height` (which the state is told, as the app
+/// tells it).
 fn render_at(s: &mut State, width: u16, height: u16) -> String {
+    update(s, Action::Resize(width, height));
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     terminal.draw(|f| crate::view::draw(f, s)).unwrap();
     terminal.backend().to_string()
