@@ -12,7 +12,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::JoinHandle;
 
 use crate::action::Action;
-use crate::net::Api;
+use crate::net::{Api, Command};
 use crate::state::{State, update};
 use crate::view;
 
@@ -74,6 +74,11 @@ impl App {
     /// the user discarded.
     pub fn dispatch(&mut self, action: Action) {
         for command in update(&mut self.state, action) {
+            // A save's key goes to disk with its draft before the request goes out:
+            // after a crash, the same save re-sent carries the same key.
+            if matches!(command, Command::Save { .. }) {
+                self.sync_draft();
+            }
             self.api.run(command);
         }
         for path in std::mem::take(&mut self.state.discarded_drafts) {

@@ -129,6 +129,7 @@ impl State {
                     product_id: e.id,
                     based_on_version: e.base.as_ref().map(|b| b.version),
                     based_on_etag: e.base.as_ref().map(|b| b.etag.clone()),
+                    pending_key: e.pending.as_ref().map(|p| p.key.clone()),
                     fields: Field::ALL
                         .iter()
                         .map(|f| (f.label().to_string(), e.text(*f)))
@@ -337,7 +338,11 @@ fn on_modal_key(state: &mut State, modal: Modal, key: KeyEvent) -> Vec<Command> 
     let effects = match modal {
         Modal::Quit => vec![Effect::Quit],
         Modal::LeaveEditor => vec![Effect::Go(Route::Catalog)],
-        Modal::Delete { id, etag, .. } => vec![Effect::Net(Command::Delete { id, if_match: etag })],
+        Modal::Delete { id, etag, .. } => vec![Effect::Net(Command::Delete {
+            id,
+            if_match: etag,
+            key: crate::net::new_key(),
+        })],
         Modal::Reload => match &mut state.route {
             Route::Edit(session) => session.reload_theirs(),
             _ => vec![],

@@ -17,6 +17,7 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
 
 use crate::keymap::{Hint, h};
 use crate::net::{Command, SavePurpose};
+use crate::screens::editor::Editor;
 use crate::screens::{EditSession, Effect, Modal, clip, clock, short_etag};
 use crate::widgets::text;
 
@@ -510,6 +511,7 @@ pub(super) fn reload_theirs(session: &mut EditSession) -> Vec<Effect> {
 /// A key in the panel of `session`.
 pub(super) fn on_key(session: &mut EditSession, key: KeyEvent) -> Vec<Effect> {
     let token = session.editor.token;
+    let editor = &mut session.editor;
     let Some(panel) = &mut session.conflict else {
         return vec![];
     };
@@ -522,13 +524,15 @@ pub(super) fn on_key(session: &mut EditSession, key: KeyEvent) -> Vec<Effect> {
         return match key.code {
             KeyCode::Char('c') => {
                 panel.saving = true;
+                let fields = panel.merge.mine.clone();
+                let key = editor.key_for(&fields, None);
                 vec![Effect::Net(Command::Save {
                     edit: token,
                     purpose: SavePurpose::Recreate,
                     id: None,
-                    fields: panel.merge.mine.clone(),
+                    fields,
                     if_match: None,
-                    base_version: None,
+                    key,
                 })]
             }
             KeyCode::Char('x') => vec![Effect::Ask(Modal::Discard)],
@@ -574,7 +578,7 @@ pub(super) fn on_key(session: &mut EditSession, key: KeyEvent) -> Vec<Effect> {
             }
         }
         KeyCode::Char('s') if key.modifiers.contains(KeyModifiers::CONTROL) && panel.picking => {
-            return save_merge(panel, token);
+            return save_merge(panel, editor);
         }
         KeyCode::Char('l') => return vec![Effect::ToggleLog],
         KeyCode::Char('r') if panel.merge.mine != panel.merge.theirs => {
@@ -583,19 +587,22 @@ pub(super) fn on_key(session: &mut EditSession, key: KeyEvent) -> Vec<Effect> {
         KeyCode::Char('r') => return reload_theirs(session),
         KeyCode::Char('o') => {
             panel.saving = true;
+            let fields = panel.merge.mine.clone();
+            let if_match = panel.theirs.etag.clone();
+            let key = editor.key_for(&fields, Some(&if_match));
             return vec![Effect::Net(Command::Save {
                 edit: token,
                 purpose: SavePurpose::Overwrite,
                 id: Some(panel.id),
-                fields: panel.merge.mine.clone(),
-                if_match: Some(panel.theirs.etag.clone()),
-                base_version: Some(panel.theirs.version),
+                fields,
+                if_match: Some(if_match),
+                key,
             })];
         }
         KeyCode::Char('m') => {
             let conflicts = panel.merge.conflicts();
             if conflicts.is_empty() {
-                return save_merge(panel, token);
+                return save_merge(panel, editor);
             }
             panel.picking = true;
             // The fields changed on both sides come first.
@@ -615,17 +622,19 @@ pub(super) fn on_key(session: &mut EditSession, key: KeyEvent) -> Vec<Effect> {
 }
 
 /// Saves the merged record with If-Match of theirs, once every overlap has a pick.
-fn save_merge(panel: &mut ConflictPanel, token: u64) -> Vec<Effect> {
+fn save_merge(panel: &mut ConflictPanel, editor: &mut Editor) -> Vec<Effect> {
     match panel.merged() {
         Ok(fields) => {
             panel.saving = true;
+            let if_match = panel.theirs.etag.clone();
+            let key = editor.key_for(&fields, Some(&if_match));
             vec![Effect::Net(Command::Save {
-                edit: token,
+                edit: editor.token,
                 purpose: SavePurpose::Merge,
                 id: Some(panel.id),
                 fields,
-                if_match: Some(panel.theirs.etag.clone()),
-                base_version: Some(panel.theirs.version),
+                if_match: Some(if_match),
+                key,
             })]
         }
         Err(missing) => {

@@ -17,7 +17,7 @@ use crate::keymap::Hint;
 use crate::model::Model;
 use crate::net::{SavePurpose, WriteOutcome};
 use crate::screens::conflict::{self, ConflictPanel};
-use crate::screens::editor::{self, Editor, Stale, edit_text, text_area};
+use crate::screens::editor::{self, Editor, PendingSave, Stale, edit_text, text_area};
 use crate::screens::{Component, Effect, Route};
 
 /// An open edit.
@@ -47,6 +47,17 @@ impl EditSession {
             if let Some(text) = file.draft.text(*f) {
                 session.editor.inputs[i] = text_area(text);
             }
+        }
+        // A save of this draft was sent before the restart and never answered: the same
+        // save goes with the same key, so it cannot apply twice.
+        if let Some(key) = &file.draft.pending_key
+            && let Ok(fields) = session.editor.check()
+        {
+            session.editor.pending = Some(PendingSave {
+                key: key.clone(),
+                fields,
+                if_match: file.draft.based_on_etag.clone(),
+            });
         }
         session.draft_path = Some(file.path.clone());
         model.drafts.retain(|d| d.path != file.path);
@@ -120,6 +131,11 @@ impl EditSession {
         outcome: WriteOutcome,
     ) -> Vec<Effect> {
         self.editor.saving = false;
+        // An answer is the server's word on the pending save: the next save is a new
+        // action. Without one, the same save again keeps its key.
+        if !matches!(outcome, WriteOutcome::Unknown(_)) {
+            self.editor.pending = None;
+        }
         if let Some(c) = &mut self.conflict {
             c.saving = false;
         }
@@ -158,7 +174,7 @@ impl EditSession {
             }
             WriteOutcome::Unknown(message) => {
                 return vec![Effect::error(format!(
-                    "Not known whether it was saved: {message}. Your edits are kept. Ctrl-S again is safe: if the first save arrived, the server answers it as saved."
+                    "Not known whether it was saved: {message}. Your edits are kept. Ctrl-S again is safe: it goes with the same Idempotency-Key, so the server applies it at most once."
                 ))];
             }
         };
@@ -188,7 +204,7 @@ impl EditSession {
             SavePurpose::Unconditional => "Saved without If-Match:",
         };
         let lost_reply = if confirmed {
-            " The server's reply was lost; reading the product back showed your change is there."
+            " The server's reply was lost; sent again with the same Idempotency-Key, the server answered that it was saved."
         } else {
             ""
         };

@@ -305,6 +305,18 @@ pub struct Editor {
     /// Field errors the server sent (422), cleared when the field is edited.
     pub server_errors: BTreeMap<Field, String>,
     pub saving: bool,
+    /// The last save sent from this edit whose outcome is not known (no answer yet, or
+    /// none to its re-sends): pressing Ctrl-S again on the same fields and the same
+    /// If-Match is the same action, so it goes with the same Idempotency-Key.
+    pub pending: Option<PendingSave>,
+}
+
+/// A save sent and not yet answered for sure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingSave {
+    pub key: String,
+    pub fields: ProductFields,
+    pub if_match: Option<String>,
 }
 
 /// The text a field shows in the editor.
@@ -349,6 +361,24 @@ impl Editor {
             stale: None,
             server_errors: BTreeMap::new(),
             saving: false,
+            pending: None,
+        }
+    }
+
+    /// The Idempotency-Key for saving `fields` with `if_match`: the pending save's when
+    /// this is that save again, else a fresh one (a new action), which becomes pending.
+    pub fn key_for(&mut self, fields: &ProductFields, if_match: Option<&str>) -> String {
+        match &self.pending {
+            Some(p) if p.fields == *fields && p.if_match.as_deref() == if_match => p.key.clone(),
+            _ => {
+                let key = crate::net::new_key();
+                self.pending = Some(PendingSave {
+                    key: key.clone(),
+                    fields: fields.clone(),
+                    if_match: if_match.map(str::to_string),
+                });
+                key
+            }
         }
     }
 
@@ -519,6 +549,12 @@ fn save(editor: &mut Editor, unsafe_saves: bool) -> Vec<Effect> {
     editor.saving = true;
     let id = editor.id;
     let unconditional = unsafe_saves && id.is_some();
+    let if_match = if unconditional {
+        None
+    } else {
+        editor.base.as_ref().map(|b| b.etag.clone())
+    };
+    let key = editor.key_for(&fields, if_match.as_deref());
     let save = Command::Save {
         edit: editor.token,
         purpose: if unconditional {
@@ -528,12 +564,8 @@ fn save(editor: &mut Editor, unsafe_saves: bool) -> Vec<Effect> {
         },
         id,
         fields,
-        if_match: if unconditional {
-            None
-        } else {
-            editor.base.as_ref().map(|b| b.etag.clone())
-        },
-        base_version: editor.base.as_ref().map(|b| b.version),
+        if_match,
+        key,
     };
     let mut effects = vec![Effect::Net(save)];
     if unconditional {
@@ -542,4 +574,41 @@ fn save(editor: &mut Editor, unsafe_saves: bool) -> Vec<Effect> {
         ));
     }
     effects
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    #[test]
+    fn the_same_save_again_keeps_its_key_and_another_save_gets_a_new_one() {
+        let mut e = Editor::open(1, None);
+        let a = ProductFields {
+            sku: "A-1".into(),
+            name: "A".into(),
+            description: String::new(),
+            price_cents: 100,
+            status: Status::InStock,
+        };
+        let first = e.key_for(&a, Some("\"v1\""));
+        assert_eq!(first.len(), 36);
+        assert_eq!(
+            e.key_for(&a, Some("\"v1\"")),
+            first,
+            "a retry of the action"
+        );
+        let other = ProductFields {
+            price_cents: 101,
+            ..a.clone()
+        };
+        let second = e.key_for(&other, Some("\"v1\""));
+        assert_ne!(second, first, "other fields: a new action");
+        assert_ne!(
+            e.key_for(&other, Some("\"v2\"")),
+            second,
+            "another If-Match"
+        );
+        e.pending = None;
+        assert_ne!(e.key_for(&other, Some("\"v2\"")), second, "answered: new");
+    }
 }

@@ -225,14 +225,15 @@ impl History {
             ))];
         }
         let fields = old.fields();
-        let session = EditSession::restoring(model, &current, &fields);
+        let mut session = EditSession::restoring(model, &current, &fields);
+        let key = session.editor.key_for(&fields, Some(&current.etag));
         let save = Command::Save {
             edit: session.token(),
             purpose: SavePurpose::Restore,
             id: Some(current.id),
             fields,
             if_match: Some(current.etag.clone()),
-            base_version: Some(current.version),
+            key,
         };
         vec![
             Effect::Go(Route::Edit(Box::new(session))),

@@ -106,13 +106,14 @@ fn delete_asks_then_sends_if_match() {
     update(&mut s, key(KeyCode::Char('j')));
     assert!(update(&mut s, key(KeyCode::Char('d'))).is_empty());
     let cmds = update(&mut s, key(KeyCode::Enter));
+    let [Command::Delete { id, if_match, key }] = cmds.as_slice() else {
+        panic!("one delete: {cmds:?}")
+    };
     assert_eq!(
-        cmds,
-        vec![Command::Delete {
-            id: 2,
-            if_match: product(2, 1, 0, Status::InStock, "").etag
-        }]
+        (*id, if_match),
+        (2, &product(2, 1, 0, Status::InStock, "").etag)
     );
+    assert_eq!(key.len(), 36, "a fresh Idempotency-Key: {key}");
     update(
         &mut s,
         Action::Net(Reply::Deleted {

@@ -27,7 +27,7 @@ fn merge_without_overlap_saves_at_once_with_the_current_etag() {
         [
             Command::Save {
                 edit: _,
-                base_version: _,
+                key: _,
                 purpose: SavePurpose::Merge,
                 id: Some(1),
                 fields,
@@ -72,7 +72,7 @@ fn merge_with_overlap_asks_for_each_pick() {
         [
             Command::Save {
                 edit: _,
-                base_version: _,
+                key: _,
                 purpose: SavePurpose::Merge,
                 fields,
                 ..
@@ -95,7 +95,7 @@ fn overwrite_sends_mine_with_the_current_etag() {
         [
             Command::Save {
                 edit: _,
-                base_version: _,
+                key: _,
                 purpose: SavePurpose::Overwrite,
                 fields,
                 if_match: Some(tag),
@@ -172,7 +172,7 @@ fn a_deleted_record_offers_recreate_or_discard() {
         &cmds[..],
         [Command::Save {
             edit: _,
-            base_version: _,
+            key: _,
             purpose: SavePurpose::Recreate,
             id: None,
             if_match: None,

@@ -12,7 +12,7 @@ fn ctrl_s_saves_with_the_base_etag() {
         [
             Command::Save {
                 edit: _,
-                base_version: _,
+                key: _,
                 purpose: SavePurpose::Edit,
                 id: Some(1),
                 fields,
