@@ -110,7 +110,7 @@ impl Route {
     }
 }
 
-/// What every screen but the catalog (which also takes the mouse) answers to.
+/// What every screen answers to (the catalog also takes the mouse).
 pub trait Component {
     /// A key pressed while this screen is shown.
     fn on_key(&mut self, model: &mut Model, key: KeyEvent) -> Vec<Effect>;
