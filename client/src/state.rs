@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use catalog_shared::event::ChangeEvent;
-use catalog_shared::product::{Field, ProductFields};
+use catalog_shared::product::{Field, Product, ProductFields};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 
 use crate::action::Action;
@@ -371,30 +371,7 @@ fn on_change(state: &mut State, event: ChangeEvent) -> Vec<Command> {
 fn on_reply(state: &mut State, reply: Reply) -> Vec<Command> {
     let model = &mut state.model;
     match reply {
-        Reply::Loaded { load, list, etag } => {
-            // An older load answering late would overwrite newer events: drop it.
-            if load != model.load_requested {
-                return vec![];
-            }
-            model.load_failures = 0;
-            model.list_etag = etag;
-            model.on_loaded(list);
-            // A reload can bring news of the open record too (changes made while we
-            // were cut off).
-            let open: Vec<i64> = state
-                .route
-                .edit()
-                .map(|e| e.follows().collect())
-                .unwrap_or_default();
-            let mut commands = vec![];
-            for id in open {
-                if let Some(p) = state.model.products.get(&id).cloned() {
-                    let change = state.model.change_of(p);
-                    commands.extend(state.change_to_screen(&change));
-                }
-            }
-            commands
-        }
+        Reply::Loaded { load, list, etag } => on_loaded(state, load, list, etag),
         Reply::LoadUnchanged { load } => {
             if load == model.load_requested {
                 model.load_failures = 0;
@@ -456,21 +433,7 @@ fn on_reply(state: &mut State, reply: Reply) -> Vec<Command> {
             }
             vec![]
         }
-        Reply::Version(p) => {
-            let effects = match &mut state.route {
-                Route::Drafts(d) => d.on_version(&mut state.model, &p),
-                Route::Edit(e) => {
-                    e.on_version(&p);
-                    vec![]
-                }
-                Route::History(h) => {
-                    h.on_version(&p);
-                    vec![]
-                }
-                Route::Catalog => vec![],
-            };
-            state.apply(effects)
-        }
+        Reply::Version(p) => on_version(state, &p),
         Reply::VersionFailed {
             id,
             version,
@@ -493,6 +456,54 @@ fn on_reply(state: &mut State, reply: Reply) -> Vec<Command> {
             vec![]
         }
     }
+}
+
+/// A list arrived: applied if it answers the latest load; the open edit then learns of
+/// changes to its record made while we were cut off.
+fn on_loaded(
+    state: &mut State,
+    load: u64,
+    list: Vec<Product>,
+    etag: Option<String>,
+) -> Vec<Command> {
+    // An older load answering late would overwrite newer events: drop it.
+    if load != state.model.load_requested {
+        return vec![];
+    }
+    state.model.load_failures = 0;
+    state.model.list_etag = etag;
+    state.model.on_loaded(list);
+    let open: Vec<i64> = state
+        .route
+        .edit()
+        .map(|e| e.follows().collect())
+        .unwrap_or_default();
+    let mut commands = vec![];
+    for id in open {
+        if let Some(p) = state.model.products.get(&id).cloned() {
+            let change = state.model.change_of(p);
+            commands.extend(state.change_to_screen(&change));
+        }
+    }
+    commands
+}
+
+/// A past version arrived: the draft being opened, the panel's base, or the history's
+/// diff, whichever screen asked for it (if it is still open).
+fn on_version(state: &mut State, p: &Product) -> Vec<Command> {
+    let effects = match &mut state.route {
+        Route::Drafts(d) => d.on_version(&mut state.model, p),
+        Route::Edit(e) => {
+            e.on_version(p);
+            vec![]
+        }
+        Route::History(h) => {
+            h.on_version(p);
+            vec![]
+        }
+        Route::Catalog => vec![],
+    };
+    state.apply(effects)
 }
 
 fn on_connection(state: &mut State, c: Connection) -> Vec<Command> {
