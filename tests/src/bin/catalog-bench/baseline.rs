@@ -1,9 +1,9 @@
 //! This machine's limits, measured in the same run as the figures compared with them:
 //!
 //! - a bare axum handler (a small fixed JSON body with an ETag) inside this process, on its
-//!   own tokio runtime and threads, loaded by the same generator as the server: the most
-//!   requests/s any axum server can answer here (the same server's bare SSE fan-out is the
-//!   `events` scenario's limit);
+//!   own tokio runtime and threads, loaded by wrk and by the tool's own generator, each the
+//!   same way as the server: the most requests/s any axum server can answer here (the same
+//!   server's bare SSE fan-out is the `events` scenario's limit);
 //! - raw SQLite conditional UPDATEs, one per transaction, WAL, on the disk the spawned
 //!   server's database is on (the temp dir): the most durable commits/s here.
 
@@ -27,14 +27,17 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::load::{self, Tally};
 use crate::report::{Row, Table, per_sec};
+use crate::wrk;
 
 /// About the size of a product's JSON.
 const BODY: &str = r#"{"id":1,"sku":"BARE-1","name":"A bare axum handler","description":"","price_cents":100,"status":"in_stock","version":1,"updated_at":"2026-11-22T12:00:00.000Z","updated_by":"bench","etag":"\"0123456789abcdef\""}"#;
 
 #[derive(Default)]
 pub struct Limits {
-    /// Requests/s, and with how many connections.
+    /// Requests/s, and with how many connections (the tool's own generator).
     axum: Option<(f64, usize)>,
+    /// The same loaded by wrk (measured once; `Some(None)`: wrk is missing or failed).
+    axum_wrk: Option<Option<(f64, usize)>>,
     full: Option<f64>,
     normal: Option<f64>,
 }
@@ -76,6 +79,26 @@ impl Limits {
         rate
     }
 
+    /// Requests/s of the same bare handler loaded by wrk (measured once); `None` without
+    /// wrk.
+    pub async fn bare_axum_wrk(
+        &mut self,
+        connections: usize,
+        warmup: Duration,
+        duration: Duration,
+    ) -> Option<f64> {
+        if let Some(measured) = self.axum_wrk {
+            return measured.map(|(rate, _)| rate);
+        }
+        let server = BareAxum::start();
+        let url = format!("http://{}/products/1", server.addr);
+        let figures = wrk::run(&url, &[], connections, warmup, duration).await;
+        server.stop();
+        let measured = figures.map(|f| (f.rate, connections));
+        self.axum_wrk = Some(measured);
+        measured.map(|(rate, _)| rate)
+    }
+
     /// Raw durable commits/s (synchronous=FULL), measured once (with NORMAL beside it).
     pub fn sqlite_full(&mut self) -> f64 {
         if let Some(rate) = self.full {
@@ -91,12 +114,32 @@ impl Limits {
 
     pub fn rows(&self, table: &mut Table) {
         let mut rows = Vec::new();
-        if let Some((rate, connections)) = self.axum {
-            rows.push(Row::new(
+        match self.axum_wrk {
+            Some(Some((rate, connections))) => rows.push(Row::new(
                 "baseline",
-                format!("bare axum GET (fixed JSON + ETag), {connections} conns"),
+                format!("bare axum GET (fixed JSON + ETag), {connections} conns, wrk"),
                 per_sec(rate, "req"),
-            ));
+            )),
+            Some(None) => rows.push(
+                Row::new(
+                    "baseline",
+                    "bare axum GET, wrk",
+                    format!("SKIPPED: {}", wrk::INSTALL),
+                )
+                .target("-", None),
+            ),
+            None => {}
+        }
+        if let Some((rate, connections)) = self.axum {
+            let mut row = Row::new(
+                "baseline",
+                format!("same, the tool's own generator (reqwest), {connections} conns"),
+                per_sec(rate, "req"),
+            );
+            if let Some(Some((wrk, _))) = self.axum_wrk {
+                row = row.limit(format!("wrk {}", per_sec(wrk, "req")), Some(rate / wrk));
+            }
+            rows.push(row);
         }
         if let (Some(full), Some(normal)) = (self.full, self.normal) {
             rows.push(Row::new(

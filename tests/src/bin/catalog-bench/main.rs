@@ -27,6 +27,7 @@ mod requests;
 mod slow_readers;
 mod sse;
 mod target;
+mod wrk;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -200,6 +201,10 @@ async fn main() {
             Scenario::Baseline => {
                 let (connections, warmup, duration) =
                     (bench.connections, bench.warmup, bench.duration);
+                bench
+                    .limits
+                    .bare_axum_wrk(connections, warmup, duration)
+                    .await;
                 bench.limits.bare_axum(connections, warmup, duration).await;
                 bench.limits.sqlite_full();
             }
