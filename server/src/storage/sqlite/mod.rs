@@ -1,8 +1,10 @@
 //! SQLite storage: WAL mode, durable commits (synchronous=FULL unless told otherwise), one
 //! writer thread with group commit ([`writer`]), a pool of read connections
-//! ([`readers`]). Every write is a compare-and-set with its history row and change-log
+//! ([`readers`]), and the products read lately kept in memory while the database is
+//! unchanged ([`points`]). Every write is a compare-and-set with its history row and change-log
 //! row in the same transaction.
 
+mod points;
 mod readers;
 mod rows;
 mod schema;
@@ -16,6 +18,7 @@ use catalog_shared::product::{Product, ProductFields};
 use rusqlite::ErrorCode;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use self::points::Points;
 use self::readers::Readers;
 use self::writer::{AfterCommit, Outcome, Request, WriteOp};
 use super::{
@@ -79,6 +82,8 @@ pub struct SqliteStore {
     identity: String,
     writes: mpsc::Sender<Request>,
     readers: Arc<Readers>,
+    /// Point reads answered without a reader (while no commit happened since).
+    points: Arc<Points>,
     /// Reads of the change log (event-stream backlogs, the feed's catch-up) have a
     /// reader of their own, so that many streams replaying a backlog never make a
     /// request's read wait behind them.
@@ -127,11 +132,13 @@ impl SqliteStore {
             options.readers,
         )?);
         let log_reader = Arc::new(Readers::new(path.to_path_buf(), identity.clone(), 1)?);
+        let points = Arc::new(Points::open(path));
         Ok((
             SqliteStore {
                 identity,
                 writes,
                 readers,
+                points,
                 log_reader,
                 commits,
                 synchronous,
@@ -182,8 +189,12 @@ impl Storage for SqliteStore {
     }
 
     async fn get(&self, id: i64) -> StoreResult<Lookup> {
+        if let Some(found) = self.points.get(id) {
+            return Ok(found);
+        }
+        let points = self.points.clone();
         self.readers
-            .read(move |c, identity| rows::lookup(c, identity, id))
+            .read(move |c, identity| points.read_through(id, || rows::lookup(c, identity, id)))
             .await
     }
 
@@ -548,5 +559,52 @@ mod tests {
         release.send(()).unwrap();
         holder.await.unwrap().unwrap();
         assert_eq!(waiting.await.unwrap().unwrap().sku, "W");
+    }
+
+    fn version_of(found: &Lookup) -> i64 {
+        match found {
+            Lookup::Live(s) => s.product.version,
+            other => panic!("expected a live product, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_point_read_after_a_commit_by_this_store_or_another_connection_is_the_new_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        assert!(store.points.enabled(), "the WAL index is mapped");
+        let p = store
+            .create(fields("A", 1), "u".into(), None)
+            .await
+            .unwrap();
+        // Read twice: the second is answered from memory.
+        assert_eq!(version_of(&store.get(p.id).await.unwrap()), 1);
+        assert!(store.points.get(p.id).is_some(), "kept after a read");
+        assert_eq!(version_of(&store.get(p.id).await.unwrap()), 1);
+
+        // This store's own write: the next read is the new version.
+        let done = store
+            .update(p.id, 1, fields("A", 2), "u".into(), None)
+            .await
+            .unwrap();
+        assert!(matches!(done, Write::Done(_)));
+        assert_eq!(version_of(&store.get(p.id).await.unwrap()), 2);
+        assert_eq!(version_of(&store.get(p.id).await.unwrap()), 2);
+
+        // A commit through another connection to the file (as another process's): the
+        // very next read sees it.
+        let other = rusqlite::Connection::open(dir.path().join("c.db")).unwrap();
+        other
+            .execute(
+                "UPDATE products SET version = 3, price_cents = 3 WHERE id = ?1",
+                [p.id],
+            )
+            .unwrap();
+        assert!(store.points.get(p.id).is_none(), "the commit is noticed");
+        assert_eq!(version_of(&store.get(p.id).await.unwrap()), 3);
+        other
+            .execute("UPDATE products SET version = 4 WHERE id = ?1", [p.id])
+            .unwrap();
+        assert_eq!(version_of(&store.get(p.id).await.unwrap()), 4);
     }
 }
