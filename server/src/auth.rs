@@ -5,6 +5,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
@@ -15,7 +16,6 @@ use axum::response::{IntoResponse, Response};
 use catalog_shared::USER_HEADER;
 use sha2::{Digest, Sha256};
 
-use crate::app::Shared;
 use crate::problem::ApiError;
 
 /// The realm named in every `WWW-Authenticate` challenge.
@@ -230,8 +230,12 @@ static X_USER_IGNORED_LOGGED: AtomicBool = AtomicBool::new(false);
 /// The middleware that decides the [`Actor`] of every request, or refuses it with 401
 /// before any handler (and before any body is read, so `Expect: 100-continue` gets the
 /// 401 and never a 100).
-pub async fn authenticate(State(state): State<Shared>, mut req: Request, next: Next) -> Response {
-    let actor = match &state.auth {
+pub async fn authenticate(
+    State(auth): State<Arc<AuthMode>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let actor = match auth.as_ref() {
         AuthMode::Open => match open_actor(req.headers()) {
             Ok(actor) => actor,
             Err(e) => return e.into_response(),

@@ -1,9 +1,10 @@
 //! `catalog-server`: the product catalog over HTTP, with exact RFC 9110 conditional
 //! requests, on SQLite or PostgreSQL, with a live change feed. Startup lives here; the
-//! parts are `app` (router, state), `serve` (connections, timeouts, caps, shutdown),
-//! `head` and `auth` (what is checked before any handler), `routes` (one module per resource),
-//! `storage` (the async boundary, its SQLite engine and its PostgreSQL engine for several
-//! instances on one database) and `feed` (the change log turned into events).
+//! parts are `state` (what handlers share), `app` (the router and its layers), `serve`
+//! (listener, connections, timeouts, caps, shutdown), `head` and `auth` (what is checked
+//! before any handler), `routes` (one module per resource), `storage` (the async
+//! boundary, its SQLite engine and its PostgreSQL engine for several instances on one
+//! database), `feed` (the change log turned into events) and `metrics` (what is counted).
 
 mod app;
 mod auth;
@@ -15,6 +16,7 @@ mod problem;
 mod routes;
 mod seed;
 mod serve;
+mod state;
 mod storage;
 
 use std::net::SocketAddr;
@@ -31,8 +33,9 @@ use crate::head::HeadLimits;
 use crate::serve::ServeOptions;
 
 use crate::feed::{Feed, FeedOptions};
+use crate::storage::CommitSync;
 use crate::storage::postgres::PgStore;
-use crate::storage::sqlite::{Options, SqliteStore, Sync};
+use crate::storage::sqlite::{Options, SqliteStore};
 
 /// The catalog server: products with ETags, If-Match and 412, and live change events.
 #[derive(Parser, Debug)]
@@ -63,7 +66,7 @@ struct Args {
     /// Commit durability: full survives power loss, normal survives a crash of the process
     /// (on PostgreSQL, normal turns synchronous_commit off).
     #[arg(long, value_enum, default_value = "full")]
-    sync: Sync,
+    sync: CommitSync,
     /// How many changes the change log keeps for resuming event streams.
     #[arg(long, default_value_t = 10_000)]
     change_log: i64,
@@ -250,12 +253,12 @@ async fn main() -> anyhow::Result<()> {
         _ => args.max_connections,
     }
     .max(1);
-    let state = Arc::new(app::AppState {
+    let state = Arc::new(state::AppState {
         store,
         feed,
         allow_unconditional: args.allow_unconditional,
         shutdown: stop_rx.clone(),
-        auth,
+        auth: Arc::new(auth),
         head_limits: HeadLimits {
             max_uri: MAX_URI,
             max_header_bytes: args.max_header_bytes,
@@ -284,7 +287,7 @@ async fn main() -> anyhow::Result<()> {
         tracing::info!("shutting down: finishing in-flight requests and ending event streams");
         let _ = stop_tx.send(true);
     });
-    let listener = app::DroppingListener::new(listener, args.write_timeout, args.send_buffer);
+    let listener = serve::DroppingListener::new(listener, args.write_timeout, args.send_buffer);
     serve::serve(listener, app::router(state), options, stop_rx).await;
     // Every acknowledged write was committed before its answer; dropping the last
     // handle on the store lets the SQLite writer finish its queue and stop.

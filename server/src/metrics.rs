@@ -1,6 +1,7 @@
-//! `GET /metrics`: what the server does, in the Prometheus text format. The `metrics`
-//! facade records; its Prometheus recorder keeps the values and renders them in our own
-//! route (it runs no listener of its own). The names, all prefixed `catalog_`:
+//! What the server does, recorded for `GET /metrics` (`routes::metrics`) in the Prometheus
+//! text format. The `metrics` facade records; its Prometheus recorder keeps the values and
+//! renders them for our own route (it runs no listener of its own). This module knows no
+//! other part of the server: the others call it. The names, all prefixed `catalog_`:
 //!
 //! - `http_requests_total{route,method,status}`: every request the router answered, by
 //!   matched route (`/products/{id}`, never the raw path), method and status.
@@ -17,15 +18,11 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::extract::{MatchedPath, Request};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-
-use crate::app::Shared;
-use crate::problem::ApiError;
-use crate::routes::{READ_ALLOW, options};
 
 /// The Prometheus text format's media type.
 pub const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -215,53 +212,10 @@ fn count_resets(response: Response) -> Response {
     Response::from_parts(parts, Body::from_stream(stream))
 }
 
-/// `GET /metrics`. With `--users` it takes a token like the data does (a scraper sends
-/// one): it tells how busy the server is and with what.
-pub async fn metrics_route(
-    State(state): State<Shared>,
-    method: Method,
-) -> Result<Response, ApiError> {
-    match method {
-        Method::GET | Method::HEAD => {}
-        Method::OPTIONS => return Ok(options(READ_ALLOW, false)),
-        _ => return Err(ApiError::method_not_allowed(READ_ALLOW)),
-    }
-    let Some(Some(handle)) = HANDLE.get() else {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "metrics-off",
-            "Service Unavailable",
-            "Metrics are not recorded by this process (see its log).",
-        ));
-    };
-    set_presence(state.feed.presence_count());
+/// The metrics in the Prometheus text format, or `None` when the recorder could not be
+/// installed (the log says why).
+pub fn render() -> Option<String> {
+    let handle = HANDLE.get()?.as_ref()?;
     handle.run_upkeep();
-    let mut response = handle.render().into_response();
-    let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Some(handle.render())
 }
-
-#[utoipa::path(
-    method(get, head),
-    path = "/metrics",
-    tag = "operations",
-    operation_id = "getMetrics",
-    responses(
-        (status = 200, description = "The metrics, in the Prometheus text format.", content_type = "text/plain", body = String),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-    )
-)]
-#[allow(dead_code)]
-pub(crate) fn get_metrics() {}
-
-#[utoipa::path(
-    options,
-    path = "/metrics",
-    tag = "operations",
-    operation_id = "optionsMetrics",
-    responses((status = 204, description = "The methods supported.", headers(("Allow" = String))))
-)]
-#[allow(dead_code)]
-pub(crate) fn options_metrics() {}

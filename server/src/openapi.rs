@@ -9,177 +9,20 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use catalog_shared::event::{ChangeEvent, Op, ResetEvent};
 use catalog_shared::presence::{Announce, PresenceEvent};
-use catalog_shared::problem::{PROBLEM_JSON, Problem};
+use catalog_shared::problem::Problem;
 use catalog_shared::product::{FieldError, Product, Status, VersionInfo};
-use serde::Serialize;
+use utoipa::openapi::Ref;
 use utoipa::openapi::path::{Operation, PathItem};
-use utoipa::openapi::response::{Response as ApiResponse, ResponseBuilder};
-use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{Content, Header, Ref, RefOr};
-use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
+use utoipa::{Modify, OpenApi};
 
-use crate::problem::ApiError;
-use crate::routes::{READ_ALLOW, events, health, options, products, versions};
-
-/// The body of a create (`POST /products`) or a full replacement (`PUT /products/{id}`):
-/// the editable fields. The server-managed members of a product may be sent back as they
-/// came; they are ignored. Any other member is refused (422).
-#[derive(ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct ProductBody {
-    /// 1 to 64 of `A-Z`, `0-9` and `-`; unique among live products (409 otherwise).
-    #[schema(pattern = "^[A-Z0-9-]{1,64}$")]
-    sku: String,
-    /// 1 to 200 characters, not only white space, no control characters.
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
-    )]
-    name: String,
-    /// At most 5000 characters; no control characters but line feed and tab. Absent or
-    /// null: empty.
-    #[schema(max_length = 5000, pattern = "^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$")]
-    description: Option<String>,
-    /// The price in cents.
-    #[schema(minimum = 0, maximum = 9_007_199_254_740_992_i64)]
-    price_cents: i64,
-    status: Status,
-    /// Ignored (server-managed).
-    id: Option<serde_json::Value>,
-    /// Ignored (server-managed).
-    version: Option<serde_json::Value>,
-    /// Ignored (server-managed).
-    updated_at: Option<serde_json::Value>,
-    /// Ignored (server-managed).
-    updated_by: Option<serde_json::Value>,
-    /// Ignored (server-managed).
-    etag: Option<serde_json::Value>,
-}
-
-/// A JSON merge patch (RFC 7396) of the editable fields: a member present replaces the
-/// field; `description: null` empties it. Any other null leaves the product invalid (422).
-#[derive(ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct ProductPatch {
-    // Every member is optional (a merge patch names what it changes); only
-    // `description` may be null (null removes a member, and the others are required).
-    #[schema(nullable = false, pattern = "^[A-Z0-9-]{1,64}$")]
-    sku: Option<String>,
-    #[schema(
-        nullable = false,
-        min_length = 1,
-        max_length = 200,
-        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
-    )]
-    name: Option<String>,
-    #[schema(max_length = 5000, pattern = "^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$")]
-    #[schema(nullable)]
-    description: Option<String>,
-    #[schema(nullable = false, minimum = 0, maximum = 9_007_199_254_740_992_i64)]
-    price_cents: Option<i64>,
-    #[schema(nullable = false)]
-    status: Option<Status>,
-}
-
-/// One page of the product list.
-#[derive(ToSchema, Serialize)]
-pub struct ProductPage {
-    pub items: Vec<Product>,
-    /// The next page's URL, or null on the last page.
-    pub next: Option<String>,
-}
-
-/// What `/health` says.
-#[derive(ToSchema, Serialize)]
-pub struct Health {
-    /// Always `ok`.
-    pub status: String,
-    /// `open` (anyone may write, as `X-User` says) or `bearer` (tokens required).
-    pub auth: String,
-    /// The commit durability the database writer runs with.
-    #[schema(value_type = Object)]
-    pub durability: serde_json::Value,
-}
-
-/// An error: RFC 9457 problem details.
-#[derive(ToResponse)]
-#[response(
-    description = "An error, as RFC 9457 problem details (`application/problem+json`).",
-    content_type = "application/problem+json"
-)]
-#[allow(dead_code)]
-pub struct ProblemResponse(Problem);
-
-/// The reusable responses that carry headers of their own.
-fn problem_with(description: &str, headers: &[(&str, &str)]) -> ApiResponse {
-    let mut b = ResponseBuilder::new().description(description).content(
-        PROBLEM_JSON,
-        Content::new(Some(Ref::from_schema_name("Problem"))),
-    );
-    for (name, what) in headers {
-        b = b.header(*name, header_doc(what));
-    }
-    b.build()
-}
-
-fn header_doc(description: &str) -> Header {
-    let mut h = Header::new(ObjectBuilder::new().schema_type(Type::String));
-    h.description = Some(description.to_string());
-    h
-}
-
-macro_rules! problem_response {
-    ($name:ident, $description:expr, [$(($h:expr, $d:expr)),*]) => {
-        #[doc = $description]
-        pub struct $name;
-        impl<'s> ToResponse<'s> for $name {
-            fn response() -> (&'s str, RefOr<ApiResponse>) {
-                (stringify!($name), problem_with($description, &[$(($h, $d)),*]).into())
-            }
-        }
-    };
-}
-
-problem_response!(
-    PreconditionFailed,
-    "A precondition (If-Match, If-None-Match, If-Unmodified-Since) does not hold. The body has `current_etag` and `current`.",
-    [
-        ("ETag", "The current ETag."),
-        ("Last-Modified", "When the current version was made.")
-    ]
-);
-problem_response!(
-    MethodNotAllowed,
-    "The resource does not support this method.",
-    [("Allow", "The methods it supports.")]
-);
-problem_response!(
-    UnsupportedMediaType,
-    "The body's Content-Type is not the one the method takes.",
-    [("Accept-Patch", "On PATCH: application/merge-patch+json.")]
-);
-problem_response!(
-    Unauthorized,
-    "With --users: no valid bearer token.",
-    [(
-        "WWW-Authenticate",
-        "Bearer realm=\"catalog\", with error=\"invalid_token\" when a token was sent."
-    )]
-);
-problem_response!(
-    Unavailable,
-    "Busy, the database cannot take changes now, as many connections or event streams as the server takes, or metrics are off.",
-    [("Retry-After", "Seconds to wait before trying again.")]
-);
-problem_response!(
-    RequestTimeout,
-    "The request head or body did not arrive in time.",
-    [("Connection", "close")]
-);
+use crate::problem::{
+    ApiError, MethodNotAllowed, PreconditionFailed, ProblemResponse, RequestTimeout, Unauthorized,
+    Unavailable, UnsupportedMediaType,
+};
+use crate::routes::bodies::{ProductBody, ProductPage, ProductPatch};
+use crate::routes::health::Health;
+use crate::routes::{READ_ALLOW, events, health, metrics, options, products, versions};
 
 /// The document.
 #[derive(OpenApi)]
@@ -206,8 +49,8 @@ problem_response!(
         events::get_events,
         put_presence,
         delete_presence,
-        crate::metrics::get_metrics,
-        crate::metrics::options_metrics,
+        metrics::get_metrics,
+        metrics::options_metrics,
         get_openapi,
         options_openapi,
     ),

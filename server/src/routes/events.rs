@@ -5,8 +5,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 
-use crate::app::Shared;
 use crate::problem::ApiError;
+use crate::state::Shared;
 
 pub async fn events(
     State(state): State<Shared>,
@@ -85,7 +85,7 @@ impl Drop for Leaving {
     ),
     responses(
         (status = 200, description = "The event stream (it lasts until the client or the server ends it).", content_type = "text/event-stream", body = String),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 405, response = crate::problem::MethodNotAllowed),
     )
 )]
 #[allow(dead_code)]

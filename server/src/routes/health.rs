@@ -6,21 +6,38 @@ use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 
+use serde::Serialize;
+use utoipa::ToSchema;
+
 use super::{READ_ALLOW, json_response, options};
-use crate::app::Shared;
 use crate::problem::ApiError;
+use crate::state::Shared;
+use crate::storage::Durability;
+
+/// What `/health` says.
+#[derive(ToSchema, Serialize)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: &'static str,
+    /// `open` (anyone may write, as `X-User` says) or `bearer` (tokens required).
+    pub auth: &'static str,
+    /// The commit durability the database writer runs with.
+    #[schema(value_type = Object)]
+    pub durability: Durability,
+    /// Clients whose editor is on a product now (presence).
+    pub presence: usize,
+}
 
 pub async fn health(State(state): State<Shared>, method: Method) -> Result<Response, ApiError> {
     match method {
         Method::GET | Method::HEAD => Ok(json_response(
             StatusCode::OK,
-            &serde_json::json!({
-                "status": "ok",
-                "auth": state.auth.name(),
-                "durability": state.durability,
-                // Clients whose editor is on a product now (presence).
-                "presence": state.feed.presence_count(),
-            }),
+            &Health {
+                status: "ok",
+                auth: state.auth.name(),
+                durability: state.durability.clone(),
+                presence: state.feed.presence_count(),
+            },
         )),
         Method::OPTIONS => Ok(options(READ_ALLOW, false)),
         _ => Err(ApiError::method_not_allowed(READ_ALLOW)),
@@ -34,8 +51,8 @@ pub async fn health(State(state): State<Shared>, method: Method) -> Result<Respo
     operation_id = "getHealth",
     description = "Answers while the process serves requests; public even with --users.",
     responses(
-        (status = 200, description = "Serving: how writes are authorised and how durable commits are.", body = crate::openapi::Health),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 200, description = "Serving: how writes are authorised and how durable commits are.", body = Health),
+        (status = 405, response = crate::problem::MethodNotAllowed),
     )
 )]
 #[allow(dead_code)]

@@ -1,8 +1,10 @@
 //! The HTTP surface, one module per resource; here, what they share: reading ids, users,
 //! preconditions and bodies, and writing validators, problems and options.
 
+pub mod bodies;
 pub mod events;
 pub mod health;
+pub mod metrics;
 pub mod presence;
 pub mod products;
 pub mod versions;

@@ -9,9 +9,9 @@ use axum::response::{IntoResponse, Response};
 use catalog_shared::presence::{Announce, CLIENT_HEADER};
 
 use super::read_body;
-use crate::app::Shared;
 use crate::auth::Actor;
 use crate::problem::ApiError;
+use crate::state::Shared;
 
 const ALLOW: &str = "PUT, DELETE";
 

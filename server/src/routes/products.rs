@@ -14,9 +14,9 @@ use catalog_shared::product::validate_json;
 use serde::Deserialize;
 
 use super::*;
-use crate::app::Shared;
 use crate::auth::Actor;
 use crate::problem::ApiError;
+use crate::state::Shared;
 use crate::storage::{Lookup, Stored, Write, mint_etag};
 
 /// The product list's ETag (it changes with every committed change) and validators.
@@ -366,7 +366,7 @@ async fn write(
     }
 }
 
-// The OpenAPI operations of `/products` and `/products/{id}` (see `crate::openapi`).
+// The OpenAPI operations of `/products` and `/products/{id}` (see `openapi.rs`).
 
 #[utoipa::path(
     method(get, head),
@@ -382,12 +382,12 @@ async fn write(
         ("If-Unmodified-Since" = Option<String>, Header, pattern = r"^[\t -~\x80-\xff]*$", description = "An HTTP date; an invalid one is ignored."),
     ),
     responses(
-        (status = 200, description = "One page of the products, by id.", body = crate::openapi::ProductPage,
+        (status = 200, description = "One page of the products, by id.", body = super::bodies::ProductPage,
             headers(("ETag" = String, description = "Changes with every committed change."), ("Last-Modified" = String), ("Cache-Control" = String))),
         (status = 304, description = "Not modified.", headers(("ETag" = String), ("Last-Modified" = String))),
-        (status = 400, response = crate::openapi::ProblemResponse),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 412, response = crate::openapi::PreconditionFailed),
+        (status = 400, response = crate::problem::ProblemResponse),
+        (status = 405, response = crate::problem::MethodNotAllowed),
+        (status = 412, response = crate::problem::PreconditionFailed),
     )
 )]
 #[allow(dead_code)]
@@ -398,16 +398,16 @@ pub(crate) fn list_products() {}
     path = "/products",
     tag = "products",
     operation_id = "createProduct",
-    request_body(content = crate::openapi::ProductBody, content_type = "application/json"),
+    request_body(content = super::bodies::ProductBody, content_type = "application/json"),
     responses(
         (status = 201, description = "Created.", body = Product,
             headers(("Location" = String), ("ETag" = String), ("Last-Modified" = String))),
-        (status = 400, response = crate::openapi::ProblemResponse),
-        (status = 409, response = crate::openapi::ProblemResponse),
-        (status = 412, response = crate::openapi::PreconditionFailed),
-        (status = 413, response = crate::openapi::ProblemResponse),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 422, response = crate::openapi::ProblemResponse),
+        (status = 400, response = crate::problem::ProblemResponse),
+        (status = 409, response = crate::problem::ProblemResponse),
+        (status = 412, response = crate::problem::PreconditionFailed),
+        (status = 413, response = crate::problem::ProblemResponse),
+        (status = 415, response = crate::problem::UnsupportedMediaType),
+        (status = 422, response = crate::problem::ProblemResponse),
     )
 )]
 #[allow(dead_code)]
@@ -439,11 +439,11 @@ pub(crate) fn options_products() {}
         (status = 200, description = "The product.", body = Product,
             headers(("ETag" = String), ("Last-Modified" = String), ("Cache-Control" = String))),
         (status = 304, description = "Not modified.", headers(("ETag" = String), ("Last-Modified" = String))),
-        (status = 400, response = crate::openapi::ProblemResponse),
-        (status = 404, response = crate::openapi::ProblemResponse),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 410, response = crate::openapi::ProblemResponse),
-        (status = 412, response = crate::openapi::PreconditionFailed),
+        (status = 400, response = crate::problem::ProblemResponse),
+        (status = 404, response = crate::problem::ProblemResponse),
+        (status = 405, response = crate::problem::MethodNotAllowed),
+        (status = 410, response = crate::problem::ProblemResponse),
+        (status = 412, response = crate::problem::PreconditionFailed),
     )
 )]
 #[allow(dead_code)]
@@ -461,20 +461,20 @@ pub(crate) fn get_product() {}
         ("If-Unmodified-Since" = Option<String>, Header, pattern = r"^[\t -~\x80-\xff]*$"),
         ("If-None-Match" = Option<String>, Header, pattern = r#"^(\*|((W/)?"[!#-~]*"( ?, ?(W/)?"[!#-~]*")*)?)$"#),
     ),
-    request_body(content = crate::openapi::ProductBody, content_type = "application/json"),
+    request_body(content = super::bodies::ProductBody, content_type = "application/json"),
     responses(
         (status = 200, description = "Replaced: the new version.", body = Product,
             headers(("ETag" = String), ("Last-Modified" = String), ("Content-Location" = String))),
-        (status = 400, response = crate::openapi::ProblemResponse),
-        (status = 404, response = crate::openapi::ProblemResponse),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 409, response = crate::openapi::ProblemResponse),
-        (status = 410, response = crate::openapi::ProblemResponse),
-        (status = 412, response = crate::openapi::PreconditionFailed),
-        (status = 413, response = crate::openapi::ProblemResponse),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 422, response = crate::openapi::ProblemResponse),
-        (status = 428, response = crate::openapi::ProblemResponse),
+        (status = 400, response = crate::problem::ProblemResponse),
+        (status = 404, response = crate::problem::ProblemResponse),
+        (status = 405, response = crate::problem::MethodNotAllowed),
+        (status = 409, response = crate::problem::ProblemResponse),
+        (status = 410, response = crate::problem::ProblemResponse),
+        (status = 412, response = crate::problem::PreconditionFailed),
+        (status = 413, response = crate::problem::ProblemResponse),
+        (status = 415, response = crate::problem::UnsupportedMediaType),
+        (status = 422, response = crate::problem::ProblemResponse),
+        (status = 428, response = crate::problem::ProblemResponse),
     )
 )]
 #[allow(dead_code)]
@@ -492,20 +492,20 @@ pub(crate) fn put_product() {}
         ("If-Unmodified-Since" = Option<String>, Header, pattern = r"^[\t -~\x80-\xff]*$"),
         ("If-None-Match" = Option<String>, Header, pattern = r#"^(\*|((W/)?"[!#-~]*"( ?, ?(W/)?"[!#-~]*")*)?)$"#),
     ),
-    request_body(content = crate::openapi::ProductPatch, content_type = "application/merge-patch+json"),
+    request_body(content = super::bodies::ProductPatch, content_type = "application/merge-patch+json"),
     responses(
         (status = 200, description = "Patched: the new version.", body = Product,
             headers(("ETag" = String), ("Last-Modified" = String), ("Content-Location" = String))),
-        (status = 400, response = crate::openapi::ProblemResponse),
-        (status = 404, response = crate::openapi::ProblemResponse),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 409, response = crate::openapi::ProblemResponse),
-        (status = 410, response = crate::openapi::ProblemResponse),
-        (status = 412, response = crate::openapi::PreconditionFailed),
-        (status = 413, response = crate::openapi::ProblemResponse),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 422, response = crate::openapi::ProblemResponse),
-        (status = 428, response = crate::openapi::ProblemResponse),
+        (status = 400, response = crate::problem::ProblemResponse),
+        (status = 404, response = crate::problem::ProblemResponse),
+        (status = 405, response = crate::problem::MethodNotAllowed),
+        (status = 409, response = crate::problem::ProblemResponse),
+        (status = 410, response = crate::problem::ProblemResponse),
+        (status = 412, response = crate::problem::PreconditionFailed),
+        (status = 413, response = crate::problem::ProblemResponse),
+        (status = 415, response = crate::problem::UnsupportedMediaType),
+        (status = 422, response = crate::problem::ProblemResponse),
+        (status = 428, response = crate::problem::ProblemResponse),
     )
 )]
 #[allow(dead_code)]
@@ -524,12 +524,12 @@ pub(crate) fn patch_product() {}
     ),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 400, response = crate::openapi::ProblemResponse),
-        (status = 404, response = crate::openapi::ProblemResponse),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 410, response = crate::openapi::ProblemResponse),
-        (status = 412, response = crate::openapi::PreconditionFailed),
-        (status = 428, response = crate::openapi::ProblemResponse),
+        (status = 400, response = crate::problem::ProblemResponse),
+        (status = 404, response = crate::problem::ProblemResponse),
+        (status = 405, response = crate::problem::MethodNotAllowed),
+        (status = 410, response = crate::problem::ProblemResponse),
+        (status = 412, response = crate::problem::PreconditionFailed),
+        (status = 428, response = crate::problem::ProblemResponse),
     )
 )]
 #[allow(dead_code)]
@@ -543,8 +543,8 @@ pub(crate) fn delete_product() {}
     params(("id" = i64, Path, minimum = 1)),
     responses(
         (status = 204, description = "The methods supported.", headers(("Allow" = String), ("Accept-Patch" = String))),
-        (status = 404, response = crate::openapi::ProblemResponse),
-        (status = 410, response = crate::openapi::ProblemResponse),
+        (status = 404, response = crate::problem::ProblemResponse),
+        (status = 410, response = crate::problem::ProblemResponse),
     )
 )]
 #[allow(dead_code)]

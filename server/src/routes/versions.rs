@@ -8,8 +8,8 @@ use axum::response::Response;
 use catalog_shared::precondition::{Decision, MethodKind};
 
 use super::*;
-use crate::app::Shared;
 use crate::problem::ApiError;
+use crate::state::Shared;
 
 pub async fn versions(
     State(state): State<Shared>,
@@ -81,8 +81,8 @@ pub async fn version(
     responses(
         (status = 200, description = "Every version of the product, oldest first.", body = Vec<catalog_shared::product::VersionInfo>,
             headers(("Cache-Control" = String))),
-        (status = 404, response = crate::openapi::ProblemResponse),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 404, response = crate::problem::ProblemResponse),
+        (status = 405, response = crate::problem::MethodNotAllowed),
     )
 )]
 #[allow(dead_code)]
@@ -96,7 +96,7 @@ pub(crate) fn list_versions() {}
     params(("id" = i64, Path, minimum = 1)),
     responses(
         (status = 204, description = "The methods supported.", headers(("Allow" = String))),
-        (status = 404, response = crate::openapi::ProblemResponse),
+        (status = 404, response = crate::problem::ProblemResponse),
     )
 )]
 #[allow(dead_code)]
@@ -121,9 +121,9 @@ pub(crate) fn options_versions() {}
             headers(("ETag" = String), ("Last-Modified" = String), ("Cache-Control" = String))),
         (status = 304, description = "Not modified (If-None-Match or If-Modified-Since).",
             headers(("ETag" = String), ("Last-Modified" = String))),
-        (status = 404, response = crate::openapi::ProblemResponse),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 412, response = crate::openapi::PreconditionFailed),
+        (status = 404, response = crate::problem::ProblemResponse),
+        (status = 405, response = crate::problem::MethodNotAllowed),
+        (status = 412, response = crate::problem::PreconditionFailed),
     )
 )]
 #[allow(dead_code)]
@@ -137,7 +137,7 @@ pub(crate) fn get_version() {}
     params(("id" = i64, Path, minimum = 1), ("n" = i64, Path, minimum = 1)),
     responses(
         (status = 204, description = "The methods supported.", headers(("Allow" = String))),
-        (status = 404, response = crate::openapi::ProblemResponse),
+        (status = 404, response = crate::problem::ProblemResponse),
     )
 )]
 #[allow(dead_code)]
