@@ -17,9 +17,8 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -133,8 +132,7 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// The middleware that counts every request by matched route, method and status, and
-/// keeps the event-stream gauge and reset counter while an event stream's body lasts.
+/// The middleware that counts every request by matched route, method and status.
 pub async fn track(req: Request, next: Next) -> Response {
     let method = method_label(req.method());
     let route = req
@@ -162,26 +160,22 @@ pub async fn track(req: Request, next: Next) -> Response {
         metrics::counter!("catalog_conditional_responses_total", "outcome" => outcome, "method" => method)
             .increment(1);
     }
-    let event_stream = status == StatusCode::OK
-        && response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-    if event_stream {
-        count_resets(response)
-    } else {
-        response
-    }
+    response
 }
 
-/// One open event stream, for the `catalog_event_streams` gauge: counted while its body
-/// lasts (the body is dropped when the stream ends or its client goes away).
-struct OpenStream;
+/// One `reset` event sent to one subscriber (the feed calls this where it sends it).
+pub fn reset_sent() {
+    metrics::counter!("catalog_event_resets_total").increment(1);
+}
+
+/// One open event stream, for the `catalog_event_streams` gauge: counted while it lasts
+/// (its holder is dropped when the stream ends or its client goes away).
+pub struct OpenStream(());
 
 impl OpenStream {
-    fn new() -> Self {
+    pub fn open() -> Self {
         metrics::gauge!("catalog_event_streams").increment(1.0);
-        OpenStream
+        OpenStream(())
     }
 }
 
@@ -189,27 +183,6 @@ impl Drop for OpenStream {
     fn drop(&mut self) {
         metrics::gauge!("catalog_event_streams").decrement(1.0);
     }
-}
-
-/// Counts the open event stream and the `reset` events its body carries.
-fn count_resets(response: Response) -> Response {
-    let (parts, body) = response.into_parts();
-    let open = OpenStream::new();
-    let stream = futures_util::StreamExt::map(body.into_data_stream(), move |chunk| {
-        let _open = &open;
-        if let Ok(bytes) = &chunk {
-            // Every event is one frame; a data line never starts with `event:`.
-            let resets = bytes
-                .split(|b| *b == b'\n')
-                .filter(|line| *line == b"event: reset")
-                .count();
-            if resets > 0 {
-                metrics::counter!("catalog_event_resets_total").increment(resets as u64);
-            }
-        }
-        chunk
-    });
-    Response::from_parts(parts, Body::from_stream(stream))
 }
 
 /// The metrics in the Prometheus text format, or `None` when the recorder could not be

@@ -44,9 +44,11 @@ pub async fn events(
     let stream = futures_util::StreamExt::take_until(stream, async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
     });
-    // The place is given back when the stream ends or its client goes away.
+    // The place is given back, and the stream no longer counted, when it ends or its
+    // client goes away.
+    let open = crate::metrics::OpenStream::open();
     let stream = futures_util::StreamExt::map(stream, move |frame| {
-        let _held = (&permit, &leaving);
+        let _held = (&permit, &leaving, &open);
         frame
     });
     let mut response = Response::new(Body::from_stream(stream));
