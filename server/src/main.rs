@@ -108,7 +108,9 @@ struct Args {
     /// when all are busy a new one gets 503. Lowered to fit the file-descriptor limit.
     #[arg(long, default_value_t = 8192)]
     max_connections: usize,
-    /// Event streams (GET /events) open at most; past it: 503 with Retry-After.
+    /// Event streams (GET /events) open at most; past it: 503 with Retry-After. Never more
+    /// than 7/8 of --max-connections (lowered to fit), so that /health and writes always
+    /// find a connection.
     #[arg(long, default_value_t = 2048)]
     max_event_streams: usize,
     /// Bytes of request headers at most (past it: 431); hyper itself refuses a head
@@ -253,6 +255,13 @@ async fn main() -> anyhow::Result<()> {
         _ => args.max_connections,
     }
     .max(1);
+    let max_event_streams = event_stream_cap(args.max_event_streams, max_connections);
+    if max_event_streams < args.max_event_streams {
+        tracing::warn!(
+            "--max-event-streams {} lowered to {max_event_streams}: event streams may hold at most 7/8 of the {max_connections} connections, so that /health and writes always find one",
+            args.max_event_streams
+        );
+    }
     let state = Arc::new(state::AppState {
         store,
         feed,
@@ -265,7 +274,7 @@ async fn main() -> anyhow::Result<()> {
             max_headers: MAX_HEADERS,
         },
         body_timeout: args.body_timeout,
-        event_streams: Arc::new(Semaphore::new(args.max_event_streams.max(1))),
+        event_streams: Arc::new(Semaphore::new(max_event_streams)),
         durability: durability.clone(),
     });
     tracing::info!(
@@ -293,6 +302,15 @@ async fn main() -> anyhow::Result<()> {
     // handle on the store lets the SQLite writer finish its queue and stop.
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The event streams allowed with `connections` connections at most: what was asked,
+/// but never more than 7/8 of the connections. An event stream holds its connection for
+/// as long as it lasts; the eighth left over (one at least) keeps `/health` and writes
+/// answering when streams are at their cap.
+fn event_stream_cap(asked: usize, connections: usize) -> usize {
+    let reserve = connections.div_ceil(8).max(1);
+    asked.min(connections.saturating_sub(reserve))
 }
 
 /// `catalog-server user add NAME --users FILE`.
@@ -379,7 +397,16 @@ async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_password;
+    use super::{event_stream_cap, redact_password};
+
+    #[test]
+    fn event_streams_always_leave_connections_for_the_rest() {
+        assert_eq!(event_stream_cap(2048, 896), 784);
+        assert_eq!(event_stream_cap(2048, 8192), 2048);
+        assert_eq!(event_stream_cap(100, 16), 14);
+        assert_eq!(event_stream_cap(10, 3), 2);
+        assert_eq!(event_stream_cap(10, 1), 0);
+    }
 
     #[test]
     fn a_database_url_is_logged_without_its_password() {

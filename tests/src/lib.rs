@@ -108,6 +108,8 @@ pub struct Server {
     /// shares the database.
     pub db: PathBuf,
     args: Vec<String>,
+    /// The open-file limit (`ulimit -n`) the server runs under, when a test sets one.
+    fd_limit: Option<u64>,
     log: Arc<Mutex<Vec<String>>>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -136,14 +138,35 @@ impl Server {
 
     /// A server on the given database file and address.
     pub fn start_on(db: &Path, args: &[&str], addr: &str) -> anyhow::Result<Server> {
+        Self::start_limited(db, args, addr, None)
+    }
+
+    /// A server on a fresh SQLite database, run under an open-file limit (`ulimit -n`),
+    /// as on a machine whose limit is low.
+    pub fn start_with_fd_limit(args: &[&str], fd_limit: u64) -> Server {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let db = dir.path().join("catalog.db");
+        let mut server = Self::start_limited(&db, args, "127.0.0.1:0", Some(fd_limit))
+            .expect("the server starts");
+        server._dir = Some(dir);
+        server
+    }
+
+    fn start_limited(
+        db: &Path,
+        args: &[&str],
+        addr: &str,
+        fd_limit: Option<u64>,
+    ) -> anyhow::Result<Server> {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         let log = Arc::new(Mutex::new(Vec::new()));
-        let (child, addr) = spawn(db, &args, addr, log.clone())?;
+        let (child, addr) = spawn(db, &args, addr, fd_limit, log.clone())?;
         Ok(Server {
             child: Some(child),
             addr,
             db: db.to_path_buf(),
             args,
+            fd_limit,
             log,
             _dir: None,
         })
@@ -215,7 +238,7 @@ impl Server {
     pub fn restart(&mut self) -> anyhow::Result<()> {
         self.kill9();
         let addr = self.addr.to_string();
-        let (child, addr) = spawn(&self.db, &self.args, &addr, self.log.clone())?;
+        let (child, addr) = spawn(&self.db, &self.args, &addr, self.fd_limit, self.log.clone())?;
         self.child = Some(child);
         self.addr = addr;
         Ok(())
@@ -232,9 +255,22 @@ fn spawn(
     db: &Path,
     args: &[String],
     addr: &str,
+    fd_limit: Option<u64>,
     log: Arc<Mutex<Vec<String>>>,
 ) -> anyhow::Result<(Child, SocketAddr)> {
-    let mut child = Command::new(bin("catalog-server"))
+    let mut command = match fd_limit {
+        // The shell lowers its limit and becomes the server (exec): the child's pid is
+        // the server's.
+        Some(n) => {
+            let mut c = Command::new("sh");
+            c.arg("-c")
+                .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                .arg(bin("catalog-server"));
+            c
+        }
+        None => Command::new(bin("catalog-server")),
+    };
+    let mut child = command
         .arg("--db")
         .arg(db)
         .arg("--addr")

@@ -171,24 +171,126 @@ async fn past_the_event_stream_cap_a_subscriber_gets_503_with_retry_after() {
     drop(b);
 }
 
+/// Opens event streams until the server refuses one; returns the open ones and the
+/// refusal.
+async fn open_streams_until_refused(
+    s: &Server,
+    at_most: usize,
+) -> (Vec<reqwest::Response>, catalog_tests::Reply) {
+    let c = client();
+    let mut streams = Vec::new();
+    for _ in 0..at_most {
+        let r = c
+            .get(s.url("/events"))
+            .send()
+            .await
+            .expect("the stream is answered");
+        if r.status() != 200 {
+            let status = r.status().as_u16();
+            let headers = r.headers().clone();
+            let body = r.bytes().await.expect("a body").to_vec();
+            return (
+                streams,
+                catalog_tests::Reply {
+                    status,
+                    headers,
+                    body,
+                },
+            );
+        }
+        streams.push(r);
+    }
+    panic!("{at_most} event streams were all accepted");
+}
+
+#[tokio::test]
+async fn event_streams_at_their_cap_leave_health_and_writes_answering() {
+    // 256 file descriptors: the server lowers its connection cap to 128, and the event
+    // stream cap (2,048 by default) to 7/8 of that.
+    let s = Server::start_with_fd_limit(&[], 256);
+    s.wait_for_log(
+        "--max-connections 8192 lowered to 128",
+        Duration::from_secs(5),
+    )
+    .expect("the connection cap is lowered and said");
+    s.wait_for_log(
+        "--max-event-streams 2048 lowered to 112",
+        Duration::from_secs(5),
+    )
+    .expect("the stream cap is lowered with it and said");
+    let (streams, refused) = open_streams_until_refused(&s, 200).await;
+    assert_eq!(
+        streams.len(),
+        112,
+        "streams took at most 7/8 of the connections"
+    );
+    refused.problem(503);
+    assert!(refused.header("retry-after").is_some());
+    // With every stream place taken, /health, reads and writes still answer, each on a
+    // connection of its own.
+    assert_eq!(health(&s).await["status"], "ok");
+    let current = send(client().get(s.url("/products/1"))).await;
+    assert_eq!(current.status, 200);
+    let mut product = current.json();
+    product["name"] = "Written while streams are at their cap".into();
+    let written = send(
+        client()
+            .put(s.url("/products/1"))
+            .header("if-match", current.etag())
+            .json(&product),
+    )
+    .await;
+    assert_eq!(
+        written.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&written.body)
+    );
+    // And the streams still hear the write.
+    let mut first = streams.into_iter().next().expect("a stream");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut text = String::new();
+    while !text.contains("event: updated") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let chunk = tokio::time::timeout(left, first.chunk())
+            .await
+            .expect("the update reaches a stream within 30 s")
+            .expect("the stream reads")
+            .expect("the stream stays open");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
 #[tokio::test]
 async fn when_every_connection_is_busy_a_new_one_gets_a_503_problem() {
     let s = Server::start_with_args(&["--max-connections", "3"]);
-    let c = client();
-    // Three event streams: three connections, each with a request in flight.
-    let mut streams = Vec::new();
+    // Three connections, each with a request in flight: a body still on its way.
+    let mut busy = Vec::new();
     for _ in 0..3 {
-        streams.push(c.get(s.url("/events")).send().await.unwrap());
+        let mut c = TcpStream::connect(s.addr).await.unwrap();
+        c.write_all(b"POST /products HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+            .await
+            .unwrap();
+        busy.push(c);
     }
-    let text = raw_exchange(
-        s.addr,
-        b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
-        Duration::from_secs(5),
-    );
+    // The server has taken all three (their requests are in flight) once a fourth is
+    // refused; until then a fourth may be served.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let text = raw_exchange(
+            s.addr,
+            b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            Duration::from_secs(5),
+        );
+        if raw_status(&text) == 503 || Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(raw_status(&text), 503, "{text}");
     assert!(text.contains("application/problem+json"), "{text}");
     assert!(text.to_ascii_lowercase().contains("retry-after"), "{text}");
-    drop(streams);
+    drop(busy);
     let deadline = Instant::now() + Duration::from_secs(10);
     while raw_status(&raw_exchange(
         s.addr,
