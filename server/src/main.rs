@@ -18,6 +18,7 @@ mod seed;
 mod serve;
 mod state;
 mod storage;
+mod user_command;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,9 +29,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio::sync::{Semaphore, watch};
 
-use crate::auth::{AuthMode, Users};
+use crate::auth::AuthMode;
 use crate::head::HeadLimits;
 use crate::serve::ServeOptions;
+use crate::user_command::UserCommand;
 
 use crate::feed::{Feed, FeedOptions};
 use crate::storage::CommitSync;
@@ -141,16 +143,6 @@ enum Command {
     Man,
 }
 
-#[derive(Subcommand, Debug)]
-enum UserCommand {
-    /// Add a user with a new random token, creating the file (mode 0600) if needed. The
-    /// token is printed once, on standard output; the file keeps only its SHA-256.
-    Add {
-        /// The user's name, as `updated_by` will show it.
-        name: String,
-    },
-}
-
 /// The request target at most, in bytes (past it: 414).
 const MAX_URI: usize = 8 * 1024;
 /// Header lines at most (past it: 431); hyper's own cap is twice this.
@@ -185,16 +177,15 @@ async fn main() -> anyhow::Result<()> {
         }
         _ => {}
     }
-    if let Some(Command::User(UserCommand::Add { name })) = &args.command {
-        return add_user(args.users.as_deref(), name);
+    if let Some(Command::User(command)) = &args.command {
+        return user_command::run(command, args.users.as_deref());
     }
-    let auth = match &args.users {
-        Some(path) => AuthMode::Bearer {
-            users: Users::load(path)?,
-            file: path.clone(),
-        },
+    let auth = Arc::new(match &args.users {
+        Some(path) => AuthMode::bearer(path)?,
         None => AuthMode::Open,
-    };
+    });
+    // From now on SIGHUP reloads the users file; it never ends the process.
+    spawn_reload_on_hangup(auth.clone())?;
     let (store, fresh, database) = open_store(&args).await?;
     let durability = store
         .durability()
@@ -229,17 +220,17 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.addr))?;
     let local = listener.local_addr()?;
-    let auth_note = match &auth {
+    let auth_note = match auth.as_ref() {
         AuthMode::Open => {
             "auth open: demo mode, anyone may write as any X-User; start with --users FILE to require tokens".to_string()
         }
-        AuthMode::Bearer { users, file } => format!(
+        AuthMode::Bearer { file, .. } => format!(
             "auth bearer: {} users from {}",
-            users.len(),
+            auth.user_count(),
             file.display()
         ),
     };
-    if matches!(auth, AuthMode::Open) && !local.ip().is_loopback() {
+    if matches!(*auth, AuthMode::Open) && !local.ip().is_loopback() {
         tracing::warn!(
             "listening on {local}, which is not loopback, in open demo mode: anyone who can reach it may change the catalog as anyone. Start with --users FILE (catalog-server user add NAME --users FILE) to require tokens."
         );
@@ -267,7 +258,7 @@ async fn main() -> anyhow::Result<()> {
         feed,
         allow_unconditional: args.allow_unconditional,
         shutdown: stop_rx.clone(),
-        auth: Arc::new(auth),
+        auth,
         head_limits: HeadLimits {
             max_uri: MAX_URI,
             max_header_bytes: args.max_header_bytes,
@@ -313,25 +304,6 @@ fn event_stream_cap(asked: usize, connections: usize) -> usize {
     asked.min(connections.saturating_sub(reserve))
 }
 
-/// `catalog-server user add NAME --users FILE`.
-fn add_user(users: Option<&std::path::Path>, name: &str) -> anyhow::Result<()> {
-    let Some(path) = users else {
-        anyhow::bail!(
-            "say which file: catalog-server user add {name} --users users.toml (or set CATALOG_USERS)"
-        );
-    };
-    let token = auth::add_user(path, name)?;
-    eprintln!(
-        "Added user {name} to {}. Its token, shown this once (the file keeps only its SHA-256):",
-        path.display()
-    );
-    println!("{token}");
-    eprintln!(
-        "Give it to {name}; the catalog client takes it as --token or CATALOG_TOKEN. Restart catalog-server to load the new user."
-    );
-    Ok(())
-}
-
 /// Opens the database `--db` names: PostgreSQL for a `postgres://` URL, else a SQLite
 /// file. Returns the store, whether the database is new, and how to name it in the log
 /// (without a password).
@@ -372,6 +344,23 @@ fn redact_password(url: &str) -> String {
         },
         None => url.to_string(),
     }
+}
+
+/// Reloads the users file on every SIGHUP (see [`AuthMode::reload`]).
+fn spawn_reload_on_hangup(auth: Arc<AuthMode>) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                auth.reload();
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = auth;
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -203,6 +203,28 @@ impl Server {
         self.child.as_ref().map(Child::id)
     }
 
+    /// Sends the server a signal by name (`HUP`, `TERM`, ...), as an operator's `kill`
+    /// does.
+    pub fn signal(&self, name: &str) -> anyhow::Result<()> {
+        let pid = self.pid().context("the server is not running")?;
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(pid.to_string())
+            .status()
+            .context("running kill")?;
+        if !status.success() {
+            bail!("kill -{name} {pid} failed");
+        }
+        Ok(())
+    }
+
+    /// Whether the server process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
     /// SIGKILL: no chance to flush or clean up.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -459,6 +481,21 @@ pub fn raw_status(text: &str) -> u16 {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)
+}
+
+/// Runs `catalog-server` with these arguments (a `user` command, say) and returns its
+/// exit status, standard output and standard error.
+pub fn server_command(args: &[&str]) -> anyhow::Result<(bool, String, String)> {
+    let out = Command::new(bin("catalog-server"))
+        .args(args)
+        .env_remove("CATALOG_USERS")
+        .output()
+        .context("running catalog-server")?;
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
 }
 
 /// Creates a users file holding one user, with `catalog-server user add`, and returns

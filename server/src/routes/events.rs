@@ -1,15 +1,17 @@
 //! `GET /events`: the change feed as Server-Sent Events, resumable with `Last-Event-ID`.
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 
+use crate::auth::Credential;
 use crate::problem::ApiError;
 use crate::state::Shared;
 
 pub async fn events(
     State(state): State<Shared>,
+    credential: Option<Extension<Credential>>,
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -39,10 +41,16 @@ pub async fn events(
             feed: state.feed.clone(),
             client: client.to_string(),
         });
-    // End the stream when the server shuts down, so graceful shutdown is not held open.
+    // End the stream when the server shuts down, so graceful shutdown is not held open,
+    // and when its token stops naming a user (removed or rotated, then SIGHUP).
     let mut shutdown = state.shutdown.clone();
+    let auth = state.auth.clone();
+    let credential = credential.map(|Extension(c)| c);
     let stream = futures_util::StreamExt::take_until(stream, async move {
-        let _ = shutdown.wait_for(|stop| *stop).await;
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => {}
+            () = auth.revoked(credential) => {}
+        }
     });
     // The place is given back, and the stream no longer counted, when it ends or its
     // client goes away.
