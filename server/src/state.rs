@@ -10,6 +10,7 @@ use tokio::sync::{Semaphore, watch};
 use crate::auth::AuthMode;
 use crate::feed::Feed;
 use crate::head::HeadLimits;
+use crate::idempotency::InFlight;
 use crate::storage::{Durability, Storage};
 
 pub struct AppState {
@@ -26,6 +27,8 @@ pub struct AppState {
     pub event_streams: Arc<Semaphore>,
     /// What the database writer actually runs with, as `/health` reports it.
     pub durability: Durability,
+    /// Idempotency-Keys whose first request is being served now.
+    pub in_flight: Arc<InFlight>,
 }
 
 /// The state as handlers and middleware extract it.

@@ -4,6 +4,7 @@
 pub mod bodies;
 pub mod events;
 pub mod health;
+mod keyed;
 pub mod metrics;
 pub mod presence;
 pub mod products;
