@@ -162,6 +162,9 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         // Colours for a person at a terminal; plain lines in a log file.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // A log that can no longer be written (its reader went away) must not stop the
+        // serving: by default the failure is reported with eprintln!, which panics then.
+        .log_internal_errors(false)
         .init();
     let args = Args::parse();
     match &args.command {

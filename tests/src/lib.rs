@@ -94,6 +94,22 @@ fn build_binaries() -> Result<Vec<(String, PathBuf)>, String> {
     Ok(bins)
 }
 
+/// Whether this is a CI run (`CI` set, as CI services and `.ci/run` set it): there, a
+/// test whose tool is missing fails instead of skipping.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"))
+}
+
+/// A test cannot run because a tool it drives is missing (`why` says which and how to
+/// get it). In CI that is a failure, since CI installs every tool; elsewhere the test says
+/// SKIPPED on standard output and returns.
+pub fn missing_tool(test: &str, why: &str) {
+    if in_ci() {
+        panic!("{test} cannot run: {why}. CI is set, and a CI run must not skip it.");
+    }
+    println!("SKIPPED {test}: {why}");
+}
+
 /// Whether the black-box tests run their servers on PostgreSQL (`CATALOG_TEST_DB=postgres`)
 /// rather than on SQLite files.
 pub fn on_postgres() -> bool {

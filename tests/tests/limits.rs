@@ -35,14 +35,21 @@ async fn health_under_flood(s: &Server, slow: usize, idle: usize) -> Duration {
             Err(e) => panic!("connection {} of the idle flood: {e}", idlers.len()),
         }
     }
-    // Let the server accept the backlog.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let started = Instant::now();
+    // The server accepts connections in order: once a /health sent after the flood is
+    // answered, it holds the whole flood. Then /health is timed.
     let c = reqwest::Client::builder()
         .no_proxy()
-        .timeout(Duration::from_secs(10))
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
+    let first = c
+        .get(s.url("/health"))
+        .send()
+        .await
+        .expect("/health answers once the flood is accepted");
+    assert_eq!(first.status(), 200);
+    let started = Instant::now();
     let r = c
         .get(s.url("/health"))
         .send()

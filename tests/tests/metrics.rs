@@ -72,8 +72,9 @@ macro_rules! parser_or_skip {
         match python() {
             Some(p) => p,
             None => {
-                println!(
-                    "SKIPPED: no prometheus_client in target/schemathesis-venv (.ci/run installs it)"
+                catalog_tests::missing_tool(
+                    module_path!(),
+                    "no prometheus_client in target/schemathesis-venv (.ci/run installs it)",
                 );
                 return;
             }
