@@ -1,6 +1,7 @@
 //! The listening socket and its connections: a connection whose client stops reading is
-//! dropped after `--write-timeout`, its kernel send buffer is capped, and its reads tell
-//! the connection's [`Activity`] when a request head starts (for the header timeout).
+//! dropped after `--write-timeout`, its kernel send buffer is capped, its reads tell the
+//! connection's [`Activity`] when a request head starts (for the header timeout), and
+//! hyper's own bodiless refusals leave it as problem+json ([`super::refusal`]).
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -13,6 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_io_timeout::TimeoutStream;
 
 use super::Activity;
+use super::refusal;
 
 /// A TCP listener whose connections fail a write that makes no progress for
 /// `write_timeout`: a peer that stops reading (an event stream nobody reads, whose socket
@@ -55,6 +57,7 @@ impl axum::serve::Listener for DroppingListener {
                         peer: addr,
                         timeout: self.write_timeout,
                         activity: None,
+                        replacing: None,
                     };
                     return (io, addr);
                 }
@@ -79,6 +82,15 @@ pub struct Watched {
     peer: SocketAddr,
     timeout: Duration,
     activity: Option<Arc<Activity>>,
+    /// A refusal of hyper's being written as problem+json instead.
+    replacing: Option<Replacing>,
+}
+
+struct Replacing {
+    bytes: Vec<u8>,
+    written: usize,
+    /// How many of hyper's bytes it stands for (reported written when it is).
+    stands_for: usize,
 }
 
 impl Watched {
@@ -97,6 +109,30 @@ impl Watched {
             );
         }
         result
+    }
+}
+
+impl Watched {
+    /// Writes the pending replacement; done, it reports hyper's bytes as written.
+    fn write_replacement(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        let Some(r) = this.replacing.as_mut() else {
+            return Poll::Ready(Ok(0));
+        };
+        while r.written < r.bytes.len() {
+            match this.inner.as_mut().poll_write(cx, &r.bytes[r.written..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Ok(0)),
+                Poll::Ready(Ok(n)) => r.written += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        let n = r.stands_for;
+        this.replacing = None;
+        Poll::Ready(Ok(n))
     }
 }
 
@@ -123,6 +159,19 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
+        if self.replacing.is_none()
+            && let Some(bytes) = refusal::replacement(buf)
+        {
+            self.replacing = Some(Replacing {
+                bytes,
+                written: 0,
+                stands_for: buf.len(),
+            });
+        }
+        if self.replacing.is_some() {
+            let result = self.as_mut().write_replacement(cx);
+            return self.note(result);
+        }
         let result = self.inner.as_mut().poll_write(cx, buf);
         self.note(result)
     }
@@ -132,6 +181,12 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
+        // hyper's refusal is a head alone, in one slice.
+        if let Some(first) = bufs.iter().find(|b| !b.is_empty())
+            && (self.replacing.is_some() || refusal::replacement(first).is_some())
+        {
+            return self.poll_write(cx, first);
+        }
         let result = self.inner.as_mut().poll_write_vectored(cx, bufs);
         self.note(result)
     }

@@ -31,6 +31,7 @@ use tokio::task::JoinSet;
 use tower_service::Service;
 
 mod listener;
+mod refusal;
 
 pub use listener::{DroppingListener, Watched};
 
