@@ -16,7 +16,6 @@ use crate::routes::{events, health, metrics, presence, products, versions};
 use crate::state::Shared;
 
 pub fn router(state: Shared) -> Router {
-    crate::metrics::install();
     Router::new()
         .route("/health", any(health::health))
         .route("/products", any(products::collection))

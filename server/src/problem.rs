@@ -208,7 +208,7 @@ problem_response!(
 );
 problem_response!(
     Unavailable,
-    "Busy, the database cannot take changes now, as many connections or event streams as the server takes, or metrics are off.",
+    "Busy, the database cannot take changes now, or as many connections or event streams as the server takes.",
     [("Retry-After", "Seconds to wait before trying again.")]
 );
 problem_response!(
