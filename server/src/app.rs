@@ -8,7 +8,6 @@ use axum::extract::Request;
 use axum::http::HeaderMap;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::any;
 
 use crate::auth::Actor;
 use crate::problem::ApiError;
@@ -17,15 +16,13 @@ use crate::state::Shared;
 
 pub fn router(state: Shared) -> Router {
     Router::new()
-        .route("/health", any(health::health))
-        .route("/products", any(products::collection))
-        .route("/products/{id}", any(products::item))
-        .route("/products/{id}/versions", any(versions::versions))
-        .route("/products/{id}/versions/{n}", any(versions::version))
-        .route("/events", any(events::events))
-        .route("/metrics", any(metrics::metrics))
-        .route("/openapi.json", any(crate::openapi::openapi_route))
-        .route("/presence", any(presence::presence))
+        .merge(health::router())
+        .merge(products::router())
+        .merge(versions::router())
+        .merge(events::router())
+        .merge(presence::router())
+        .merge(metrics::router())
+        .merge(crate::openapi::router())
         .fallback(unknown_route)
         // Outermost first on the way in: log, then the head checks (Host, sizes), then
         // who is acting; a request refused by either never reaches a handler.

@@ -5,8 +5,10 @@
 
 use std::sync::OnceLock;
 
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use catalog_shared::event::{ChangeEvent, Op, ResetEvent};
 use catalog_shared::presence::{Announce, PresenceEvent};
 use catalog_shared::problem::Problem;
@@ -17,12 +19,16 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::{Modify, OpenApi};
 
 use crate::problem::{
-    ApiError, MethodNotAllowed, PreconditionFailed, ProblemResponse, RequestTimeout, Unauthorized,
+    MethodNotAllowed, PreconditionFailed, ProblemResponse, RequestTimeout, Unauthorized,
     Unavailable, UnsupportedMediaType,
 };
-use crate::routes::bodies::{ProductBody, ProductPage, ProductPatch};
 use crate::routes::health::Health;
-use crate::routes::{READ_ALLOW, events, health, metrics, options, products, versions};
+use crate::routes::products::ProductPage;
+use crate::routes::{
+    READ_ALLOW, events, health, metrics, not_allowed, options, presence, products, versions,
+};
+use crate::state::Shared;
+use catalog_shared::body::{ProductBody, ProductPatch};
 
 /// The document.
 #[derive(OpenApi)]
@@ -47,8 +53,8 @@ use crate::routes::{READ_ALLOW, events, health, metrics, options, products, vers
         versions::get_version,
         versions::options_version,
         events::get_events,
-        put_presence,
-        delete_presence,
+        presence::announce,
+        presence::withdraw,
         metrics::get_metrics,
         metrics::options_metrics,
         get_openapi,
@@ -184,22 +190,15 @@ fn non_null_parameters(doc: &mut serde_json::Value) {
     }
 }
 
-/// `GET /openapi.json`: public, like `/health`: it describes the API, not the data.
-pub async fn openapi_route(method: Method) -> Result<Response, ApiError> {
-    match method {
-        Method::GET | Method::HEAD => {
-            let mut response = (StatusCode::OK, document()).into_response();
-            let h = response.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            Ok(response)
-        }
-        Method::OPTIONS => Ok(options(READ_ALLOW, false)),
-        _ => Err(ApiError::method_not_allowed(READ_ALLOW)),
-    }
+/// `/openapi.json`: GET (and HEAD) and OPTIONS; public, like `/health`: it describes the
+/// API, not the data.
+pub fn router() -> Router<Shared> {
+    Router::new().route(
+        "/openapi.json",
+        get(get_openapi)
+            .options(options_openapi)
+            .fallback(not_allowed(READ_ALLOW)),
+    )
 }
 
 #[utoipa::path(
@@ -212,8 +211,16 @@ pub async fn openapi_route(method: Method) -> Result<Response, ApiError> {
         (status = 405, response = MethodNotAllowed),
     )
 )]
-#[allow(dead_code)]
-fn get_openapi() {}
+async fn get_openapi() -> Response {
+    let mut response = (StatusCode::OK, document()).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
 
 #[utoipa::path(
     options,
@@ -222,43 +229,6 @@ fn get_openapi() {}
     operation_id = "optionsOpenApi",
     responses((status = 204, description = "The methods supported.", headers(("Allow" = String))))
 )]
-#[allow(dead_code)]
-fn options_openapi() {}
-
-// `/presence` (its handler is routes::presence).
-
-#[utoipa::path(
-    put,
-    path = "/presence",
-    tag = "live",
-    operation_id = "announcePresence",
-    description = "Announce or renew that this client's editor is on a product (and field). Advisory: it never blocks a write. Expires without renewal, and at once when the client's event stream ends.",
-    params(
-        ("X-Client-Id" = String, Header, description = "The client's random id, the same as on its event stream: 1 to 64 visible ASCII characters.", pattern = "^[!-~]{1,64}$"),
-    ),
-    request_body(content = Announce, content_type = "application/json"),
-    responses(
-        (status = 204, description = "Announced."),
-        (status = 405, response = MethodNotAllowed),
-        (status = 413, response = ProblemResponse),
-        (status = 422, response = ProblemResponse),
-    )
-)]
-#[allow(dead_code)]
-fn put_presence() {}
-
-#[utoipa::path(
-    delete,
-    path = "/presence",
-    tag = "live",
-    operation_id = "withdrawPresence",
-    params(
-        ("X-Client-Id" = String, Header, description = "The client's random id.", pattern = "^[!-~]{1,64}$"),
-    ),
-    responses(
-        (status = 204, description = "Withdrawn (also when there was nothing to withdraw)."),
-        (status = 405, response = MethodNotAllowed),
-    )
-)]
-#[allow(dead_code)]
-fn delete_presence() {}
+async fn options_openapi() -> Response {
+    options(READ_ALLOW, false)
+}

@@ -141,15 +141,6 @@ impl IntoResponse for ApiError {
 
 // The error responses of the OpenAPI document, named by the operations' annotations.
 
-/// An error: RFC 9457 problem details.
-#[derive(ToResponse)]
-#[response(
-    description = "An error, as RFC 9457 problem details (`application/problem+json`).",
-    content_type = "application/problem+json"
-)]
-#[allow(dead_code)]
-pub struct ProblemResponse(Problem);
-
 /// The reusable responses that carry headers of their own.
 fn problem_with(description: &str, headers: &[(&str, &str)]) -> ApiResponse {
     let mut b = ResponseBuilder::new().description(description).content(
@@ -180,6 +171,11 @@ macro_rules! problem_response {
     };
 }
 
+problem_response!(
+    ProblemResponse,
+    "An error, as RFC 9457 problem details (`application/problem+json`).",
+    []
+);
 problem_response!(
     PreconditionFailed,
     "A precondition (If-Match, If-None-Match, If-Unmodified-Since) does not hold. The body has `current_etag` and `current`.",

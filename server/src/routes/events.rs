@@ -1,23 +1,59 @@
 //! `GET /events`: the change feed as Server-Sent Events, resumable with `Last-Event-ID`.
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::{Extension, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
+use axum::routing::get;
 
+use super::not_allowed;
 use crate::auth::Credential;
 use crate::problem::ApiError;
 use crate::state::Shared;
 
-pub async fn events(
+/// `/events`: GET only (HEAD too is 405: a stream without a body is no stream).
+pub fn router() -> Router<Shared> {
+    Router::new().route(
+        "/events",
+        get(get_events)
+            .head(not_allowed("GET"))
+            .fallback(not_allowed("GET")),
+    )
+}
+
+/// Withdraws its client's presence when the stream it belongs to is dropped.
+struct Leaving {
+    feed: std::sync::Arc<crate::feed::Feed>,
+    client: String,
+}
+
+impl Drop for Leaving {
+    fn drop(&mut self) {
+        self.feed.withdraw(&self.client);
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/events",
+    tag = "live",
+    operation_id = "getEvents",
+    description = "The change feed as Server-Sent Events: `ready` first (without Last-Event-ID), then `created`, `updated`, `deleted` (data: ChangeEvent), `reset` (data: ResetEvent: reload the list) and `presence` (data: PresenceEvent, no id). Resumable with Last-Event-ID.",
+    params(
+        ("Last-Event-ID" = Option<String>, Header, pattern = r"^[\t -~\x80-\xff]*$", description = "`<database>:<seq>` of the last event seen; one this database cannot resume from gets `reset`."),
+        ("X-Client-Id" = Option<String>, Header, description = "The client's random id: its presence ends when this stream does.", pattern = "^[!-~]{1,64}$"),
+    ),
+    responses(
+        (status = 200, description = "The event stream (it lasts until the client or the server ends it).", content_type = "text/event-stream", body = String),
+        (status = 405, response = crate::problem::MethodNotAllowed),
+    )
+)]
+pub async fn get_events(
     State(state): State<Shared>,
     credential: Option<Extension<Credential>>,
-    method: Method,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    if method != Method::GET {
-        return Err(ApiError::method_not_allowed("GET"));
-    }
     // Each stream holds a connection and a place in the feed for as long as it lasts.
     let Ok(permit) = state.event_streams.clone().try_acquire_owned() else {
         tracing::warn!("refused an event stream: --max-event-streams are open");
@@ -70,33 +106,3 @@ pub async fn events(
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(response)
 }
-
-/// Withdraws its client's presence when the stream it belongs to is dropped.
-struct Leaving {
-    feed: std::sync::Arc<crate::feed::Feed>,
-    client: String,
-}
-
-impl Drop for Leaving {
-    fn drop(&mut self) {
-        self.feed.withdraw(&self.client);
-    }
-}
-
-#[utoipa::path(
-    get,
-    path = "/events",
-    tag = "live",
-    operation_id = "getEvents",
-    description = "The change feed as Server-Sent Events: `ready` first (without Last-Event-ID), then `created`, `updated`, `deleted` (data: ChangeEvent), `reset` (data: ResetEvent: reload the list) and `presence` (data: PresenceEvent, no id). Resumable with Last-Event-ID.",
-    params(
-        ("Last-Event-ID" = Option<String>, Header, pattern = r"^[\t -~\x80-\xff]*$", description = "`<database>:<seq>` of the last event seen; one this database cannot resume from gets `reset`."),
-        ("X-Client-Id" = Option<String>, Header, description = "The client's random id: its presence ends when this stream does.", pattern = "^[!-~]{1,64}$"),
-    ),
-    responses(
-        (status = 200, description = "The event stream (it lasts until the client or the server ends it).", content_type = "text/event-stream", body = String),
-        (status = 405, response = crate::problem::MethodNotAllowed),
-    )
-)]
-#[allow(dead_code)]
-pub(crate) fn get_events() {}

@@ -2,15 +2,16 @@
 //! may write (`"auth":"open"`) or only token holders (`"bearer"`), and the commit
 //! durability the database writer actually runs with.
 
+use axum::Router;
 use axum::extract::State;
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
+use axum::routing::get;
 
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{READ_ALLOW, json_response, options};
-use crate::problem::ApiError;
+use super::{READ_ALLOW, json_response, not_allowed, options};
 use crate::state::Shared;
 use crate::storage::Durability;
 
@@ -28,20 +29,14 @@ pub struct Health {
     pub presence: usize,
 }
 
-pub async fn health(State(state): State<Shared>, method: Method) -> Result<Response, ApiError> {
-    match method {
-        Method::GET | Method::HEAD => Ok(json_response(
-            StatusCode::OK,
-            &Health {
-                status: "ok",
-                auth: state.auth.name(),
-                durability: state.durability.clone(),
-                presence: state.feed.presence_count(),
-            },
-        )),
-        Method::OPTIONS => Ok(options(READ_ALLOW, false)),
-        _ => Err(ApiError::method_not_allowed(READ_ALLOW)),
-    }
+/// `/health`: GET (and HEAD) and OPTIONS.
+pub fn router() -> Router<Shared> {
+    Router::new().route(
+        "/health",
+        get(get_health)
+            .options(options_health)
+            .fallback(not_allowed(READ_ALLOW)),
+    )
 }
 
 #[utoipa::path(
@@ -55,8 +50,17 @@ pub async fn health(State(state): State<Shared>, method: Method) -> Result<Respo
         (status = 405, response = crate::problem::MethodNotAllowed),
     )
 )]
-#[allow(dead_code)]
-pub(crate) fn get_health() {}
+pub async fn get_health(State(state): State<Shared>) -> Response {
+    json_response(
+        StatusCode::OK,
+        &Health {
+            status: "ok",
+            auth: state.auth.name(),
+            durability: state.durability.clone(),
+            presence: state.feed.presence_count(),
+        },
+    )
+}
 
 #[utoipa::path(
     options,
@@ -65,5 +69,6 @@ pub(crate) fn get_health() {}
     operation_id = "optionsHealth",
     responses((status = 204, description = "The methods supported.", headers(("Allow" = String))))
 )]
-#[allow(dead_code)]
-pub(crate) fn options_health() {}
+pub async fn options_health() -> Response {
+    options(READ_ALLOW, false)
+}

@@ -2,28 +2,24 @@
 //! format. With `--users` it takes a token like the data does (a scraper sends one): it
 //! tells how busy the server is and with what.
 
+use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 
-use super::{READ_ALLOW, options};
+use super::{READ_ALLOW, not_allowed, options};
 use crate::metrics::{TEXT_FORMAT, render, set_presence};
-use crate::problem::ApiError;
 use crate::state::Shared;
 
-pub async fn metrics(State(state): State<Shared>, method: Method) -> Result<Response, ApiError> {
-    match method {
-        Method::GET | Method::HEAD => {}
-        Method::OPTIONS => return Ok(options(READ_ALLOW, false)),
-        _ => return Err(ApiError::method_not_allowed(READ_ALLOW)),
-    }
-    set_presence(state.feed.presence_count());
-    let text = render();
-    let mut response = text.into_response();
-    let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+/// `/metrics`: GET (and HEAD) and OPTIONS.
+pub fn router() -> Router<Shared> {
+    Router::new().route(
+        "/metrics",
+        get(get_metrics)
+            .options(options_metrics)
+            .fallback(not_allowed(READ_ALLOW)),
+    )
 }
 
 #[utoipa::path(
@@ -36,8 +32,14 @@ pub async fn metrics(State(state): State<Shared>, method: Method) -> Result<Resp
         (status = 405, response = crate::problem::MethodNotAllowed),
     )
 )]
-#[allow(dead_code)]
-pub(crate) fn get_metrics() {}
+pub async fn get_metrics(State(state): State<Shared>) -> Response {
+    set_presence(state.feed.presence_count());
+    let mut response = render().into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
 
 #[utoipa::path(
     options,
@@ -46,5 +48,6 @@ pub(crate) fn get_metrics() {}
     operation_id = "optionsMetrics",
     responses((status = 204, description = "The methods supported.", headers(("Allow" = String))))
 )]
-#[allow(dead_code)]
-pub(crate) fn options_metrics() {}
+pub async fn options_metrics() -> Response {
+    options(READ_ALLOW, false)
+}
