@@ -271,29 +271,37 @@ async fn event_streams_at_their_cap_leave_health_and_writes_answering() {
 #[tokio::test]
 async fn when_every_connection_is_busy_a_new_one_gets_a_503_problem() {
     let s = Server::start_with_args(&["--max-connections", "3"]);
-    // Three connections, each with a request in flight: a body still on its way.
+    // Three connections, each with a request in flight: the handler has asked for the body
+    // (100 Continue), which is still on its way.
     let mut busy = Vec::new();
     for _ in 0..3 {
         let mut c = TcpStream::connect(s.addr).await.unwrap();
-        c.write_all(b"POST /products HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        c.write_all(b"POST /products HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n")
             .await
             .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            let n = tokio::time::timeout(Duration::from_secs(30), c.read(&mut byte))
+                .await
+                .expect("100 Continue within 30 s")
+                .unwrap();
+            assert_eq!(n, 1, "the connection stays open");
+            head.push(byte[0]);
+        }
+        assert!(
+            head.starts_with(b"HTTP/1.1 100"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        c.write_all(b"{").await.unwrap();
         busy.push(c);
     }
-    // The server has taken all three (their requests are in flight) once a fourth is
-    // refused; until then a fourth may be served.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let text = loop {
-        let text = raw_exchange(
-            s.addr,
-            b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-            Duration::from_secs(5),
-        );
-        if raw_status(&text) == 503 || Instant::now() > deadline {
-            break text;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let text = raw_exchange(
+        s.addr,
+        b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(5),
+    );
     assert_eq!(raw_status(&text), 503, "{text}");
     assert!(text.contains("application/problem+json"), "{text}");
     assert!(text.to_ascii_lowercase().contains("retry-after"), "{text}");
