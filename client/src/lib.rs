@@ -4,11 +4,13 @@
 //! `app` runs the loop and routes messages; `state` holds the data and the pure `update`;
 //! `screens` has one module per screen (its state, its keys, its drawing); `widgets` what
 //! several screens share; `net` does HTTP and the event stream and knows no UI type;
-//! `keymap` builds the status bar and the help from the screens' key tables.
+//! `keymap` builds the status bar and the help from the screens' key tables. `bulk` is
+//! `catalog export` and `catalog import`, apart from the terminal UI.
 
 pub mod action;
 pub mod app;
 pub mod bot;
+pub mod bulk;
 pub mod draft;
 pub mod guide;
 pub mod keymap;
