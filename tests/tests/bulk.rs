@@ -107,8 +107,12 @@ fn read_csv(path: &Path) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// Writes rows as a spreadsheet saves CSV: every line ends in CRLF.
 fn write_csv(path: &Path, rows: &[Vec<String>]) {
-    let mut writer = csv::Writer::from_path(path).expect("a CSV file");
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_path(path)
+        .expect("a CSV file");
     for row in rows {
         writer.write_record(row).expect("a CSV record");
     }
@@ -299,6 +303,11 @@ async fn a_product_changed_meanwhile_is_a_conflict_and_keeps_the_colleagues_chan
         run.stderr.contains("line 4: conflict: product 3"),
         "the row is named by its line: {run:?}"
     );
+    assert!(
+        run.stderr
+            .contains("the row changes: price; changed on the server since: name (last by bob"),
+        "{run:?}"
+    );
     // Bob's change is there, and only his: the import's price was not written.
     let kettle = product(&s, 3).await;
     assert_eq!(kettle, bobs, "the kettle is as bob left it");
@@ -325,6 +334,8 @@ async fn a_product_changed_meanwhile_is_a_conflict_and_keeps_the_colleagues_chan
     assert_eq!(row[NAME], "Gooseneck kettle, 1 l", "the row as the file had it");
     assert_eq!(row[col("current_name")], "Gooseneck kettle, 1 l, matte black");
     assert_eq!(row[col("current_price")], "74.50");
+    assert_eq!(row[col("you_changed")], "price");
+    assert_eq!(row[col("they_changed")], "name");
     assert_eq!(row[col("changed_by")], "bob");
     assert_eq!(row[col("line")], "4");
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use catalog_shared::product::{Field, FieldError, Product, ProductFields};
+use catalog_shared::product::{Field, FieldError, Product, ProductFields, VersionInfo};
 use reqwest::Method;
 use tokio::sync::{Mutex, mpsc};
 
@@ -65,8 +65,9 @@ impl std::fmt::Display for Summary {
 
 /// The columns of the conflicts file: an import file's (so it can be imported once
 /// fixed), with `etag` holding the server's current ETag, then the server's current values
-/// beside the row's, what differs, who changed it, and the row's line in the first file.
-pub const CONFLICT_HEADER: [&str; 16] = [
+/// beside the row's, the fields the row changed and those the colleague changed since the
+/// row's ETag, who changed it and when, and the row's line in the first file.
+pub const CONFLICT_HEADER: [&str; 17] = [
     "id",
     "etag",
     "sku",
@@ -79,7 +80,8 @@ pub const CONFLICT_HEADER: [&str; 16] = [
     "current_price",
     "current_status",
     "current_description",
-    "differs",
+    "you_changed",
+    "they_changed",
     "changed_by",
     "changed_at",
     "line",
@@ -106,9 +108,68 @@ enum Outcome {
     WouldApply { id: i64, changes: String },
     /// Dry run: a POST would be sent.
     WouldCreate,
-    /// Changed since the row's ETag: the current product.
-    Conflict(Box<Product>),
+    /// Changed since the row's ETag.
+    Conflict(Box<Conflict>),
     Failed(String),
+}
+
+/// A product changed since the row's ETag.
+struct Conflict {
+    current: Product,
+    /// The version the row's ETag names, when the history still has it: what the row and
+    /// the colleague each changed is measured from it.
+    base: Option<ProductFields>,
+}
+
+impl Conflict {
+    async fn of(conn: &Connection, row_etag: &str, current: Product) -> Outcome {
+        let base = base_version(conn, current.id, row_etag).await;
+        Outcome::Conflict(Box::new(Conflict { current, base }))
+    }
+
+    /// The fields the row changed, and those the colleague changed, since the base (what
+    /// differs between the row and the current product, for both, when the base is gone).
+    fn sides(&self, row: &Row) -> (String, String) {
+        let current = self.current.fields();
+        let names = |fields: Vec<Field>| {
+            let names: Vec<&str> = fields.iter().map(|f| f.label()).collect();
+            names.join(", ")
+        };
+        let mine = match row.fields() {
+            Ok(fields) => fields,
+            Err(_) => return (String::new(), String::new()),
+        };
+        match &self.base {
+            Some(base) => (names(base.changed(&mine)), names(base.changed(&current))),
+            None => {
+                let differs = names(current.changed(&mine));
+                (differs.clone(), differs)
+            }
+        }
+    }
+}
+
+/// The fields of the version of product `id` whose ETag is `etag`.
+async fn base_version(conn: &Connection, id: i64, etag: &str) -> Option<ProductFields> {
+    let list = conn
+        .send(Method::GET, &format!("/products/{id}/versions"), None, None, None)
+        .await
+        .ok()
+        .filter(|a| a.status == 200)?;
+    let versions: Vec<VersionInfo> = serde_json::from_slice(&list.body).ok()?;
+    let version = versions.iter().find(|v| v.etag == etag)?.version;
+    let answer = conn
+        .send(
+            Method::GET,
+            &format!("/products/{id}/versions/{version}"),
+            None,
+            None,
+            None,
+        )
+        .await
+        .ok()
+        .filter(|a| a.status == 200)?;
+    answer.product().ok().map(|p| p.fields())
 }
 
 struct Done {
@@ -206,18 +267,22 @@ pub async fn run(conn: &Connection, opts: &ImportOptions) -> anyhow::Result<Summ
                 let sku = done.row.as_ref().map_or("", |r| r.sku.as_str());
                 progress.say(&format!("line {line}: would create {sku}"));
             }
-            Outcome::Conflict(current) => {
+            Outcome::Conflict(conflict) => {
                 summary.conflicts += 1;
                 let Some(row) = done.row else { continue };
-                let differs = differs(&row, &current);
+                let (mine, theirs) = conflict.sides(&row);
+                let current = &conflict.current;
                 progress.say(&format!(
-                    "line {line}: conflict: product {} ({}) was changed by {} at {} since this row's \
-                     ETag {}; now {}, differing from the row in {differs}",
+                    "line {line}: conflict: product {} ({}) changed since this row's ETag {}: \
+                     the row changes: {}; changed on the server since: {} (last by {} at {}, \
+                     now ETag {})",
                     current.id,
                     current.sku,
+                    row.etag.as_deref().unwrap_or("-"),
+                    or_nothing(&mine),
+                    or_nothing(&theirs),
                     current.updated_by,
                     current.updated_at,
-                    row.etag.as_deref().unwrap_or("-"),
                     current.etag,
                 ));
                 if !opts.dry_run {
@@ -225,7 +290,7 @@ pub async fn run(conn: &Connection, opts: &ImportOptions) -> anyhow::Result<Summ
                         Some(f) => f,
                         None => conflicts.insert(ConflictsFile::create(&conflicts_path)?),
                     };
-                    file.write(&row, &current, &differs)?;
+                    file.write(&row, current, &mine, &theirs)?;
                 }
             }
             Outcome::Failed(message) => {
@@ -330,7 +395,7 @@ async fn decide(conn: &Connection, digest: &[u8; 32], dry_run: bool, row: &Row) 
                 changes: changes(&current.fields(), &fields),
             }
         } else {
-            Outcome::Conflict(Box::new(current))
+            Conflict::of(conn, etag, current).await
         };
     }
     let path = format!("/products/{id}");
@@ -350,7 +415,7 @@ async fn decide(conn: &Connection, digest: &[u8; 32], dry_run: bool, row: &Row) 
             if current.fields() == fields {
                 Outcome::Unchanged
             } else {
-                Outcome::Conflict(Box::new(current))
+                Conflict::of(conn, etag, current).await
             }
         }
         Ok(a) => refused(&a),
@@ -465,14 +530,8 @@ fn invalid(errors: &[FieldError]) -> String {
     format!("invalid row: {}; nothing written", list.join("; "))
 }
 
-/// The fields in which the row and the current product differ, as a person reads them.
-fn differs(row: &Row, current: &Product) -> String {
-    let changed = match row.fields() {
-        Ok(fields) => current.fields().changed(&fields),
-        Err(_) => Field::ALL.to_vec(),
-    };
-    let names: Vec<&str> = changed.iter().map(|f| f.label()).collect();
-    names.join(" ")
+fn or_nothing(fields: &str) -> &str {
+    if fields.is_empty() { "nothing" } else { fields }
 }
 
 /// `price 399.00 -> 349.00, description`: what a write would change.
@@ -516,12 +575,19 @@ impl ConflictsFile {
 
     /// The row as the file had it, but with the current ETag (so that, once fixed, it
     /// applies unless the product changes yet again), and the server's current values.
-    fn write(&mut self, row: &Row, current: &Product, differs: &str) -> anyhow::Result<()> {
+    fn write(
+        &mut self,
+        row: &Row,
+        current: &Product,
+        mine: &str,
+        theirs: &str,
+    ) -> anyhow::Result<()> {
         let mut cells = row.cells().to_vec();
         cells[1] = current.etag.clone();
         let now = Row::of_product(current).cells();
         cells.extend_from_slice(&now[2..]);
-        cells.push(differs.to_string());
+        cells.push(mine.to_string());
+        cells.push(theirs.to_string());
         cells.push(current.updated_by.clone());
         cells.push(current.updated_at.clone());
         cells.push(row.line.to_string());

@@ -284,6 +284,8 @@ pub type Read1 = Result<Row, (u64, String)>;
 pub enum Rows {
     Csv {
         csv: csv::Reader<BufReader<File>>,
+        /// The same file, to correct the csv crate's line numbers (below).
+        raw: File,
         /// The index of each of [`HEADER`]'s columns in this file.
         columns: [usize; 7],
         record: csv::ByteRecord,
@@ -297,6 +299,9 @@ pub enum Rows {
 impl Rows {
     pub fn open(path: &Path, format: Format) -> anyhow::Result<Rows> {
         let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let raw = file
+            .try_clone()
+            .with_context(|| format!("opening {}", path.display()))?;
         let file = BufReader::new(file);
         match format {
             Format::Json => Ok(Rows::Json {
@@ -337,6 +342,7 @@ impl Rows {
                 }
                 Ok(Rows::Csv {
                     csv,
+                    raw,
                     columns,
                     record: csv::ByteRecord::new(),
                 })
@@ -349,18 +355,19 @@ impl Rows {
         match self {
             Rows::Csv {
                 csv,
+                raw,
                 columns,
                 record,
             } => {
-                let line = csv.position().line();
+                let here = csv.position().clone();
                 match csv.read_byte_record(record) {
                     Ok(false) => None,
                     Ok(true) => {
-                        let line = record.position().map_or(line, |p| p.line());
+                        let line = line_of(raw, record.position().unwrap_or(&here));
                         Some(csv_row(line, record, columns))
                     }
                     Err(e) => {
-                        let line = e.position().map_or(line, |p| p.line());
+                        let line = line_of(raw, e.position().unwrap_or(&here));
                         Some(Err((line, format!("not a CSV record ({e})"))))
                     }
                 }
@@ -381,6 +388,18 @@ impl Rows {
             },
         }
     }
+}
+
+/// The line a record starts on. The csv crate counts a line at each `\n`, and after a
+/// `\r\n` (what spreadsheets write) it places the next record's start on the `\n`, one
+/// line too early: seen from the file itself, and corrected.
+fn line_of(raw: &File, start: &csv::Position) -> u64 {
+    use std::os::unix::fs::FileExt;
+    let mut two = [0u8; 2];
+    let on_crlf = start.byte() > 0
+        && raw.read_at(&mut two, start.byte() - 1).ok() == Some(2)
+        && two == *b"\r\n";
+    start.line() + u64::from(on_crlf)
 }
 
 fn csv_row(line: u64, record: &csv::ByteRecord, columns: &[usize; 7]) -> Read1 {
