@@ -91,7 +91,12 @@ async fn colleague_edits(s: &Server, id: i64, edit: impl FnOnce(&mut Value)) -> 
             .json(&p),
     )
     .await;
-    assert_eq!(w.status, 200, "bob's edit: {}", String::from_utf8_lossy(&w.body));
+    assert_eq!(
+        w.status,
+        200,
+        "bob's edit: {}",
+        String::from_utf8_lossy(&w.body)
+    );
     w.json()
 }
 
@@ -103,7 +108,12 @@ fn read_csv(path: &Path) -> Vec<Vec<String>> {
         .unwrap_or_else(|e| panic!("{} is CSV: {e}", path.display()));
     reader
         .records()
-        .map(|r| r.expect("a CSV record").iter().map(str::to_string).collect())
+        .map(|r| {
+            r.expect("a CSV record")
+                .iter()
+                .map(str::to_string)
+                .collect()
+        })
         .collect()
 }
 
@@ -144,7 +154,13 @@ const DESCRIPTION: usize = 6;
 
 /// Exports the catalog to `catalog.csv` in `dir` and returns its path.
 async fn export(s: &Server, dir: &Path) -> PathBuf {
-    let run = catalog(&s.base_url(), "alice", dir, &["export", "--output", "catalog.csv"]).await;
+    let run = catalog(
+        &s.base_url(),
+        "alice",
+        dir,
+        &["export", "--output", "catalog.csv"],
+    )
+    .await;
     assert!(run.ok(), "export: {run:?}");
     dir.join("catalog.csv")
 }
@@ -190,7 +206,15 @@ async fn the_export_has_one_row_per_product_with_its_etag() {
     let rows = read_csv(&path);
     assert_eq!(
         rows[0],
-        ["id", "etag", "sku", "name", "price", "status", "description"]
+        [
+            "id",
+            "etag",
+            "sku",
+            "name",
+            "price",
+            "status",
+            "description"
+        ]
     );
     assert_eq!(rows.len() - 1, server.len(), "one row per product");
     let mut seen = std::collections::BTreeSet::new();
@@ -198,7 +222,11 @@ async fn the_export_has_one_row_per_product_with_its_etag() {
         let id: i64 = row[ID].parse().expect("a numeric id");
         assert!(seen.insert(id), "product {id} exported once");
         let p = &server[&id];
-        assert_eq!(row[ETAG], p["etag"].as_str().unwrap(), "product {id}'s ETag");
+        assert_eq!(
+            row[ETAG],
+            p["etag"].as_str().unwrap(),
+            "product {id}'s ETag"
+        );
         assert_eq!(row[SKU], p["sku"].as_str().unwrap());
         assert_eq!(row[NAME], p["name"].as_str().unwrap());
         assert_eq!(row[STATUS], p["status"].as_str().unwrap());
@@ -251,7 +279,13 @@ async fn changed_rows_are_applied_and_equal_rows_are_not_written() {
     });
     let before = products(&s).await;
 
-    let run = catalog(&s.base_url(), "alice", dir.path(), &["import", "catalog.csv"]).await;
+    let run = catalog(
+        &s.base_url(),
+        "alice",
+        dir.path(),
+        &["import", "catalog.csv"],
+    )
+    .await;
     assert!(run.ok(), "{run:?}");
     assert!(
         run.stdout.contains(&summary(2, 0, SEEDED - 2, 0, 0)),
@@ -275,11 +309,15 @@ async fn changed_rows_are_applied_and_equal_rows_are_not_written() {
     );
 }
 
-/// Export, a colleague changes product 3's name, the file changes its price.
+/// Export; a colleague changes product 3's name, and product 2's stock (a row the file
+/// leaves as it was); the file changes the prices of products 1 and 3.
 async fn export_then_colleague_changes_the_kettle(s: &Server, dir: &Path) -> (PathBuf, Value) {
     let path = export(s, dir).await;
-    let bobs = colleague_edits(s, 3, |p| p["name"] = "Gooseneck kettle, 1 l, matte black".into())
-        .await;
+    let bobs = colleague_edits(s, 3, |p| {
+        p["name"] = "Gooseneck kettle, 1 l, matte black".into()
+    })
+    .await;
+    colleague_edits(s, 2, |p| p["status"] = "out_of_stock".into()).await;
     edit_csv(&path, |rows| {
         row_of(rows, 3)[PRICE] = "69.00".into();
         row_of(rows, 1)[PRICE] = "349.00".into();
@@ -293,7 +331,13 @@ async fn a_product_changed_meanwhile_is_a_conflict_and_keeps_the_colleagues_chan
     let dir = tempfile::tempdir().unwrap();
     let (_, bobs) = export_then_colleague_changes_the_kettle(&s, dir.path()).await;
 
-    let run = catalog(&s.base_url(), "alice", dir.path(), &["import", "catalog.csv"]).await;
+    let run = catalog(
+        &s.base_url(),
+        "alice",
+        dir.path(),
+        &["import", "catalog.csv"],
+    )
+    .await;
     assert_eq!(run.code, Some(1), "a conflict is not a success: {run:?}");
     assert!(
         run.stdout.contains(&summary(1, 0, SEEDED - 2, 1, 0)),
@@ -310,8 +354,18 @@ async fn a_product_changed_meanwhile_is_a_conflict_and_keeps_the_colleagues_chan
     );
     // Bob's change is there, and only his: the import's price was not written.
     let kettle = product(&s, 3).await;
+    let lamp = product(&s, 2).await;
+    assert_eq!(
+        (lamp["status"].as_str(), lamp["updated_by"].as_str()),
+        (Some("out_of_stock"), Some("bob")),
+        "the row the file did not change is no conflict, and bob's change to it stands"
+    );
     assert_eq!(kettle, bobs, "the kettle is as bob left it");
-    assert_eq!(product(&s, 1).await["price_cents"], 34900, "the other row applied");
+    assert_eq!(
+        product(&s, 1).await["price_cents"],
+        34900,
+        "the other row applied"
+    );
 
     let conflicts = read_csv(&dir.path().join("catalog.csv.conflicts.csv"));
     let header = &conflicts[0];
@@ -323,16 +377,34 @@ async fn a_product_changed_meanwhile_is_a_conflict_and_keeps_the_colleagues_chan
     };
     assert_eq!(
         &header[..7],
-        ["id", "etag", "sku", "name", "price", "status", "description"],
+        [
+            "id",
+            "etag",
+            "sku",
+            "name",
+            "price",
+            "status",
+            "description"
+        ],
         "importable as it is"
     );
     assert_eq!(conflicts.len(), 2, "one conflicting row: {conflicts:?}");
     let row = &conflicts[1];
     assert_eq!(row[ID], "3");
-    assert_eq!(row[ETAG], kettle["etag"].as_str().unwrap(), "the current ETag");
+    assert_eq!(
+        row[ETAG],
+        kettle["etag"].as_str().unwrap(),
+        "the current ETag"
+    );
     assert_eq!(row[PRICE], "69.00", "the row's value");
-    assert_eq!(row[NAME], "Gooseneck kettle, 1 l", "the row as the file had it");
-    assert_eq!(row[col("current_name")], "Gooseneck kettle, 1 l, matte black");
+    assert_eq!(
+        row[NAME], "Gooseneck kettle, 1 l",
+        "the row as the file had it"
+    );
+    assert_eq!(
+        row[col("current_name")],
+        "Gooseneck kettle, 1 l, matte black"
+    );
     assert_eq!(row[col("current_price")], "74.50");
     assert_eq!(row[col("you_changed")], "price");
     assert_eq!(row[col("they_changed")], "name");
@@ -345,11 +417,18 @@ async fn the_fixed_conflicts_file_imports() {
     let s = Server::start();
     let dir = tempfile::tempdir().unwrap();
     export_then_colleague_changes_the_kettle(&s, dir.path()).await;
-    let run = catalog(&s.base_url(), "alice", dir.path(), &["import", "catalog.csv"]).await;
+    let run = catalog(
+        &s.base_url(),
+        "alice",
+        dir.path(),
+        &["import", "catalog.csv"],
+    )
+    .await;
     assert_eq!(run.code, Some(1), "{run:?}");
     let conflicts = dir.path().join("catalog.csv.conflicts.csv");
     assert!(
-        run.stdout.contains("catalog import catalog.csv.conflicts.csv"),
+        run.stdout
+            .contains("catalog import catalog.csv.conflicts.csv"),
         "says what to run next: {run:?}"
     );
 
@@ -369,9 +448,28 @@ async fn the_fixed_conflicts_file_imports() {
     assert!(run.ok(), "{run:?}");
     assert!(run.stdout.contains(&summary(1, 0, 0, 0, 0)), "{run:?}");
     let kettle = product(&s, 3).await;
-    assert_eq!(kettle["name"], "Gooseneck kettle, 1 l, matte black", "bob's");
+    assert_eq!(
+        kettle["name"], "Gooseneck kettle, 1 l, matte black",
+        "bob's"
+    );
     assert_eq!(kettle["price_cents"], 6900, "mine");
     assert_eq!(kettle["version"], 3);
+
+    // The first file again: every change it makes is there now, so nothing to write.
+    let before = products(&s).await;
+    let again = catalog(
+        &s.base_url(),
+        "alice",
+        dir.path(),
+        &["import", "catalog.csv"],
+    )
+    .await;
+    assert!(again.ok(), "{again:?}");
+    assert!(
+        again.stdout.contains(&summary(0, 0, SEEDED, 0, 0)),
+        "{again:?}"
+    );
+    assert_eq!(products(&s).await, before);
 }
 
 #[tokio::test]
@@ -383,11 +481,26 @@ async fn a_new_row_is_created_exactly_once_even_when_the_import_runs_twice() {
         rows.push(new_row("LANTERN-PAPER-40", "Paper lantern, 40 cm", "24.90"));
     });
 
-    let first = catalog(&s.base_url(), "alice", dir.path(), &["import", "catalog.csv"]).await;
+    let first = catalog(
+        &s.base_url(),
+        "alice",
+        dir.path(),
+        &["import", "catalog.csv"],
+    )
+    .await;
     assert!(first.ok(), "{first:?}");
-    assert!(first.stdout.contains(&summary(0, 1, SEEDED, 0, 0)), "{first:?}");
+    assert!(
+        first.stdout.contains(&summary(0, 1, SEEDED, 0, 0)),
+        "{first:?}"
+    );
 
-    let again = catalog(&s.base_url(), "alice", dir.path(), &["import", "catalog.csv"]).await;
+    let again = catalog(
+        &s.base_url(),
+        "alice",
+        dir.path(),
+        &["import", "catalog.csv"],
+    )
+    .await;
     assert!(
         again.ok(),
         "running the same file again is not an error: {again:?}"
@@ -397,7 +510,9 @@ async fn a_new_row_is_created_exactly_once_even_when_the_import_runs_twice() {
         "the row counts as created, once: {again:?}"
     );
     assert!(
-        again.stderr.contains("line 27: already created by an earlier run"),
+        again
+            .stderr
+            .contains("line 27: already created by an earlier run"),
         "{again:?}"
     );
     let all = products(&s).await;
@@ -417,21 +532,35 @@ async fn running_an_applied_file_again_counts_it_applied_and_keeps_later_changes
     let dir = tempfile::tempdir().unwrap();
     let path = export(&s, dir.path()).await;
     edit_csv(&path, |rows| row_of(rows, 1)[PRICE] = "349.00".into());
-    let first = catalog(&s.base_url(), "alice", dir.path(), &["import", "catalog.csv"]).await;
+    let first = catalog(
+        &s.base_url(),
+        "alice",
+        dir.path(),
+        &["import", "catalog.csv"],
+    )
+    .await;
     assert!(first.ok(), "{first:?}");
     // After the import, bob changes the barbecue's stock.
     let bobs = colleague_edits(&s, 1, |p| p["status"] = "out_of_stock".into()).await;
 
     // The same file again (say the first run's output was lost): the row is recognised by
     // its Idempotency-Key as written already, neither a conflict nor a second write.
-    let again = catalog(&s.base_url(), "alice", dir.path(), &["import", "catalog.csv"]).await;
+    let again = catalog(
+        &s.base_url(),
+        "alice",
+        dir.path(),
+        &["import", "catalog.csv"],
+    )
+    .await;
     assert!(again.ok(), "{again:?}");
     assert!(
         again.stdout.contains(&summary(1, 0, SEEDED - 1, 0, 0)),
         "{again:?}"
     );
     assert!(
-        again.stderr.contains("line 2: already applied by an earlier run"),
+        again
+            .stderr
+            .contains("line 2: already applied by an earlier run"),
         "{again:?}"
     );
     assert_eq!(product(&s, 1).await, bobs, "bob's later change stands");
@@ -454,8 +583,15 @@ async fn a_create_whose_answer_was_lost_is_sent_again_with_its_key_and_creates_o
     let via_proxy = proxy.url("");
     let run = catalog(&via_proxy, "alice", dir.path(), &["import", "catalog.csv"]).await;
     assert!(run.ok(), "{run:?}");
-    assert!(run.stdout.contains(&summary(1, 1, SEEDED - 1, 0, 0)), "{run:?}");
-    assert_eq!(proxy.fault(), drop_first_post(0), "the answer was lost once");
+    assert!(
+        run.stdout.contains(&summary(1, 1, SEEDED - 1, 0, 0)),
+        "{run:?}"
+    );
+    assert_eq!(
+        proxy.fault(),
+        drop_first_post(0),
+        "the answer was lost once"
+    );
     let bbq = product(&s, 1).await;
     assert_eq!(bbq["price_cents"], 34900);
     assert_eq!(bbq["version"], 2, "written once");
@@ -488,8 +624,10 @@ async fn dry_run_changes_nothing_and_reports_what_would_happen() {
     .await;
     assert_eq!(run.code, Some(1), "the conflict is reported: {run:?}");
     assert!(
-        run.stdout
-            .contains(&format!("dry run, nothing was written: {}", summary(1, 1, SEEDED - 2, 1, 0))),
+        run.stdout.contains(&format!(
+            "dry run, nothing was written: {}",
+            summary(1, 1, SEEDED - 2, 1, 0)
+        )),
         "{run:?}"
     );
     assert!(
@@ -497,8 +635,15 @@ async fn dry_run_changes_nothing_and_reports_what_would_happen() {
             .contains("line 2: would apply to product 1: price 399.00 -> 349.00"),
         "{run:?}"
     );
-    assert!(run.stderr.contains("line 27: would create LANTERN-PAPER-40"), "{run:?}");
-    assert!(run.stderr.contains("line 4: conflict: product 3"), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("line 27: would create LANTERN-PAPER-40"),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains("line 4: conflict: product 3"),
+        "{run:?}"
+    );
 
     assert_eq!(products(&s).await, before, "every product as it was");
     assert!(
@@ -530,7 +675,13 @@ async fn deleted_and_invalid_rows_are_reported_by_line_and_field() {
     });
     let before = products(&s).await;
 
-    let run = catalog(&s.base_url(), "alice", dir.path(), &["import", "catalog.csv"]).await;
+    let run = catalog(
+        &s.base_url(),
+        "alice",
+        dir.path(),
+        &["import", "catalog.csv"],
+    )
+    .await;
     assert_eq!(run.code, Some(1), "{run:?}");
     assert!(
         run.stdout.contains(&summary(0, 0, SEEDED - 3, 0, 4)),

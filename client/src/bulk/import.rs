@@ -100,12 +100,21 @@ const TRIES: u32 = 5;
 /// What became of one row.
 enum Outcome {
     /// Written (or, `replayed`, found written by an earlier run of the same file).
-    Applied { replayed: bool },
-    Created { id: i64, replayed: bool },
-    /// The product already has the row's values: nothing sent.
+    Applied {
+        replayed: bool,
+    },
+    Created {
+        id: i64,
+        replayed: bool,
+    },
+    /// Nothing to write: the product has the row's values, or every change the row makes
+    /// (from the version it was exported from).
     Unchanged,
     /// Dry run: a PUT would be sent (and would apply: the ETag is current).
-    WouldApply { id: i64, changes: String },
+    WouldApply {
+        id: i64,
+        changes: String,
+    },
     /// Dry run: a POST would be sent.
     WouldCreate,
     /// Changed since the row's ETag.
@@ -122,8 +131,23 @@ struct Conflict {
 }
 
 impl Conflict {
-    async fn of(conn: &Connection, row_etag: &str, current: Product) -> Outcome {
+    /// The outcome of a row whose ETag is not the product's: a conflict, unless every
+    /// change the row makes to the version it was exported from is on the server already
+    /// (an untouched row of a product a colleague changed; a change made meanwhile by
+    /// another import): then there is nothing to write, and nothing of anyone's is lost.
+    async fn of(
+        conn: &Connection,
+        row: &ProductFields,
+        row_etag: &str,
+        current: Product,
+    ) -> Outcome {
         let base = base_version(conn, current.id, row_etag).await;
+        if let Some(base) = &base {
+            let now = current.fields();
+            if base.changed(row).into_iter().all(|f| now.same(row, f)) {
+                return Outcome::Unchanged;
+            }
+        }
         Outcome::Conflict(Box::new(Conflict { current, base }))
     }
 
@@ -152,7 +176,13 @@ impl Conflict {
 /// The fields of the version of product `id` whose ETag is `etag`.
 async fn base_version(conn: &Connection, id: i64, etag: &str) -> Option<ProductFields> {
     let list = conn
-        .send(Method::GET, &format!("/products/{id}/versions"), None, None, None)
+        .send(
+            Method::GET,
+            &format!("/products/{id}/versions"),
+            None,
+            None,
+            None,
+        )
         .await
         .ok()
         .filter(|a| a.status == 200)?;
@@ -260,7 +290,9 @@ pub async fn run(conn: &Connection, opts: &ImportOptions) -> anyhow::Result<Summ
             Outcome::Unchanged => summary.unchanged += 1,
             Outcome::WouldApply { id, changes } => {
                 summary.applied += 1;
-                progress.say(&format!("line {line}: would apply to product {id}: {changes}"));
+                progress.say(&format!(
+                    "line {line}: would apply to product {id}: {changes}"
+                ));
             }
             Outcome::WouldCreate => {
                 summary.created += 1;
@@ -395,7 +427,7 @@ async fn decide(conn: &Connection, digest: &[u8; 32], dry_run: bool, row: &Row) 
                 changes: changes(&current.fields(), &fields),
             }
         } else {
-            Conflict::of(conn, etag, current).await
+            Conflict::of(conn, &fields, etag, current).await
         };
     }
     let path = format!("/products/{id}");
@@ -415,7 +447,7 @@ async fn decide(conn: &Connection, digest: &[u8; 32], dry_run: bool, row: &Row) 
             if current.fields() == fields {
                 Outcome::Unchanged
             } else {
-                Conflict::of(conn, etag, current).await
+                Conflict::of(conn, &fields, etag, current).await
             }
         }
         Ok(a) => refused(&a),
@@ -437,12 +469,22 @@ async fn write(
     loop {
         attempt += 1;
         match conn
-            .send(method.clone(), path, if_match, Some(key), Some(body.clone()))
+            .send(
+                method.clone(),
+                path,
+                if_match,
+                Some(key),
+                Some(body.clone()),
+            )
             .await
         {
             Ok(a) if attempt < TRIES && retry_later(&a) => {
-                tokio::time::sleep(a.retry_after.unwrap_or(backoff(attempt)).min(backoff(TRIES)))
-                    .await;
+                tokio::time::sleep(
+                    a.retry_after
+                        .unwrap_or(backoff(attempt))
+                        .min(backoff(TRIES)),
+                )
+                .await;
             }
             Ok(a) => return Ok(a),
             Err(_) if attempt < TRIES => tokio::time::sleep(backoff(attempt)).await,
@@ -546,7 +588,12 @@ fn changes(from: &ProductFields, to: &ProductFields) -> String {
                 price_cell(from.price_cents),
                 price_cell(to.price_cents)
             ),
-            other => format!("{} {} -> {}", other.label(), from.display(other), to.display(other)),
+            other => format!(
+                "{} {} -> {}",
+                other.label(),
+                from.display(other),
+                to.display(other)
+            ),
         })
         .collect();
     list.join(", ")

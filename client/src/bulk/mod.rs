@@ -9,8 +9,8 @@
 
 pub mod export;
 pub mod import;
-pub mod record;
 mod progress;
+pub mod record;
 mod server;
 
 pub use server::Connection;

@@ -47,7 +47,9 @@ impl Progress {
         self.done += 1;
         match &self.bar {
             Some(bar) => bar.inc(1),
-            None if self.last_line.elapsed() >= Duration::from_secs(1) && self.done < self.total => {
+            None if self.last_line.elapsed() >= Duration::from_secs(1)
+                && self.done < self.total =>
+            {
                 self.last_line = Instant::now();
                 eprintln!("{} of {} rows done", self.done, self.total);
             }

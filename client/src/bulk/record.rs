@@ -9,14 +9,22 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use catalog_shared::product::{
-    FieldError, Product, ProductFields, Status, check_description, check_name,
-    check_price_cents, check_sku, parse_price,
+    FieldError, Product, ProductFields, Status, check_description, check_name, check_price_cents,
+    check_sku, parse_price,
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// The columns of an export, in order. An import needs these; it ignores any other.
-pub const HEADER: [&str; 7] = ["id", "etag", "sku", "name", "price", "status", "description"];
+pub const HEADER: [&str; 7] = [
+    "id",
+    "etag",
+    "sku",
+    "name",
+    "price",
+    "status",
+    "description",
+];
 
 /// The file formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -102,7 +110,9 @@ impl Row {
         let price_cents = *price.as_ref().unwrap_or(&0);
         check(
             "price",
-            price.map(|_| ()).and_then(|_| check_price_cents(price_cents)),
+            price
+                .map(|_| ())
+                .and_then(|_| check_price_cents(price_cents)),
         );
         let status = self.status.parse::<Status>();
         check("status", status.as_ref().map(|_| ()).map_err(String::clone));
@@ -149,7 +159,10 @@ impl Row {
         };
         let id = match obj.get("id") {
             None | Some(Value::Null) => None,
-            Some(v) => Some(v.as_i64().ok_or("id: must be a product id (a whole number)")?),
+            Some(v) => Some(
+                v.as_i64()
+                    .ok_or("id: must be a product id (a whole number)")?,
+            ),
         };
         let etag = entity_tag(&text("etag")?);
         let price = match (obj.get("price_cents"), obj.get("price")) {
@@ -206,7 +219,9 @@ pub fn detect_format(path: &Path) -> anyhow::Result<Format> {
     let n = file
         .read(&mut head)
         .with_context(|| format!("reading {}", path.display()))?;
-    let head = head[..n].strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&head[..n]);
+    let head = head[..n]
+        .strip_prefix(b"\xEF\xBB\xBF")
+        .unwrap_or(&head[..n]);
     let first = head.iter().find(|b| !b.is_ascii_whitespace());
     Ok(if first == Some(&b'{') {
         Format::Json
@@ -407,7 +422,12 @@ fn csv_row(line: u64, record: &csv::ByteRecord, columns: &[usize; 7]) -> Read1 {
     for ((cell, &column), name) in cells.iter_mut().zip(columns).zip(HEADER) {
         let bytes = record.get(column).unwrap_or(b"");
         *cell = std::str::from_utf8(bytes)
-            .map_err(|_| (line, format!("{name}: is not UTF-8 text (save the file as UTF-8)")))?
+            .map_err(|_| {
+                (
+                    line,
+                    format!("{name}: is not UTF-8 text (save the file as UTF-8)"),
+                )
+            })?
             .to_string();
     }
     let [id, etag, sku, name, price, status, description] = cells;

@@ -118,7 +118,10 @@ impl Connection {
         if let Some(body) = json {
             req = req.header("Content-Type", "application/json").body(body);
         }
-        let response = req.send().await.map_err(|e| NoAnswer(self.unreachable(&e)))?;
+        let response = req
+            .send()
+            .await
+            .map_err(|e| NoAnswer(self.unreachable(&e)))?;
         let status = response.status().as_u16();
         let header = |name: &str| {
             response

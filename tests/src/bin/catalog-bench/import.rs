@@ -69,8 +69,16 @@ fn peak_rss_kib(pid: Option<u32>) -> Option<u64> {
 /// A CSV of `n` new products (no id, no etag).
 fn new_rows(bench: &Bench, path: &Path, what: &str, n: usize) {
     let mut csv = csv::Writer::from_path(path).expect("a CSV file");
-    csv.write_record(["id", "etag", "sku", "name", "price", "status", "description"])
-        .expect("the header");
+    csv.write_record([
+        "id",
+        "etag",
+        "sku",
+        "name",
+        "price",
+        "status",
+        "description",
+    ])
+    .expect("the header");
     for i in 0..n {
         csv.write_record([
             "",
@@ -103,11 +111,7 @@ async fn changed_prices(server: &Target, dir: &Path, prefix: &str) -> (std::path
         .expect("the header");
     let mut n = 0;
     for record in reader.records() {
-        let mut row: Vec<String> = record
-            .expect("a row")
-            .iter()
-            .map(str::to_string)
-            .collect();
+        let mut row: Vec<String> = record.expect("a row").iter().map(str::to_string).collect();
         if !row[2].starts_with(prefix) {
             continue;
         }
@@ -164,7 +168,11 @@ pub async fn run(bench: &mut Bench) {
         )
         .target("< 10 s", under_10(applied.took)),
     );
-    let kib = |k: Option<u64>| k.map_or("n/a".to_string(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
+    let kib = |k: Option<u64>| {
+        k.map_or("n/a".to_string(), |k| {
+            format!("{:.1} MiB", k as f64 / 1024.0)
+        })
+    };
     let ratio = match (small.peak_rss_kib, created.peak_rss_kib) {
         (Some(a), Some(b)) if a > 0 => Some(b as f64 / a as f64),
         _ => None,
