@@ -455,7 +455,7 @@ fn csv_row(line: u64, record: &csv::ByteRecord, columns: &[usize; 7]) -> Read1 {
 
 /// Writes products, one row each, in either format.
 pub enum Writer<W: std::io::Write> {
-    Csv(csv::Writer<W>),
+    Csv(Box<csv::Writer<W>>),
     Json(W),
 }
 
@@ -466,7 +466,7 @@ impl<W: std::io::Write> Writer<W> {
             Format::Csv => {
                 let mut csv = csv::Writer::from_writer(out);
                 csv.write_record(HEADER).map_err(std::io::Error::from)?;
-                Writer::Csv(csv)
+                Writer::Csv(Box::new(csv))
             }
             Format::Json => Writer::Json(out),
         })
@@ -493,5 +493,99 @@ impl<W: std::io::Write> Writer<W> {
                 Ok(out)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows_of(text: &str) -> Vec<Read1> {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("rows.csv");
+        std::fs::write(&path, text).expect("written");
+        let mut rows = Rows::open(&path, Format::Csv).expect("a CSV file");
+        std::iter::from_fn(|| rows.next_row()).collect()
+    }
+
+    #[test]
+    fn rows_carry_the_line_they_start_on_with_lf_or_crlf() {
+        for end in ["\n", "\r\n"] {
+            let text = [
+                "id,etag,sku,name,price,status,description",
+                "1,\"\"\"a\"\"\",A-1,Lamp,1.00,in_stock,\"two",
+                "lines\"",
+                ",,B-2,Chair,2.00,in_stock,",
+                "",
+            ]
+            .join(end);
+            let lines: Vec<u64> = rows_of(&text)
+                .into_iter()
+                .map(|r| r.expect("a row").line)
+                .collect();
+            assert_eq!(lines, [2, 4], "line ends {end:?}");
+        }
+    }
+
+    #[test]
+    fn columns_are_found_by_name_and_others_ignored() {
+        let rows = rows_of(
+            "note,price,description,status,name,sku,etag,id\nhi,3,,in_stock,Lamp,A-1,abc,7\n",
+        );
+        let row = rows[0].as_ref().expect("a row");
+        assert_eq!(row.id, Some(7));
+        assert_eq!(row.etag.as_deref(), Some("\"abc\""), "quotes restored");
+        assert_eq!(row.fields().expect("valid").price_cents, 300);
+    }
+
+    #[test]
+    fn a_missing_column_is_named() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("rows.csv");
+        std::fs::write(&path, "id,etag,sku,name,status,description\n").expect("written");
+        let err = Rows::open(&path, Format::Csv).err().expect("refused");
+        assert!(format!("{err}").contains("has no column price"), "{err}");
+    }
+
+    #[test]
+    fn invalid_cells_are_named_by_their_column() {
+        let rows =
+            rows_of("id,etag,sku,name,price,status,description\n1,\"\"\"a\"\"\",a b,,lots,sold,\n");
+        let errors = rows[0]
+            .as_ref()
+            .expect("a row")
+            .fields()
+            .expect_err("invalid");
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["sku", "name", "price", "status"]);
+    }
+
+    #[test]
+    fn the_key_is_the_same_for_the_same_file_and_row_only() {
+        let row = Row {
+            line: 2,
+            id: Some(1),
+            etag: Some("\"a\"".into()),
+            sku: "A-1".into(),
+            name: "Lamp".into(),
+            price: "1.00".into(),
+            status: "in_stock".into(),
+            description: String::new(),
+        };
+        let file = [7u8; 32];
+        let key = row.idempotency_key(&file);
+        assert_eq!(key, row.clone().idempotency_key(&file));
+        assert!(key.len() <= 255 && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        assert_ne!(key, row.idempotency_key(&[8u8; 32]), "another file");
+        let other_line = Row {
+            line: 3,
+            ..row.clone()
+        };
+        assert_ne!(key, other_line.idempotency_key(&file), "another line");
+        let other_price = Row {
+            price: "1.01".into(),
+            ..row
+        };
+        assert_ne!(key, other_price.idempotency_key(&file), "another cell");
     }
 }
