@@ -40,6 +40,8 @@ pub struct AppState {
     pub event_streams: Arc<Semaphore>,
     /// What the database writer actually runs with, as `/health` reports it.
     pub durability: Durability,
+    /// Idempotency-Keys whose first request is being served now.
+    pub in_flight: Arc<crate::idempotency::InFlight>,
 }
 
 pub type Shared = Arc<AppState>;

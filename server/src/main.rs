@@ -9,6 +9,7 @@ mod app;
 mod auth;
 mod feed;
 mod head;
+mod idempotency;
 mod metrics;
 mod openapi;
 mod problem;
@@ -120,6 +121,10 @@ struct Args {
     /// also ends at once when the client's event stream ends.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     presence_ttl: Duration,
+    /// How long an Idempotency-Key is remembered (at least): a write retried with its key
+    /// within this time is answered with its first outcome. Keys survive restarts.
+    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+    idempotency_ttl: Duration,
 }
 
 #[derive(Subcommand, Debug)]
@@ -264,7 +269,9 @@ async fn main() -> anyhow::Result<()> {
         body_timeout: args.body_timeout,
         event_streams: Arc::new(Semaphore::new(args.max_event_streams.max(1))),
         durability: durability.clone(),
+        in_flight: Default::default(),
     });
+    spawn_key_pruning(state.store.clone(), args.idempotency_ttl);
     tracing::info!(
         "catalog-server listening on http://{local} (database {database}, {} {}={}, {auth_note})",
         durability.engine,
@@ -290,6 +297,24 @@ async fn main() -> anyhow::Result<()> {
     // handle on the store lets the SQLite writer finish its queue and stop.
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Forgets Idempotency-Keys older than `ttl`, now and then: a key lives at least `ttl`.
+fn spawn_key_pruning(store: Arc<dyn storage::Storage>, ttl: Duration) {
+    let every = (ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(600));
+    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let before = storage::now_ms().saturating_sub(ttl_ms);
+            match store.prune_idempotency_keys(before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!("forgot {n} Idempotency-Keys older than the TTL"),
+                Err(e) => tracing::warn!("pruning Idempotency-Keys: {e}; will retry"),
+            }
+        }
+    });
 }
 
 /// `catalog-server user add NAME --users FILE`.

@@ -80,6 +80,15 @@ impl From<StoreError> for ApiError {
                 e.problem.conflicting_id = Some(existing_id);
                 e
             }
+            // Handlers look a used key up and replay its outcome; this is what is left
+            // when even that lookup found nothing (the key's record was pruned meanwhile).
+            StoreError::KeyUsed => ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency-key-in-use",
+                "Idempotency-Key In Use",
+                "Another request with this Idempotency-Key was being recorded at the same moment. Retry the request with the same key to get its outcome.",
+            )
+            .with_header(header::RETRY_AFTER, "1"),
             StoreError::Busy(why) => {
                 tracing::warn!("refused a write: {why}");
                 ApiError::new(

@@ -196,6 +196,7 @@ pub async fn seed(store: &dyn Storage) -> Result<usize, StoreError> {
                     status: *status,
                 },
                 "seed".into(),
+                None,
             )
             .await?;
     }

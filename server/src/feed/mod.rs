@@ -525,7 +525,7 @@ mod tests {
         let mut stream = events(Box::pin(feed.subscribe(None)));
         // Nobody reads the stream while more changes are published than its buffer holds.
         for i in 0..50 {
-            store.create(fields(i), "w".into()).await.unwrap();
+            store.create(fields(i), "w".into(), None).await.unwrap();
         }
         feed.catch_up().await.unwrap();
         let ready = next(&mut stream).await;
@@ -534,7 +534,7 @@ mod tests {
         assert_eq!(kind_of(&reset), "reset", "{reset}");
         assert_eq!(seq_of(&reset), 50, "the reset names the latest change");
         // After the reset it follows live changes again, without repeats.
-        store.create(fields(100), "w".into()).await.unwrap();
+        store.create(fields(100), "w".into(), None).await.unwrap();
         feed.catch_up().await.unwrap();
         let live = next(&mut stream).await;
         assert_eq!((kind_of(&live), seq_of(&live)), ("created", 51));
@@ -550,7 +550,7 @@ mod tests {
         let mut live = events(Box::pin(feed.subscribe(None)));
         assert_eq!(kind_of(&next(&mut live).await), "ready");
         for i in 0..3 {
-            store.create(fields(i), "w".into()).await.unwrap();
+            store.create(fields(i), "w".into(), None).await.unwrap();
         }
         store
             .exec(WriteOp::Exec(
@@ -609,7 +609,7 @@ mod tests {
         feed.spawn_publisher(stop);
         let mut stream = events(Box::pin(feed.subscribe(None)));
         assert_eq!(kind_of(&next(&mut stream).await), "ready");
-        let p = store.create(fields(1), "w".into()).await.unwrap();
+        let p = store.create(fields(1), "w".into(), None).await.unwrap();
         assert_eq!(p.version, 1, "the write is answered as committed");
         let event = next(&mut stream).await;
         assert_eq!((kind_of(&event), seq_of(&event)), ("created", 1));
@@ -620,7 +620,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir, None).await;
         for i in 0..(3 * BACKLOG_PAGE + 5) {
-            store.create(fields(i), "w".into()).await.unwrap();
+            store.create(fields(i), "w".into(), None).await.unwrap();
         }
         let feed = Feed::new(store.clone(), FeedOptions::default())
             .await

@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod health;
+mod keyed;
 pub mod presence;
 pub mod products;
 pub mod versions;

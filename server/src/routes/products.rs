@@ -10,14 +10,14 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use catalog_shared::precondition::{Decision, MethodKind, Preconditions, Validators};
-use catalog_shared::product::validate_json;
 use serde::Deserialize;
 
+use super::keyed::Keyed;
 use super::*;
 use crate::app::Shared;
 use crate::auth::Actor;
 use crate::problem::ApiError;
-use crate::storage::{Lookup, Stored, Write, mint_etag};
+use crate::storage::{Lookup, StoreError, Stored, Write, mint_etag};
 
 /// The product list's ETag (it changes with every committed change) and validators.
 fn list_validators(state: &Shared, seq: i64, changed_at: SystemTime) -> (String, Validators) {
@@ -125,6 +125,14 @@ async fn collection_inner(
         Method::POST => {
             let user = actor.0;
             require_json(&headers)?;
+            let target = target_of(&uri);
+            let keyed = Keyed::start(&state, &user, &method, &target, &headers)?;
+            let mut bytes = Bytes::new();
+            if let Some(k) = &keyed
+                && let Some(done) = k.recorded(&state, &headers, body, &mut bytes).await?
+            {
+                return Ok(done);
+            }
             let pre = preconditions(&headers)?;
             if pre != Preconditions::default() {
                 let (seq, at) = state.store.latest_change().await?;
@@ -135,12 +143,26 @@ async fn collection_inner(
                     return Err(list_precondition_failed(field, &etag));
                 }
             }
-            let bytes = match body.take() {
-                Some(b) => read_body(b, state.body_timeout).await?,
-                None => Bytes::new(),
-            };
+            if let Some(b) = body.take() {
+                bytes = read_body(b, state.body_timeout).await?;
+            }
             let fields = validated(&parse_json(&bytes)?)?;
-            let product = state.store.create(fields, user).await?;
+            let claim = keyed.as_ref().map(|k| k.claim(&headers, &bytes));
+            let product = match state.store.create(fields, user, claim).await {
+                Ok(p) => p,
+                Err(StoreError::KeyUsed) => {
+                    return replay_or(
+                        keyed.as_ref(),
+                        &state,
+                        &headers,
+                        body,
+                        &mut bytes,
+                        StoreError::KeyUsed.into(),
+                    )
+                    .await;
+                }
+                Err(e) => return Err(e.into()),
+            };
             let mut response = product_response(StatusCode::CREATED, &product);
             set(
                 response.headers_mut(),
@@ -159,13 +181,15 @@ pub async fn item(
     Extension(actor): Extension<Actor>,
     raw_id: Result<Path<String>, PathRejection>,
     method: Method,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let raw_id = path_text(raw_id)?;
     let mut body = Some(body);
     let expect_continue = expects_continue(&headers);
-    let result = item_inner(state, actor, raw_id, method, headers, &mut body).await;
+    let target = target_of(&uri);
+    let result = item_inner(state, actor, raw_id, method, &target, headers, &mut body).await;
     if result.is_err() {
         discard(body.take(), expect_continue).await;
     }
@@ -177,6 +201,7 @@ async fn item_inner(
     actor: Actor,
     raw_id: String,
     method: Method,
+    target: &str,
     headers: HeaderMap,
     body: &mut Option<Body>,
 ) -> Result<Response, ApiError> {
@@ -189,11 +214,30 @@ async fn item_inner(
     ) {
         return Err(ApiError::method_not_allowed(ITEM_ALLOW));
     }
+    // A keyed write whose key is recorded is answered as it was the first time, before
+    // anything else: a repeated DELETE gets its 204 again, not 410.
+    let keyed = Keyed::start(&state, &actor.0, &method, target, &headers)?;
+    let mut bytes = Bytes::new();
+    if let Some(k) = &keyed
+        && let Some(done) = k.recorded(&state, &headers, body, &mut bytes).await?
+    {
+        return Ok(done);
+    }
     let lookup = state.store.get(id).await?;
     let current = match lookup {
         Lookup::Missing => return Err(ApiError::not_found(&format!("Product {id}"))),
         // Gone is gone, for OPTIONS too (its history stays readable under /versions).
-        Lookup::Deleted(d) => return Err(gone(id, &d)),
+        Lookup::Deleted(d) => {
+            return replay_or(
+                keyed.as_ref(),
+                &state,
+                &headers,
+                body,
+                &mut bytes,
+                gone(id, &d),
+            )
+            .await;
+        }
         Lookup::Live(s) => s,
     };
     match method {
@@ -210,84 +254,54 @@ async fn item_inner(
             }
         }
         Method::OPTIONS => Ok(options(ITEM_ALLOW, true)),
-        _ => write(state, actor, id, method, headers, body, current).await,
+        _ => {
+            let keyed = Refusals {
+                keyed: keyed.as_ref(),
+                bytes,
+            };
+            write(state, actor, id, method, headers, body, current, keyed).await
+        }
     }
+}
+
+/// The request target a key is bound to: path and query as sent.
+fn target_of(uri: &axum::http::Uri) -> String {
+    uri.path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| uri.path().to_string())
+}
+
+/// A keyed write about to be refused: if its key got recorded meanwhile (its own first
+/// attempt committed while this one ran), the recorded outcome; else the refusal.
+async fn replay_or(
+    keyed: Option<&Keyed>,
+    state: &Shared,
+    headers: &HeaderMap,
+    body: &mut Option<Body>,
+    bytes: &mut Bytes,
+    refusal: ApiError,
+) -> Result<Response, ApiError> {
+    if let Some(k) = keyed
+        && let Some(done) = k.recorded(state, headers, body, bytes).await?
+    {
+        return Ok(done);
+    }
+    Err(refusal)
+}
+
+/// A write's key (if any) and its body once read.
+struct Refusals<'a> {
+    keyed: Option<&'a Keyed>,
+    bytes: Bytes,
 }
 
 /// PUT, PATCH and DELETE: preconditions against the current state, then the body, then a
 /// compare-and-set at the version the preconditions were checked against. If another
 /// write lands in between, the preconditions are checked again against the new state.
-/// RFC 9110 section 13.1.1: a server may answer a failed precondition with success when
-/// the change the request asks for has already been applied, as when a client retries a
-/// write whose reply it lost. We do so only when all of this holds: the current version
-/// was made directly from the version that If-Match names (one step on), by the same
-/// user, and its fields equal what this request would produce from that version. Any
-/// other failed If-Match stays 412.
-async fn already_applied(
-    state: &Shared,
-    method: &Method,
-    pre: &Preconditions,
-    body: &mut Option<Body>,
-    bytes: &mut Bytes,
-    current: &Stored,
-    user: &str,
-) -> Result<Option<Response>, ApiError> {
-    let p = &current.product;
-    let Some(if_match) = &pre.if_match else {
-        return Ok(None);
-    };
-    if p.version < 2 || p.updated_by != user {
-        return Ok(None);
-    }
-    let previous = p.version - 1;
-    let previous_tag = tag_of(&mint_etag(
-        state.store.identity(),
-        "product",
-        p.id,
-        previous,
-    ));
-    if !if_match.matches_strong(&previous_tag) {
-        return Ok(None);
-    }
-    // Only now is the body read: a failed precondition answers before the body otherwise.
-    // A body that cannot be read or is invalid would not have produced this version.
-    if let Some(b) = body.take() {
-        match read_body(b, state.body_timeout).await {
-            Ok(read) => *bytes = read,
-            Err(_) => return Ok(None),
-        }
-    }
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
-        return Ok(None);
-    };
-    let fields = if *method == Method::PATCH {
-        let Some(base) = state.store.version(p.id, previous).await? else {
-            return Ok(None);
-        };
-        match patched(&base.product.fields(), &value) {
-            Ok(fields) => Ok(fields),
-            Err(_) => return Ok(None),
-        }
-    } else {
-        validate_json(&value).map_err(|_| ())
-    };
-    if fields.ok().as_ref() != Some(&p.fields()) {
-        return Ok(None);
-    }
-    tracing::info!(
-        id = p.id,
-        version = p.version,
-        "a write already applied was repeated (a retry after a lost reply): answered with the current version"
-    );
-    let mut response = product_response(StatusCode::OK, p);
-    set(
-        response.headers_mut(),
-        header::CONTENT_LOCATION,
-        &format!("/products/{}", p.id),
-    );
-    Ok(Some(response))
-}
-
+/// A failed If-Match is 412, always: a retry is recognised by its Idempotency-Key, never
+/// by its content (HTTP-RULES.md), and a keyed write that was refused looks its key up
+/// once more before it answers, in case its own first attempt (on another instance, or
+/// still committing when this one began) is what moved the product on.
 #[allow(clippy::too_many_arguments)]
 async fn write(
     state: Shared,
@@ -297,6 +311,7 @@ async fn write(
     headers: HeaderMap,
     body: &mut Option<Body>,
     mut current: Stored,
+    keyed: Refusals<'_>,
 ) -> Result<Response, ApiError> {
     let user = actor.0;
     match method {
@@ -308,32 +323,27 @@ async fn write(
     if pre.if_match.is_none() && !state.allow_unconditional {
         return Err(precondition_required(&method, id));
     }
-    let mut bytes = Bytes::new();
+    let Refusals { keyed, mut bytes } = keyed;
     loop {
-        match pre.evaluate(MethodKind::Other, Some(&validators(&current))) {
-            Decision::Proceed => {}
+        let refusal = match pre.evaluate(MethodKind::Other, Some(&validators(&current))) {
+            Decision::Proceed => None,
             Decision::PreconditionFailed(field) => {
-                if field == "If-Match"
-                    && method != Method::DELETE
-                    && let Some(done) =
-                        already_applied(&state, &method, &pre, body, &mut bytes, &current, &user)
-                            .await?
-                {
-                    return Ok(done);
-                }
-                return Err(precondition_failed(&current, field, &headers));
+                Some(precondition_failed(&current, field, &headers))
             }
             // Never for a write (If-None-Match fails with 412 there), but be explicit.
-            Decision::NotModified => {
-                return Err(precondition_failed(&current, "If-None-Match", &headers));
-            }
+            Decision::NotModified => Some(precondition_failed(&current, "If-None-Match", &headers)),
+        };
+        if let Some(refusal) = refusal {
+            return replay_or(keyed, &state, &headers, body, &mut bytes, refusal).await;
         }
         let version = current.product.version;
         let user = user.clone();
-        let outcome = if method == Method::DELETE {
-            match state.store.delete(id, version, user).await? {
-                Write::Done(()) => return Ok(StatusCode::NO_CONTENT.into_response()),
-                Write::Changed(now) => now,
+        let written = if method == Method::DELETE {
+            let claim = keyed.map(|k| k.claim(&headers, &[]));
+            match state.store.delete(id, version, user, claim).await {
+                Ok(Write::Done(())) => return Ok(StatusCode::NO_CONTENT.into_response()),
+                Ok(Write::Changed(now)) => Ok(now),
+                Err(e) => Err(e),
             }
         } else {
             if let Some(b) = body.take() {
@@ -345,8 +355,9 @@ async fn write(
             } else {
                 validated(&value)?
             };
-            match state.store.update(id, version, fields, user).await? {
-                Write::Done(product) => {
+            let claim = keyed.map(|k| k.claim(&headers, &bytes));
+            match state.store.update(id, version, fields, user, claim).await {
+                Ok(Write::Done(product)) => {
                     let mut response = product_response(StatusCode::OK, &product);
                     set(
                         response.headers_mut(),
@@ -355,12 +366,24 @@ async fn write(
                     );
                     return Ok(response);
                 }
-                Write::Changed(now) => now,
+                Ok(Write::Changed(now)) => Ok(now),
+                Err(e) => Err(e),
             }
+        };
+        let outcome = match written {
+            Ok(now) => now,
+            Err(StoreError::KeyUsed) => {
+                let refusal = StoreError::KeyUsed.into();
+                return replay_or(keyed, &state, &headers, body, &mut bytes, refusal).await;
+            }
+            Err(e) => return Err(e.into()),
         };
         current = match *outcome {
             Lookup::Live(s) => s,
-            Lookup::Deleted(d) => return Err(gone(id, &d)),
+            Lookup::Deleted(d) => {
+                let refusal = gone(id, &d);
+                return replay_or(keyed, &state, &headers, body, &mut bytes, refusal).await;
+            }
             Lookup::Missing => return Err(ApiError::not_found(&format!("Product {id}"))),
         };
     }
@@ -398,10 +421,13 @@ pub(crate) fn list_products() {}
     path = "/products",
     tag = "products",
     operation_id = "createProduct",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, max_length = 257, pattern = r#"^[ \t]*("([ !#-\[\]-~]|\\["\\])+"|[!#-\[\]-~]+)[ \t]*$"#, description = "Names this write: a retry with the same key and the same request gets the first outcome again (same status, representation and ETag, header Idempotent-Replayed: true), with no new version. The same key with another request is 422; while its first request is in flight, 409 with Retry-After. A quoted string (RFC 8941) or a bare key, up to 255 characters. Without a key, a stale If-Match is always 412."),
+    ),
     request_body(content = crate::openapi::ProductBody, content_type = "application/json"),
     responses(
         (status = 201, description = "Created.", body = Product,
-            headers(("Location" = String), ("ETag" = String), ("Last-Modified" = String))),
+            headers(("Location" = String), ("ETag" = String), ("Last-Modified" = String), ("Idempotent-Replayed" = String, description = "true when this answer repeats the recorded outcome of an earlier request with the same Idempotency-Key."))),
         (status = 400, response = crate::openapi::ProblemResponse),
         (status = 409, response = crate::openapi::ProblemResponse),
         (status = 412, response = crate::openapi::PreconditionFailed),
@@ -457,6 +483,7 @@ pub(crate) fn get_product() {}
     description = "Replaces the editable fields. If-Match is required (428 without it, unless the server runs with --allow-unconditional); a stale one is 412 with the current product.",
     params(
         ("id" = i64, Path, minimum = 1),
+        ("Idempotency-Key" = Option<String>, Header, max_length = 257, pattern = r#"^[ \t]*("([ !#-\[\]-~]|\\["\\])+"|[!#-\[\]-~]+)[ \t]*$"#, description = "Names this write: a retry with the same key and the same request gets the first outcome again (same status, representation and ETag, header Idempotent-Replayed: true), with no new version. The same key with another request is 422; while its first request is in flight, 409 with Retry-After. A quoted string (RFC 8941) or a bare key, up to 255 characters. Without a key, a stale If-Match is always 412."),
         ("If-Match" = String, Header, pattern = r#"^(\*|((W/)?"[!#-~]*"( ?, ?(W/)?"[!#-~]*")*)?)$"#, description = "The ETag the change was made against, or *."),
         ("If-Unmodified-Since" = Option<String>, Header, pattern = r"^[\t -~\x80-\xff]*$"),
         ("If-None-Match" = Option<String>, Header, pattern = r#"^(\*|((W/)?"[!#-~]*"( ?, ?(W/)?"[!#-~]*")*)?)$"#),
@@ -464,7 +491,7 @@ pub(crate) fn get_product() {}
     request_body(content = crate::openapi::ProductBody, content_type = "application/json"),
     responses(
         (status = 200, description = "Replaced: the new version.", body = Product,
-            headers(("ETag" = String), ("Last-Modified" = String), ("Content-Location" = String))),
+            headers(("ETag" = String), ("Last-Modified" = String), ("Content-Location" = String), ("Idempotent-Replayed" = String, description = "true when this answer repeats the recorded outcome of an earlier request with the same Idempotency-Key."))),
         (status = 400, response = crate::openapi::ProblemResponse),
         (status = 404, response = crate::openapi::ProblemResponse),
         (status = 405, response = crate::openapi::MethodNotAllowed),
@@ -488,6 +515,7 @@ pub(crate) fn put_product() {}
     description = "Applies a JSON merge patch (RFC 7396). If-Match is required as for PUT.",
     params(
         ("id" = i64, Path, minimum = 1),
+        ("Idempotency-Key" = Option<String>, Header, max_length = 257, pattern = r#"^[ \t]*("([ !#-\[\]-~]|\\["\\])+"|[!#-\[\]-~]+)[ \t]*$"#, description = "Names this write: a retry with the same key and the same request gets the first outcome again (same status, representation and ETag, header Idempotent-Replayed: true), with no new version. The same key with another request is 422; while its first request is in flight, 409 with Retry-After. A quoted string (RFC 8941) or a bare key, up to 255 characters. Without a key, a stale If-Match is always 412."),
         ("If-Match" = String, Header, pattern = r#"^(\*|((W/)?"[!#-~]*"( ?, ?(W/)?"[!#-~]*")*)?)$"#),
         ("If-Unmodified-Since" = Option<String>, Header, pattern = r"^[\t -~\x80-\xff]*$"),
         ("If-None-Match" = Option<String>, Header, pattern = r#"^(\*|((W/)?"[!#-~]*"( ?, ?(W/)?"[!#-~]*")*)?)$"#),
@@ -495,7 +523,7 @@ pub(crate) fn put_product() {}
     request_body(content = crate::openapi::ProductPatch, content_type = "application/merge-patch+json"),
     responses(
         (status = 200, description = "Patched: the new version.", body = Product,
-            headers(("ETag" = String), ("Last-Modified" = String), ("Content-Location" = String))),
+            headers(("ETag" = String), ("Last-Modified" = String), ("Content-Location" = String), ("Idempotent-Replayed" = String, description = "true when this answer repeats the recorded outcome of an earlier request with the same Idempotency-Key."))),
         (status = 400, response = crate::openapi::ProblemResponse),
         (status = 404, response = crate::openapi::ProblemResponse),
         (status = 405, response = crate::openapi::MethodNotAllowed),
@@ -518,17 +546,20 @@ pub(crate) fn patch_product() {}
     operation_id = "deleteProduct",
     params(
         ("id" = i64, Path, minimum = 1),
+        ("Idempotency-Key" = Option<String>, Header, max_length = 257, pattern = r#"^[ \t]*("([ !#-\[\]-~]|\\["\\])+"|[!#-\[\]-~]+)[ \t]*$"#, description = "Names this write: a retry with the same key and the same request gets the first outcome again (same status, representation and ETag, header Idempotent-Replayed: true), with no new version. The same key with another request is 422; while its first request is in flight, 409 with Retry-After. A quoted string (RFC 8941) or a bare key, up to 255 characters. Without a key, a stale If-Match is always 412."),
         ("If-Match" = String, Header, pattern = r#"^(\*|((W/)?"[!#-~]*"( ?, ?(W/)?"[!#-~]*")*)?)$"#),
         ("If-Unmodified-Since" = Option<String>, Header, pattern = r"^[\t -~\x80-\xff]*$"),
         ("If-None-Match" = Option<String>, Header, pattern = r#"^(\*|((W/)?"[!#-~]*"( ?, ?(W/)?"[!#-~]*")*)?)$"#),
     ),
     responses(
-        (status = 204, description = "Deleted."),
+        (status = 204, description = "Deleted.", headers(("Idempotent-Replayed" = String, description = "true when this answer repeats the recorded outcome of an earlier request with the same Idempotency-Key."))),
         (status = 400, response = crate::openapi::ProblemResponse),
         (status = 404, response = crate::openapi::ProblemResponse),
         (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 409, response = crate::openapi::ProblemResponse),
         (status = 410, response = crate::openapi::ProblemResponse),
         (status = 412, response = crate::openapi::PreconditionFailed),
+        (status = 422, response = crate::openapi::ProblemResponse),
         (status = 428, response = crate::openapi::ProblemResponse),
     )
 )]

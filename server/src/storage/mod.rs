@@ -88,8 +88,39 @@ pub struct LogPage {
     pub latest: i64,
 }
 
+/// A write's Idempotency-Key: recorded with the write, in its transaction, only when the
+/// write takes effect (a refused write changed nothing, so its retry is judged afresh).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyClaim {
+    pub user: String,
+    pub key: String,
+    pub method: String,
+    /// The request target (path and query) the key was used on.
+    pub target: String,
+    /// See [`crate::idempotency::fingerprint`].
+    pub fingerprint: String,
+}
+
+/// What a key's write did: enough to answer its retry exactly as the first time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub method: String,
+    pub target: String,
+    pub fingerprint: String,
+    /// 201, 200 or 204.
+    pub status: u16,
+    pub product_id: i64,
+    /// The version the write made (for a delete: the version it deleted).
+    pub version: i64,
+    pub created_at_ms: i64,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The write's Idempotency-Key is already recorded (a concurrent request with it,
+    /// perhaps on another instance, committed first). Nothing of this write was kept.
+    #[error("the Idempotency-Key is already used")]
+    KeyUsed,
     #[error("sku {sku} is already used by product {existing_id}")]
     DuplicateSku { sku: String, existing_id: i64 },
     /// The write queue is full: the server is saturated. Nothing was changed.
@@ -132,17 +163,37 @@ pub trait Storage: Send + Sync + 'static {
     async fn list(&self, after: i64, limit: usize) -> StoreResult<Page>;
     /// The latest change sequence number and its time.
     async fn latest_change(&self) -> StoreResult<(i64, SystemTime)>;
-    async fn create(&self, fields: ProductFields, user: String) -> StoreResult<Product>;
-    /// Replaces the fields if the product is live at `expected_version`.
+    /// Creates a product; with a key, records it in the same transaction
+    /// ([`StoreError::KeyUsed`] when it is taken: nothing is created).
+    async fn create(
+        &self,
+        fields: ProductFields,
+        user: String,
+        key: Option<KeyClaim>,
+    ) -> StoreResult<Product>;
+    /// Replaces the fields if the product is live at `expected_version`; the key as for
+    /// `create`, recorded only when the write is done.
     async fn update(
         &self,
         id: i64,
         expected_version: i64,
         fields: ProductFields,
         user: String,
+        key: Option<KeyClaim>,
     ) -> StoreResult<Write<Product>>;
-    /// Deletes the product if it is live at `expected_version`.
-    async fn delete(&self, id: i64, expected_version: i64, user: String) -> StoreResult<Write<()>>;
+    /// Deletes the product if it is live at `expected_version`; the key as for `update`.
+    async fn delete(
+        &self,
+        id: i64,
+        expected_version: i64,
+        user: String,
+        key: Option<KeyClaim>,
+    ) -> StoreResult<Write<()>>;
+    /// The record of `user`'s `key`, if a write with it took effect.
+    async fn idempotency_key(&self, user: &str, key: &str) -> StoreResult<Option<KeyRecord>>;
+    /// Forgets the keys recorded before `before_ms` (milliseconds since the epoch);
+    /// returns how many.
+    async fn prune_idempotency_keys(&self, before_ms: i64) -> StoreResult<u64>;
     /// `None` when the id never existed.
     async fn versions(&self, id: i64) -> StoreResult<Option<Vec<VersionInfo>>>;
     async fn version(&self, id: i64, version: i64) -> StoreResult<Option<Stored>>;

@@ -22,8 +22,8 @@ use tokio_postgres::NoTls;
 
 use super::sqlite::Sync;
 use super::{
-    CommitNotice, LogPage, LogRow, Lookup, Page, Storage, StoreError, StoreResult, Stored,
-    VersionInfo, Write,
+    CommitNotice, KeyClaim, KeyRecord, LogPage, LogRow, Lookup, Page, Storage, StoreError,
+    StoreResult, Stored, VersionInfo, Write,
 };
 
 /// The channel every instance NOTIFYs on commit and LISTENs to.
@@ -266,9 +266,15 @@ impl Storage for PgStore {
         rows::latest(&**client).await
     }
 
-    async fn create(&self, fields: ProductFields, user: String) -> StoreResult<Product> {
+    async fn create(
+        &self,
+        fields: ProductFields,
+        user: String,
+        key: Option<KeyClaim>,
+    ) -> StoreResult<Product> {
         let mut client = self.client().await?;
-        let (product, row) = writes::create(&mut client, &self.identity, &fields, &user).await?;
+        let (product, row) =
+            writes::create(&mut client, &self.identity, &fields, &user, key.as_ref()).await?;
         self.notifier.committed(row);
         Ok(product)
     }
@@ -279,6 +285,7 @@ impl Storage for PgStore {
         expected_version: i64,
         fields: ProductFields,
         user: String,
+        key: Option<KeyClaim>,
     ) -> StoreResult<Write<Product>> {
         let mut client = self.client().await?;
         let (write, row) = writes::update(
@@ -288,6 +295,7 @@ impl Storage for PgStore {
             expected_version,
             &fields,
             &user,
+            key.as_ref(),
         )
         .await?;
         if let Some(row) = row {
@@ -296,14 +304,37 @@ impl Storage for PgStore {
         Ok(write)
     }
 
-    async fn delete(&self, id: i64, expected_version: i64, user: String) -> StoreResult<Write<()>> {
+    async fn delete(
+        &self,
+        id: i64,
+        expected_version: i64,
+        user: String,
+        key: Option<KeyClaim>,
+    ) -> StoreResult<Write<()>> {
         let mut client = self.client().await?;
-        let (write, row) =
-            writes::delete(&mut client, &self.identity, id, expected_version, &user).await?;
+        let (write, row) = writes::delete(
+            &mut client,
+            &self.identity,
+            id,
+            expected_version,
+            &user,
+            key.as_ref(),
+        )
+        .await?;
         if let Some(row) = row {
             self.notifier.committed(row);
         }
         Ok(write)
+    }
+
+    async fn idempotency_key(&self, user: &str, key: &str) -> StoreResult<Option<KeyRecord>> {
+        let client = self.client().await?;
+        writes::key_record(&client, user, key).await
+    }
+
+    async fn prune_idempotency_keys(&self, before_ms: i64) -> StoreResult<u64> {
+        let client = self.client().await?;
+        writes::prune_keys(&client, before_ms).await
     }
 
     async fn versions(&self, id: i64) -> StoreResult<Option<Vec<VersionInfo>>> {

@@ -10,13 +10,16 @@ use tokio_postgres::error::SqlState;
 
 use super::rows::{self, PRODUCT_COLUMNS, product_etag, row_to_stored};
 use super::{NOTIFY_CHANNEL, pg_err};
-use crate::storage::{LogRow, StoreError, StoreResult, Write, ms_to_rfc3339, now_ms};
+use crate::storage::{
+    KeyClaim, KeyRecord, LogRow, StoreError, StoreResult, Write, ms_to_rfc3339, now_ms,
+};
 
 pub async fn create(
     client: &mut Object,
     identity: &str,
     fields: &ProductFields,
     user: &str,
+    key: Option<&KeyClaim>,
 ) -> StoreResult<(Product, LogRow)> {
     let at = now_ms();
     let tx = client.transaction().await.map_err(pg_err)?;
@@ -60,6 +63,7 @@ pub async fn create(
         updated_by: user.to_string(),
         etag: product_etag(identity, id, 1),
     };
+    remember_key(&tx, key, 201, id, 1, at).await?;
     let row = record(&tx, Op::Created, &product, at, user).await?;
     commit(tx).await?;
     Ok((product, row))
@@ -72,6 +76,7 @@ pub async fn update(
     expected_version: i64,
     fields: &ProductFields,
     user: &str,
+    key: Option<&KeyClaim>,
 ) -> StoreResult<(Write<Product>, Option<LogRow>)> {
     let at = now_ms();
     let tx = client.transaction().await.map_err(pg_err)?;
@@ -115,6 +120,7 @@ pub async fn update(
         return Ok((Write::Changed(Box::new(now)), None));
     };
     let stored = row_to_stored(identity, &row).map_err(pg_err)?;
+    remember_key(&tx, key, 200, id, stored.product.version, at).await?;
     let log = record(&tx, Op::Updated, &stored.product, at, user).await?;
     commit(tx).await?;
     Ok((Write::Done(stored.product), Some(log)))
@@ -126,6 +132,7 @@ pub async fn delete(
     id: i64,
     expected_version: i64,
     user: &str,
+    key: Option<&KeyClaim>,
 ) -> StoreResult<(Write<()>, Option<LogRow>)> {
     let at = now_ms();
     let tx = client.transaction().await.map_err(pg_err)?;
@@ -145,6 +152,7 @@ pub async fn delete(
         return Ok((Write::Changed(Box::new(now)), None));
     };
     let last = row_to_stored(identity, &row).map_err(pg_err)?.product;
+    remember_key(&tx, key, 204, id, expected_version, at).await?;
     let log = record(&tx, Op::Deleted, &last, at, user).await?;
     commit(tx).await?;
     Ok((Write::Done(()), Some(log)))
@@ -157,6 +165,94 @@ pub async fn prune(client: &Object, upto: i64) -> StoreResult<()> {
         .await
         .map_err(pg_err)?;
     Ok(())
+}
+
+/// Records the write's Idempotency-Key with its outcome, in the write's transaction. A key
+/// another transaction holds makes this wait for it; once that one commits, this is a
+/// unique violation: [`StoreError::KeyUsed`], and the caller's transaction is dropped
+/// (rolled back) with nothing of the write kept.
+async fn remember_key(
+    tx: &Transaction<'_>,
+    key: Option<&KeyClaim>,
+    status: i32,
+    product_id: i64,
+    version: i64,
+    at_ms: i64,
+) -> StoreResult<()> {
+    let Some(k) = key else {
+        return Ok(());
+    };
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO idempotency_keys (user_name, key, method, target, fingerprint, status, product_id, version, created_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .await
+        .map_err(pg_err)?;
+    match tx
+        .execute(
+            &stmt,
+            &[
+                &k.user,
+                &k.key,
+                &k.method,
+                &k.target,
+                &k.fingerprint,
+                &status,
+                &product_id,
+                &version,
+                &at_ms,
+            ],
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Err(StoreError::KeyUsed),
+        Err(e) => Err(pg_err(e)),
+    }
+}
+
+/// The record of `user`'s Idempotency-Key `key`.
+pub async fn key_record(client: &Object, user: &str, key: &str) -> StoreResult<Option<KeyRecord>> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT method, target, fingerprint, status, product_id, version, created_at_ms
+             FROM idempotency_keys WHERE user_name = $1 AND key = $2",
+        )
+        .await
+        .map_err(pg_err)?;
+    let Some(r) = client
+        .query_opt(&stmt, &[&user, &key])
+        .await
+        .map_err(pg_err)?
+    else {
+        return Ok(None);
+    };
+    let record = (|| -> Result<KeyRecord, tokio_postgres::Error> {
+        let status: i32 = r.try_get(3)?;
+        Ok(KeyRecord {
+            method: r.try_get(0)?,
+            target: r.try_get(1)?,
+            fingerprint: r.try_get(2)?,
+            status: u16::try_from(status).unwrap_or(500),
+            product_id: r.try_get(4)?,
+            version: r.try_get(5)?,
+            created_at_ms: r.try_get(6)?,
+        })
+    })()
+    .map_err(pg_err)?;
+    Ok(Some(record))
+}
+
+/// Forgets the keys recorded before `before_ms`.
+pub async fn prune_keys(client: &Object, before_ms: i64) -> StoreResult<u64> {
+    client
+        .execute(
+            "DELETE FROM idempotency_keys WHERE created_at_ms < $1",
+            &[&before_ms],
+        )
+        .await
+        .map_err(pg_err)
 }
 
 /// Records the new version in the history and the change in the change log, in the

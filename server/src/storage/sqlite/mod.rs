@@ -19,8 +19,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use self::readers::Readers;
 use self::writer::{AfterCommit, Outcome, Request, WriteOp};
 use super::{
-    CommitNotice, LogPage, Lookup, Page, Storage, StoreError, StoreResult, Stored, VersionInfo,
-    Write,
+    CommitNotice, KeyClaim, KeyRecord, LogPage, Lookup, Page, Storage, StoreError, StoreResult,
+    Stored, VersionInfo, Write,
 };
 
 /// How hard a commit waits for the disk.
@@ -197,8 +197,13 @@ impl Storage for SqliteStore {
         self.readers.read(|c, _| rows::latest(c)).await
     }
 
-    async fn create(&self, fields: ProductFields, user: String) -> StoreResult<Product> {
-        match self.write(WriteOp::Create { fields, user }).await? {
+    async fn create(
+        &self,
+        fields: ProductFields,
+        user: String,
+        key: Option<KeyClaim>,
+    ) -> StoreResult<Product> {
+        match self.write(WriteOp::Create { fields, user, key }).await? {
             Outcome::Created(p) => Ok(p),
             other => Err(unexpected(other)),
         }
@@ -210,12 +215,14 @@ impl Storage for SqliteStore {
         expected_version: i64,
         fields: ProductFields,
         user: String,
+        key: Option<KeyClaim>,
     ) -> StoreResult<Write<Product>> {
         let op = WriteOp::Update {
             id,
             expected_version,
             fields,
             user,
+            key,
         };
         match self.write(op).await? {
             Outcome::Updated(w) => Ok(w),
@@ -223,14 +230,35 @@ impl Storage for SqliteStore {
         }
     }
 
-    async fn delete(&self, id: i64, expected_version: i64, user: String) -> StoreResult<Write<()>> {
+    async fn delete(
+        &self,
+        id: i64,
+        expected_version: i64,
+        user: String,
+        key: Option<KeyClaim>,
+    ) -> StoreResult<Write<()>> {
         let op = WriteOp::Delete {
             id,
             expected_version,
             user,
+            key,
         };
         match self.write(op).await? {
             Outcome::Deleted(w) => Ok(w),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn idempotency_key(&self, user: &str, key: &str) -> StoreResult<Option<KeyRecord>> {
+        let (user, key) = (user.to_string(), key.to_string());
+        self.readers
+            .read(move |c, _| rows::idempotency_key(c, &user, &key))
+            .await
+    }
+
+    async fn prune_idempotency_keys(&self, before_ms: i64) -> StoreResult<u64> {
+        match self.write(WriteOp::PruneKeys { before_ms }).await? {
+            Outcome::PrunedKeys(n) => Ok(n),
             other => Err(unexpected(other)),
         }
     }
@@ -305,10 +333,12 @@ mod tests {
             WriteOp::Create {
                 fields: fields("A", 1),
                 user: "u".into(),
+                key: None,
             },
             WriteOp::Create {
                 fields: fields("B", 1),
                 user: "u".into(),
+                key: None,
             },
         ];
         let done = execute_batch(&mut conn, &identity, &setup.iter().collect::<Vec<_>>()).unwrap();
@@ -321,6 +351,7 @@ mod tests {
                 expected_version: 1,
                 fields: fields("A", 10),
                 user: "alice".into(),
+                key: None,
             },
             // Stale version (the write just above made 2): 412 with the current state.
             WriteOp::Update {
@@ -328,6 +359,7 @@ mod tests {
                 expected_version: 1,
                 fields: fields("A", 99),
                 user: "bob".into(),
+                key: None,
             },
             // A constraint: B may not take A's sku. Rolled back alone.
             WriteOp::Update {
@@ -335,22 +367,26 @@ mod tests {
                 expected_version: 1,
                 fields: fields("A", 5),
                 user: "carol".into(),
+                key: None,
             },
             // Deleted at the right version: commits.
             WriteOp::Delete {
                 id: 2,
                 expected_version: 1,
                 user: "dave".into(),
+                key: None,
             },
             // Deleting it again: 410 material.
             WriteOp::Delete {
                 id: 2,
                 expected_version: 1,
                 user: "erin".into(),
+                key: None,
             },
             WriteOp::Create {
                 fields: fields("C", 7),
                 user: "frank".into(),
+                key: None,
             },
         ];
         let done = execute_batch(&mut conn, &identity, &batch.iter().collect::<Vec<_>>()).unwrap();
@@ -397,7 +433,9 @@ mod tests {
         for i in 0..64 {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
-                store.create(fields(&format!("S-{i}"), i), "u".into()).await
+                store
+                    .create(fields(&format!("S-{i}"), i), "u".into(), None)
+                    .await
             }));
         }
         let mut ids = Vec::new();
@@ -416,9 +454,12 @@ mod tests {
         let (store, _) =
             SqliteStore::open_with(&dir.path().join("c.db"), Options::default(), Some(failing))
                 .unwrap();
-        let created = store.create(fields("A", 1), "u".into()).await.unwrap();
+        let created = store
+            .create(fields("A", 1), "u".into(), None)
+            .await
+            .unwrap();
         let updated = store
-            .update(created.id, 1, fields("A", 2), "u".into())
+            .update(created.id, 1, fields("A", 2), "u".into(), None)
             .await
             .unwrap();
         assert!(matches!(updated, Write::Done(p) if p.version == 2));
@@ -433,7 +474,10 @@ mod tests {
     async fn a_full_disk_refuses_writes_as_unavailable_and_recovers() {
         let dir = tempfile::tempdir().unwrap();
         let store = open(&dir);
-        store.create(fields("A", 1), "u".into()).await.unwrap();
+        store
+            .create(fields("A", 1), "u".into(), None)
+            .await
+            .unwrap();
         // The database may not grow by a single page: the next write finds the disk full.
         store
             .exec(WriteOp::Exec(
@@ -443,7 +487,10 @@ mod tests {
             .unwrap();
         let mut refused = 0;
         for i in 0..200 {
-            match store.create(fields(&format!("F-{i}"), 1), "u".into()).await {
+            match store
+                .create(fields(&format!("F-{i}"), 1), "u".into(), None)
+                .await
+            {
                 Err(StoreError::Unavailable(_)) => refused += 1,
                 Ok(_) => {}
                 Err(e) => panic!("a full disk is Unavailable, not {e}"),
@@ -457,7 +504,10 @@ mod tests {
             .exec(WriteOp::Exec("PRAGMA max_page_count = 1073741823".into()))
             .await
             .unwrap();
-        let p = store.create(fields("AFTER", 1), "u".into()).await.unwrap();
+        let p = store
+            .create(fields("AFTER", 1), "u".into(), None)
+            .await
+            .unwrap();
         assert_eq!(p.version, 1);
     }
 
@@ -488,12 +538,12 @@ mod tests {
             .unwrap();
         let waiting = {
             let store = store.clone();
-            tokio::spawn(async move { store.create(fields("W", 1), "u".into()).await })
+            tokio::spawn(async move { store.create(fields("W", 1), "u".into(), None).await })
         };
         while store.writes.capacity() != 0 {
             tokio::task::yield_now().await;
         }
-        let refused = store.create(fields("X", 1), "u".into()).await;
+        let refused = store.create(fields("X", 1), "u".into(), None).await;
         assert!(matches!(refused, Err(StoreError::Busy(_))), "{refused:?}");
         release.send(()).unwrap();
         holder.await.unwrap().unwrap();

@@ -9,8 +9,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::db_err;
 use super::schema::PRODUCT_COLUMNS;
 use crate::storage::{
-    Deletion, LogPage, LogRow, Lookup, Page, StoreResult, Stored, VersionInfo, mint_etag,
-    ms_to_rfc3339, ms_to_time,
+    Deletion, KeyRecord, LogPage, LogRow, Lookup, Page, StoreResult, Stored, VersionInfo,
+    mint_etag, ms_to_rfc3339, ms_to_time,
 };
 
 fn parse_status(s: &str) -> Status {
@@ -189,4 +189,27 @@ pub fn changes_since(conn: &Connection, after: i64, limit: usize) -> StoreResult
     })();
     let _ = conn.execute_batch("COMMIT");
     result
+}
+
+/// The record of `user`'s Idempotency-Key `key`, if a write with it took effect.
+pub fn idempotency_key(conn: &Connection, user: &str, key: &str) -> StoreResult<Option<KeyRecord>> {
+    conn.prepare_cached(
+        "SELECT method, target, fingerprint, status, product_id, version, created_at_ms
+         FROM idempotency_keys WHERE user = ?1 AND key = ?2",
+    )
+    .and_then(|mut s| {
+        s.query_row(params![user, key], |r| {
+            Ok(KeyRecord {
+                method: r.get(0)?,
+                target: r.get(1)?,
+                fingerprint: r.get(2)?,
+                status: r.get(3)?,
+                product_id: r.get(4)?,
+                version: r.get(5)?,
+                created_at_ms: r.get(6)?,
+            })
+        })
+        .optional()
+    })
+    .map_err(db_err)
 }

@@ -43,6 +43,20 @@ CREATE TABLE IF NOT EXISTS changes (
     at_ms INTEGER NOT NULL,
     event TEXT NOT NULL
 );
+-- Idempotency-Key records: written in the transaction of the write that took effect.
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    user TEXT NOT NULL,
+    key TEXT NOT NULL,
+    method TEXT NOT NULL,
+    target TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    product_id INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (user, key)
+);
+CREATE INDEX IF NOT EXISTS idempotency_keys_age ON idempotency_keys(created_at_ms);
 ";
 
 pub const PRODUCT_COLUMNS: &str =

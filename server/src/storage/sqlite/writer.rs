@@ -11,7 +11,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::db_err;
 use super::rows::{self, product_etag};
-use crate::storage::{LogRow, Lookup, StoreError, StoreResult, Write, ms_to_rfc3339, now_ms};
+use crate::storage::{
+    KeyClaim, LogRow, Lookup, StoreError, StoreResult, Write, ms_to_rfc3339, now_ms,
+};
 
 /// A write to run in the next batch.
 #[derive(Debug)]
@@ -19,22 +21,25 @@ pub enum WriteOp {
     Create {
         fields: ProductFields,
         user: String,
+        key: Option<KeyClaim>,
     },
     Update {
         id: i64,
         expected_version: i64,
         fields: ProductFields,
         user: String,
+        key: Option<KeyClaim>,
     },
     Delete {
         id: i64,
         expected_version: i64,
         user: String,
+        key: Option<KeyClaim>,
     },
     /// Drops change-log rows up to this sequence number.
-    Prune {
-        upto: i64,
-    },
+    Prune { upto: i64 },
+    /// Forgets Idempotency-Keys recorded before this time (ms since the epoch).
+    PruneKeys { before_ms: i64 },
     /// Runs raw SQL on the write connection (tests use it to cause disk faults).
     #[cfg(test)]
     Exec(String),
@@ -53,6 +58,7 @@ pub enum Outcome {
     Updated(Write<Product>),
     Deleted(Write<()>),
     Pruned,
+    PrunedKeys(u64),
 }
 
 impl Outcome {
@@ -64,6 +70,7 @@ impl Outcome {
                 | Outcome::Updated(Write::Done(_))
                 | Outcome::Deleted(Write::Done(_))
                 | Outcome::Pruned
+                | Outcome::PrunedKeys(_)
         )
     }
 }
@@ -126,6 +133,7 @@ fn clone_err(e: &StoreError) -> StoreError {
             sku: sku.clone(),
             existing_id: *existing_id,
         },
+        StoreError::KeyUsed => StoreError::KeyUsed,
         StoreError::Busy(m) => StoreError::Busy(m.clone()),
         StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
         StoreError::Database(m) => StoreError::Database(m.clone()),
@@ -228,7 +236,7 @@ fn apply(
 ) -> StoreResult<(Outcome, Option<LogRow>)> {
     let at = now_ms();
     match op {
-        WriteOp::Create { fields, user } => {
+        WriteOp::Create { fields, user, key } => {
             let inserted = conn
                 .prepare_cached(
                     "INSERT INTO products (sku, name, description, price_cents, status, version, updated_at_ms, updated_by)
@@ -264,6 +272,7 @@ fn apply(
                 etag: product_etag(identity, id, 1),
             };
             let row = record(conn, Op::Created, &product, at, user)?;
+            remember_key(conn, key.as_ref(), 201, id, 1, at)?;
             Ok((Outcome::Created(product), Some(row)))
         }
         WriteOp::Update {
@@ -271,6 +280,7 @@ fn apply(
             expected_version,
             fields,
             user,
+            key,
         } => {
             let changed = conn
                 .prepare_cached(
@@ -306,12 +316,15 @@ fn apply(
                 )));
             };
             let row = record(conn, Op::Updated, &stored.product, at, user)?;
+            let version = stored.product.version;
+            remember_key(conn, key.as_ref(), 200, *id, version, at)?;
             Ok((Outcome::Updated(Write::Done(stored.product)), Some(row)))
         }
         WriteOp::Delete {
             id,
             expected_version,
             user,
+            key,
         } => {
             let changed = conn
                 .prepare_cached(
@@ -330,6 +343,7 @@ fn apply(
                 )));
             };
             let row = record(conn, Op::Deleted, &deletion.last, at, user)?;
+            remember_key(conn, key.as_ref(), 204, *id, *expected_version, at)?;
             Ok((Outcome::Deleted(Write::Done(())), Some(row)))
         }
         WriteOp::Prune { upto } => {
@@ -337,6 +351,13 @@ fn apply(
                 .and_then(|mut s| s.execute([upto]))
                 .map_err(db_err)?;
             Ok((Outcome::Pruned, None))
+        }
+        WriteOp::PruneKeys { before_ms } => {
+            let gone = conn
+                .prepare_cached("DELETE FROM idempotency_keys WHERE created_at_ms < ?1")
+                .and_then(|mut s| s.execute([before_ms]))
+                .map_err(db_err)?;
+            Ok((Outcome::PrunedKeys(gone as u64), None))
         }
         #[cfg(test)]
         WriteOp::Exec(sql) => {
@@ -351,6 +372,49 @@ fn apply(
             }
             Ok((Outcome::Pruned, None))
         }
+    }
+}
+
+/// Records the write's Idempotency-Key with its outcome, in the write's savepoint. A key
+/// taken already (by an earlier write of this batch or another process) fails the write:
+/// its savepoint is rolled back, and the handler answers with the recorded outcome.
+fn remember_key(
+    conn: &Connection,
+    key: Option<&KeyClaim>,
+    status: u16,
+    product_id: i64,
+    version: i64,
+    at_ms: i64,
+) -> StoreResult<()> {
+    let Some(k) = key else {
+        return Ok(());
+    };
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO idempotency_keys (user, key, method, target, fingerprint, status, product_id, version, created_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                k.user,
+                k.key,
+                k.method,
+                k.target,
+                k.fingerprint,
+                status,
+                product_id,
+                version,
+                at_ms
+            ])
+        });
+    match inserted {
+        Ok(_) => Ok(()),
+        Err(rusqlite::Error::SqliteFailure(f, _))
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            Err(StoreError::KeyUsed)
+        }
+        Err(e) => Err(db_err(e)),
     }
 }
 
