@@ -309,6 +309,49 @@ async fn changed_rows_are_applied_and_equal_rows_are_not_written() {
     );
 }
 
+#[tokio::test]
+async fn a_json_lines_export_imports_too() {
+    let s = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let run = catalog(
+        &s.base_url(),
+        "alice",
+        dir.path(),
+        &["export", "--format", "json", "--output", "catalog.jsonl"],
+    )
+    .await;
+    assert!(run.ok(), "{run:?}");
+    let path = dir.path().join("catalog.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a product per line"))
+        .collect();
+    assert_eq!(lines.len(), SEEDED);
+    lines[0]["price_cents"] = 34900.into();
+    lines.push(serde_json::json!({
+        "sku": "LANTERN-PAPER-40", "name": "Paper lantern, 40 cm", "description": "",
+        "price_cents": 2490, "status": "in_stock"
+    }));
+    let text: Vec<String> = lines.iter().map(Value::to_string).collect();
+    std::fs::write(&path, text.join("\n") + "\n").unwrap();
+
+    let run = catalog(
+        &s.base_url(),
+        "alice",
+        dir.path(),
+        &["import", "catalog.jsonl"],
+    )
+    .await;
+    assert!(run.ok(), "{run:?}");
+    assert!(
+        run.stdout.contains(&summary(1, 1, SEEDED - 1, 0, 0)),
+        "{run:?}"
+    );
+    assert_eq!(product(&s, 1).await["price_cents"], 34900);
+    assert_eq!(products(&s).await.len(), SEEDED + 1);
+}
+
 /// Export; a colleague changes product 3's name, and product 2's stock (a row the file
 /// leaves as it was); the file changes the prices of products 1 and 3.
 async fn export_then_colleague_changes_the_kettle(s: &Server, dir: &Path) -> (PathBuf, Value) {
@@ -524,6 +567,23 @@ async fn a_new_row_is_created_exactly_once_even_when_the_import_runs_twice() {
     assert_eq!(lanterns[0]["version"], 1, "and never rewritten");
     assert_eq!(lanterns[0]["price_cents"], 2490);
     assert_eq!(all.len(), SEEDED + 1);
+
+    // The file edited further (so its rows get new keys) and imported again: the lantern
+    // is there as the row says, which is no failure and no second product.
+    edit_csv(&path, |rows| row_of(rows, 1)[PRICE] = "349.00".into());
+    let edited = catalog(
+        &s.base_url(),
+        "alice",
+        dir.path(),
+        &["import", "catalog.csv"],
+    )
+    .await;
+    assert!(edited.ok(), "{edited:?}");
+    assert!(
+        edited.stdout.contains(&summary(1, 0, SEEDED, 0, 0)),
+        "{edited:?}"
+    );
+    assert_eq!(products(&s).await.len(), SEEDED + 1);
 }
 
 #[tokio::test]

@@ -402,6 +402,18 @@ async fn decide(conn: &Connection, digest: &[u8; 32], dry_run: bool, row: &Row) 
                 },
                 Err(e) => Outcome::Failed(e),
             },
+            // The sku is taken. By a product that is exactly this row (say an import of
+            // this file before it was edited created it, and the edit changed the file's
+            // keys): nothing to write, as for a row with an id that equals its product.
+            Ok(a) if a.status == 409 => {
+                if let Some(other) = a.problem().and_then(|p| p.conflicting_id)
+                    && let Ok(p) = read_product(conn, other).await
+                    && p.fields() == fields
+                {
+                    return Outcome::Unchanged;
+                }
+                refused(&a)
+            }
             Ok(a) => refused(&a),
             Err(message) => Outcome::Failed(message),
         };
