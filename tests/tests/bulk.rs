@@ -40,14 +40,27 @@ impl std::fmt::Debug for Run {
 /// Runs `catalog --server URL --user USER ARGS...` in `dir` (standard output and error
 /// are pipes, not a terminal).
 async fn catalog(base_url: &str, user: &str, dir: &Path, args: &[&str]) -> Run {
-    let out: Output = tokio::process::Command::new(bin("catalog"))
+    catalog_with_token(base_url, user, None, dir, args).await
+}
+
+/// [`catalog`] with `CATALOG_TOKEN` set to `token`.
+async fn catalog_with_token(
+    base_url: &str,
+    user: &str,
+    token: Option<&str>,
+    dir: &Path,
+    args: &[&str],
+) -> Run {
+    let mut command = tokio::process::Command::new(bin("catalog"));
+    command
         .args(["--server", base_url, "--user", user])
         .args(args)
         .current_dir(dir)
-        .env_remove("CATALOG_TOKEN")
-        .output()
-        .await
-        .expect("catalog runs");
+        .env_remove("CATALOG_TOKEN");
+    if let Some(token) = token {
+        command.env("CATALOG_TOKEN", token);
+    }
+    let out: Output = command.output().await.expect("catalog runs");
     Run {
         code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -306,6 +319,64 @@ async fn changed_rows_are_applied_and_equal_rows_are_not_written() {
     assert!(
         !dir.path().join("catalog.csv.conflicts.csv").exists(),
         "no conflicts, no conflicts file"
+    );
+}
+
+#[tokio::test]
+async fn with_tokens_both_commands_use_the_token_and_say_at_once_when_it_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    let carol = catalog_tests::add_user(&users, "carol").unwrap();
+    let s = Server::start_with_args(&["--users", users.to_str().unwrap()]);
+    let authorized = |req: reqwest::RequestBuilder| req.bearer_auth(&carol);
+
+    // --token for the export, CATALOG_TOKEN for the import; --user is not who writes.
+    let run = catalog(
+        &s.base_url(),
+        "mallory",
+        dir.path(),
+        &["--token", &carol, "export", "--output", "catalog.csv"],
+    )
+    .await;
+    assert!(run.ok(), "{run:?}");
+    let path = dir.path().join("catalog.csv");
+    edit_csv(&path, |rows| row_of(rows, 1)[PRICE] = "349.00".into());
+    let run = catalog_with_token(
+        &s.base_url(),
+        "mallory",
+        Some(&carol),
+        dir.path(),
+        &["import", "catalog.csv"],
+    )
+    .await;
+    assert!(run.ok(), "{run:?}");
+    let bbq = send(authorized(client().get(s.url("/products/1"))))
+        .await
+        .json();
+    assert_eq!(
+        (bbq["price_cents"].as_i64(), bbq["updated_by"].as_str()),
+        (Some(34900), Some("carol"))
+    );
+
+    // Without a token: one clear sentence, before any row, and nothing written.
+    let run = catalog(
+        &s.base_url(),
+        "carol",
+        dir.path(),
+        &["import", "catalog.csv"],
+    )
+    .await;
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(
+        run.stderr.contains("the server requires a token (401)"),
+        "{run:?}"
+    );
+    assert!(!run.stderr.contains("line "), "{run:?}");
+    let run = catalog(&s.base_url(), "carol", dir.path(), &["export"]).await;
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(
+        run.stderr.contains("the server requires a token (401)"),
+        "{run:?}"
     );
 }
 

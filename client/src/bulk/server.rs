@@ -12,7 +12,10 @@ use catalog_shared::product::Product;
 use reqwest::Method;
 use serde::Deserialize;
 
-use crate::net::UNAUTHORIZED;
+/// What a 401 means for the person who ran the command.
+const UNAUTHORIZED: &str = "the server requires a token (401): run the command again with \
+    --token <your token> (or CATALOG_TOKEN); ask whoever runs the server for one \
+    (catalog-server user add NAME)";
 
 /// The server, and who speaks to it (`--server`, `--user`, `--token`).
 #[derive(Clone)]
