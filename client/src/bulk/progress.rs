@@ -19,9 +19,9 @@ impl Progress {
     pub fn new(total: u64) -> Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-            if let Ok(style) =
-                ProgressStyle::with_template("{bar:40} {pos}/{len} rows  {per_sec}  {elapsed}")
-            {
+            if let Ok(style) = ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} rows, {elapsed} elapsed, about {eta} left",
+            ) {
                 bar.set_style(style);
             }
             bar
