@@ -736,6 +736,76 @@ async fn a_create_whose_answer_was_lost_is_sent_again_with_its_key_and_creates_o
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_killed_midway_and_run_again_creates_every_row_once() {
+    let s = Server::start();
+    let proxy = Proxy::start(s.addr).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.csv");
+    let mut rows = vec![
+        [
+            "id",
+            "etag",
+            "sku",
+            "name",
+            "price",
+            "status",
+            "description",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for n in 0..20 {
+        rows.push(new_row(&format!("LANTERN-{n}"), "Paper lantern", "24.90"));
+    }
+    write_csv(&path, &rows);
+    // Every POST is made by the server, and its answer held back from the client.
+    proxy.set(Fault::only("POST", "/products", Fault::HoldReply));
+    let mut child = tokio::process::Command::new(bin("catalog"))
+        .args(["--server", &proxy.url(""), "--user", "alice"])
+        .args(["import", "--jobs", "4", "new.csv"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("catalog runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while proxy.held_replies() < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "4 creates made and unanswered within 30 s (held: {})",
+            proxy.held_replies()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // The crash: SIGKILL, with four products created and not one answer received.
+    child.kill().await.expect("killed");
+    let made = products(&s).await.len() - SEEDED;
+    assert_eq!(made, 4, "the four held creates were made");
+
+    let again = catalog(&s.base_url(), "alice", dir.path(), &["import", "new.csv"]).await;
+    assert!(again.ok(), "{again:?}");
+    assert!(again.stdout.contains(&summary(0, 20, 0, 0, 0)), "{again:?}");
+    assert_eq!(
+        again
+            .stderr
+            .matches("already created by an earlier run")
+            .count(),
+        4,
+        "{again:?}"
+    );
+    let all = products(&s).await;
+    assert_eq!(all.len(), SEEDED + 20, "each row created once");
+    for n in 0..20 {
+        let sku = format!("LANTERN-{n}");
+        assert_eq!(
+            all.values().filter(|p| p["sku"] == sku.as_str()).count(),
+            1,
+            "{sku}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn dry_run_changes_nothing_and_reports_what_would_happen() {
     let s = Server::start();
