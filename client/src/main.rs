@@ -164,7 +164,12 @@ async fn main() -> anyhow::Result<()> {
                 jobs,
             };
             let summary = bulk::import::run(&conn, &options).await?;
-            std::process::exit(if summary.clean() { 0 } else { 1 });
+            // 130: stopped by Ctrl-C (SIGINT), as shells report it.
+            std::process::exit(match summary {
+                s if s.interrupted => 130,
+                s if s.clean() => 0,
+                _ => 1,
+            });
         }
         _ => {}
     }

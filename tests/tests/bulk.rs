@@ -806,6 +806,85 @@ async fn an_import_killed_midway_and_run_again_creates_every_row_once() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_lets_the_rows_being_written_finish_and_starts_no_other() {
+    let s = Server::start();
+    let proxy = Proxy::start(s.addr).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = export(&s, dir.path()).await;
+    edit_csv(&path, |rows| {
+        for id in 1..=SEEDED as i64 {
+            row_of(rows, id)[PRICE] = "1.00".into();
+        }
+    });
+    proxy.set(Fault::only("PUT", "/products", Fault::HoldReply));
+    let mut child = tokio::process::Command::new(bin("catalog"))
+        .args(["--server", &proxy.url(""), "--user", "alice"])
+        .args(["import", "--jobs", "3", "catalog.csv"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("catalog runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while proxy.held_replies() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "3 writes in flight within 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let pid = child.id().expect("running").to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    // Once the client has said it stops, the three answers it waits for arrive.
+    let mut stderr = child.stderr.take().expect("piped");
+    let mut said = String::new();
+    let mut buf = [0u8; 1024];
+    while !said.contains("interrupted") {
+        use tokio::io::AsyncReadExt;
+        let n = tokio::time::timeout_at(deadline.into(), stderr.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("no word of the interrupt within 30 s: {said}"))
+            .expect("stderr");
+        assert!(n > 0, "stderr closed before the interrupt was said: {said}");
+        said.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    // From now on nothing is held: a row started after the interrupt would be written.
+    proxy.set(Fault::None);
+    proxy.release();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("catalog ends within 60 s of the interrupt")
+        .expect("catalog ran");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{stdout}{said}");
+    assert!(
+        stdout.contains(&format!(
+            "interrupted after 3 of {SEEDED} rows: {}",
+            summary(3, 0, 0, 0, 0)
+        )),
+        "{stdout}"
+    );
+    let changed = products(&s)
+        .await
+        .values()
+        .filter(|p| p["price_cents"] == 100)
+        .count();
+    assert_eq!(
+        changed, 3,
+        "the three rows in flight were written, no other"
+    );
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["catalog.csv"], "nothing left behind");
+}
+
 #[tokio::test]
 async fn dry_run_changes_nothing_and_reports_what_would_happen() {
     let s = Server::start();

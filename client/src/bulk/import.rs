@@ -12,11 +12,13 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use catalog_shared::product::{Field, FieldError, Product, ProductFields, VersionInfo};
 use reqwest::Method;
+use tokio::signal::unix::SignalKind;
 use tokio::sync::{Mutex, mpsc};
 
 use super::Connection;
@@ -44,12 +46,18 @@ pub struct Summary {
     pub unchanged: u64,
     pub conflicts: u64,
     pub failed: u64,
+    /// Stopped by Ctrl-C before every row was done.
+    pub interrupted: bool,
 }
 
 impl Summary {
-    /// No conflict and no failure: the exit status is 0 only then.
+    /// Every row done, no conflict and no failure: the exit status is 0 only then.
     pub fn clean(&self) -> bool {
-        self.conflicts == 0 && self.failed == 0
+        self.conflicts == 0 && self.failed == 0 && !self.interrupted
+    }
+
+    fn rows(&self) -> u64 {
+        self.applied + self.created + self.unchanged + self.conflicts + self.failed
     }
 }
 
@@ -228,6 +236,11 @@ pub async fn run(conn: &Connection, opts: &ImportOptions) -> anyhow::Result<Summ
     probe(conn).await?;
 
     let jobs = opts.jobs.clamp(1, 256);
+    // Ctrl-C: no new row is started; the rows being written finish and are reported.
+    let stop = Arc::new(AtomicBool::new(false));
+    // Registered before any row is sent, so no Ctrl-C can find the default action (death).
+    let mut interrupt =
+        tokio::signal::unix::signal(SignalKind::interrupt()).context("listening for Ctrl-C")?;
     let (row_tx, row_rx) = mpsc::channel::<Read1>(jobs * 2);
     let reader = tokio::task::spawn_blocking(move || {
         while let Some(row) = rows.next_row() {
@@ -236,15 +249,20 @@ pub async fn run(conn: &Connection, opts: &ImportOptions) -> anyhow::Result<Summ
             }
         }
     });
+    // Only the workers hold the rows' receiver: when they stop, the reader stops too.
     let row_rx = Arc::new(Mutex::new(row_rx));
     let (done_tx, mut done_rx) = mpsc::channel::<Done>(jobs * 2);
     for _ in 0..jobs {
         let (conn, row_rx, done_tx) = (conn.clone(), row_rx.clone(), done_tx.clone());
+        let stop = stop.clone();
         let dry_run = opts.dry_run;
         tokio::spawn(async move {
             loop {
                 let next = row_rx.lock().await.recv().await;
                 let Some(read) = next else { break };
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
                 let done = match read {
                     Err((line, message)) => Done {
                         line,
@@ -263,12 +281,24 @@ pub async fn run(conn: &Connection, opts: &ImportOptions) -> anyhow::Result<Summ
             }
         });
     }
-    drop(done_tx);
+    drop((done_tx, row_rx));
 
     let mut progress = Progress::new(total);
     let mut conflicts: Option<ConflictsFile> = None;
     let mut summary = Summary::default();
-    while let Some(done) = done_rx.recv().await {
+    loop {
+        let done = tokio::select! {
+            done = done_rx.recv() => match done {
+                Some(done) => done,
+                None => break,
+            },
+            _ = interrupt.recv(), if !summary.interrupted => {
+                summary.interrupted = true;
+                stop.store(true, Ordering::SeqCst);
+                progress.say("interrupted: the rows being written finish; no other row is started");
+                continue;
+            }
+        };
         let line = done.line;
         match done.outcome {
             Outcome::Applied { replayed } => {
@@ -344,7 +374,15 @@ pub async fn run(conn: &Connection, opts: &ImportOptions) -> anyhow::Result<Summ
         println!("dry run, nothing was written: {summary}");
         return Ok(summary);
     }
-    println!("{summary}");
+    if summary.interrupted {
+        println!(
+            "interrupted after {} of {total} rows: {summary}. Run the same command again to do \
+             the rest: rows already written are recognised by their Idempotency-Key",
+            summary.rows()
+        );
+    } else {
+        println!("{summary}");
+    }
     if let Some(file) = conflicts {
         file.persist(&conflicts_path)?;
         println!(
