@@ -175,8 +175,8 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut app = App::new(&args.server, &user)?;
     app.set_token(args.token.as_deref());
-    app.state.guide = args.guide;
-    app.state.unsafe_saves = args.no_if_match;
+    app.state.model.guide = args.guide;
+    app.state.model.unsafe_saves = args.no_if_match;
     app.start();
     // ratatui::init installs a panic hook that restores the terminal before the message;
     // ours runs first and gives the mouse back.

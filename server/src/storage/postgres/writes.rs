@@ -303,16 +303,7 @@ async fn record(
         .await
         .and_then(|r| r.try_get(0))
         .map_err(pg_err)?;
-    let event = ChangeEvent {
-        seq,
-        op,
-        id: product.id,
-        version: product.version,
-        etag: product.etag.clone(),
-        updated_by: by.to_string(),
-        updated_at: ms_to_rfc3339(at_ms),
-        product: product.clone(),
-    };
+    let event = ChangeEvent::from_product(seq, op, product.clone()).by(by, ms_to_rfc3339(at_ms));
     let json = serde_json::to_string(&event)
         .map_err(|e| StoreError::Database(format!("encoding a change event: {e}")))?;
     let stmt = tx
