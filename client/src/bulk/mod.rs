@@ -5,8 +5,10 @@
 //! never an overwrite, and running the same file twice never writes a row twice.
 //!
 //! Knows no UI type: `record` is the file format, `server` the few HTTP requests,
-//! `export` and `import` the two commands, `progress` what the person sees meanwhile.
+//! `export` and `import` the two commands, `conflicts` the file of rows that met a 412,
+//! `progress` what the person sees meanwhile.
 
+pub mod conflicts;
 pub mod export;
 pub mod import;
 mod progress;
