@@ -382,5 +382,9 @@ async fn two_instances_starting_together_on_a_new_database_migrate_and_seed_once
         )
         .expect("the migrations table");
     // Every migration applied once, in order, however many there are.
-    assert_eq!(versions.trim(), "t", "schema_migrations holds 1..n once each");
+    assert_eq!(
+        versions.trim(),
+        "t",
+        "schema_migrations holds 1..n once each"
+    );
 }
