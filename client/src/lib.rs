@@ -7,11 +7,13 @@
 //! (its state, its keys, its update, its drawing); `view` draws the frame around them;
 //! `widgets` what several screens share; `net` does HTTP and the event stream and knows no
 //! UI type; `keymap` builds the status bar from the keys the open screen reports. Arrows
-//! point one way: app -> state -> screens -> model, and nothing below imports above.
+//! point one way: app -> state -> screens -> model, and nothing below imports above. `bulk`
+//! is `catalog export` and `catalog import`, apart from the terminal UI.
 
 pub mod action;
 pub mod app;
 pub mod bot;
+pub mod bulk;
 pub mod draft;
 pub mod guide;
 pub mod keymap;
