@@ -1,11 +1,12 @@
 //! The router and its layers (metrics, request log, head checks, authentication). The
 //! state it serves is `state`'s; serving the connections is `serve`'s.
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use axum::Router;
 use axum::extract::Request;
-use axum::http::HeaderMap;
+use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 
@@ -48,16 +49,21 @@ async fn unknown_route(uri: axum::http::Uri) -> ApiError {
 /// the user, and the time taken.
 async fn log_request(req: Request, next: Next) -> Response {
     let started = Instant::now();
+    // Clones of the method, URI and header value share their bytes (no copy): the line is
+    // written once, from borrowed text.
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let header_text = |h: &HeaderMap, name: &str| {
-        h.get(name)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .unwrap_or_else(|| "-".into())
-    };
-    let if_match = header_text(req.headers(), "if-match");
+    let uri = req.uri().clone();
+    let if_match = req.headers().get(header::IF_MATCH).cloned();
     let response = next.run(req).await;
-    let etag = header_text(response.headers(), "etag");
+    // Visible ASCII as it is (borrowed); anything else as lossy UTF-8, as before.
+    fn text(v: Option<&HeaderValue>) -> Cow<'_, str> {
+        match v {
+            None => Cow::Borrowed("-"),
+            Some(v) => v
+                .to_str()
+                .map_or_else(|_| String::from_utf8_lossy(v.as_bytes()), Cow::Borrowed),
+        }
+    }
     let user = response
         .extensions()
         .get::<Actor>()
@@ -65,6 +71,9 @@ async fn log_request(req: Request, next: Next) -> Response {
         .unwrap_or("-");
     tracing::info!(
         "{method} {path} {status} if-match={if_match} etag={etag} user={user} {ms:.1}ms",
+        path = uri.path(),
+        if_match = text(if_match.as_ref()),
+        etag = text(response.headers().get(header::ETAG)),
         status = response.status().as_u16(),
         ms = started.elapsed().as_secs_f64() * 1000.0,
     );

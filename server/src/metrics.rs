@@ -95,8 +95,9 @@ impl Histogram {
 }
 
 struct Metrics {
-    /// (route, method, status) -> requests.
-    requests: Mutex<BTreeMap<(String, &'static str, u16), u64>>,
+    /// route -> (method, status) -> requests. Nested so that counting a request looks its
+    /// route up by `&str`: a route's name is allocated once, not once per request.
+    requests: Mutex<BTreeMap<String, BTreeMap<(&'static str, u16), u64>>>,
     /// (outcome, method) -> responses.
     conditional: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     resets: AtomicU64,
@@ -183,18 +184,19 @@ fn method_label(method: &Method) -> &'static str {
 /// The middleware that counts every request by matched route, method and status.
 pub async fn track(req: Request, next: Next) -> Response {
     let method = method_label(req.method());
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        // Unmatched paths are any text: one label value for all of them.
-        .unwrap_or_else(|| "unmatched".into());
+    // A clone of the matched path shares its text (no copy).
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let response = next.run(req).await;
     let status = response.status();
+    // Unmatched paths are any text: one label value for all of them.
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     if let Ok(mut requests) = METRICS.requests.lock() {
-        *requests
-            .entry((route, method, status.as_u16()))
-            .or_default() += 1;
+        if !requests.contains_key(route) {
+            requests.insert(route.to_string(), BTreeMap::new());
+        }
+        if let Some(by_route) = requests.get_mut(route) {
+            *by_route.entry((method, status.as_u16())).or_default() += 1;
+        }
     }
     let outcome = match status {
         StatusCode::NOT_MODIFIED => Some("not_modified"),
@@ -234,7 +236,12 @@ pub fn render() -> String {
         "Requests answered, by matched route, method and status.",
     );
     if let Ok(requests) = m.requests.lock() {
-        for ((route, method, status), n) in requests.iter() {
+        let all = requests.iter().flat_map(|(route, by_route)| {
+            by_route
+                .iter()
+                .map(move |((method, status), n)| (route, method, status, n))
+        });
+        for (route, method, status, n) in all {
             let route = escape(route);
             let _ = writeln!(
                 out,

@@ -92,12 +92,12 @@ pub fn set(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
 
 pub fn validator_headers(headers: &mut HeaderMap, etag: &str, last_modified: SystemTime) {
     set(headers, header::ETAG, etag);
-    set(
-        headers,
-        header::LAST_MODIFIED,
-        &httpdate::fmt_http_date(last_modified),
-    );
-    set(headers, header::CACHE_CONTROL, "no-cache");
+    // The formatted date becomes the header's bytes as it is (no second copy).
+    let date = bytes::Bytes::from(httpdate::fmt_http_date(last_modified));
+    if let Ok(v) = HeaderValue::from_maybe_shared(date) {
+        headers.insert(header::LAST_MODIFIED, v);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
 }
 
 pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
