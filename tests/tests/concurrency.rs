@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use catalog_tests::{Server, client, send};
+use catalog_tests::{Server, client, product_json, send};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
