@@ -92,7 +92,7 @@ impl Limits {
         }
         let server = BareAxum::start();
         let url = format!("http://{}/products/1", server.addr);
-        let figures = wrk::run(&url, &[], connections, warmup, duration).await;
+        let figures = wrk::run(&url, &[], connections, warmup, duration, None).await;
         server.stop();
         let measured = figures.map(|f| (f.rate, connections));
         self.axum_wrk = Some(measured);

@@ -43,7 +43,15 @@ pub async fn get(bench: &mut Bench, revalidate: bool) {
     } else {
         &[]
     };
-    let rounds = wrk_rounds(&product.url, headers, connections, warmup, duration).await;
+    let rounds = wrk_rounds(
+        &product.url,
+        headers,
+        connections,
+        warmup,
+        duration,
+        server.pid(),
+    )
+    .await;
     let wrk_measured = match rounds {
         Ok(rounds) => {
             let mut ratios: Vec<f64> = rounds.iter().map(|(b, s)| s.rate / b.rate).collect();
@@ -81,6 +89,25 @@ pub async fn get(bench: &mut Bench, revalidate: bool) {
                     None,
                 ),
             );
+            let mut cpu: Vec<(f64, f64)> = rounds
+                .iter()
+                .filter_map(|(b, s)| Some((b.cpu_us?, s.cpu_us?)))
+                .collect();
+            if !cpu.is_empty() {
+                cpu.sort_by(|x, y| (x.1 / x.0).total_cmp(&(y.1 / y.0)));
+                let (bare_us, server_us) = cpu[cpu.len() / 2];
+                bench.table.push(
+                    Row::new(
+                        scenario,
+                        "server CPU per request (user + system), median round",
+                        format!("{server_us:.1} us"),
+                    )
+                    .limit(
+                        format!("bare axum {bare_us:.1} us"),
+                        Some(server_us / bare_us),
+                    ),
+                );
+            }
             let (non_2xx_3xx, socket_errors) = rounds.iter().fold((0, 0), |(n, e), (_, s)| {
                 (n + s.non_2xx_3xx, e + s.socket_errors)
             });
@@ -149,28 +176,45 @@ async fn wrk_rounds(
     connections: usize,
     warmup: Duration,
     duration: Duration,
+    server_pid: Option<u32>,
 ) -> Result<Vec<(wrk::Figures, wrk::Figures)>, String> {
     let bare = BareAxum::start();
     let bare_url = format!("http://{}/products/1", bare.addr);
     let no_rate = "wrk ran but printed no rate".to_string();
     let mut rounds = Vec::new();
     let measured: Result<(), String> = async {
-        if wrk::run(&bare_url, &[], connections, Duration::ZERO, warmup)
+        // The bare handler runs in this process, which does nothing else meanwhile.
+        let bare_pid = server_pid.map(|_| std::process::id());
+        if wrk::run(&bare_url, &[], connections, Duration::ZERO, warmup, None)
             .await
             .is_none()
         {
             return Err(wrk::INSTALL.to_string());
         }
-        wrk::run(url, headers, connections, Duration::ZERO, warmup)
+        wrk::run(url, headers, connections, Duration::ZERO, warmup, None)
             .await
             .ok_or_else(|| no_rate.clone())?;
         for _ in 0..WRK_ROUNDS {
-            let b = wrk::run(&bare_url, &[], connections, Duration::ZERO, duration)
-                .await
-                .ok_or_else(|| no_rate.clone())?;
-            let s = wrk::run(url, headers, connections, Duration::ZERO, duration)
-                .await
-                .ok_or_else(|| no_rate.clone())?;
+            let b = wrk::run(
+                &bare_url,
+                &[],
+                connections,
+                Duration::ZERO,
+                duration,
+                bare_pid,
+            )
+            .await
+            .ok_or_else(|| no_rate.clone())?;
+            let s = wrk::run(
+                url,
+                headers,
+                connections,
+                Duration::ZERO,
+                duration,
+                server_pid,
+            )
+            .await
+            .ok_or_else(|| no_rate.clone())?;
             rounds.push((b, s));
         }
         Ok(())

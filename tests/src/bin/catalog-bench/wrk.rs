@@ -18,6 +18,10 @@ pub struct Figures {
     pub non_2xx_3xx: u64,
     /// Connect, read, write and timeout errors, summed.
     pub socket_errors: u64,
+    /// CPU time (user and system) the answering process spent per request, in µs, when
+    /// its pid was given: on a machine shared with other work this moves much less than a
+    /// rate does, because it does not count the time the process waited for a core.
+    pub cpu_us: Option<f64>,
 }
 
 /// How to get wrk, printed when it is missing.
@@ -27,18 +31,41 @@ pub const INSTALL: &str = "wrk is not installed (Debian/Ubuntu: apt-get install 
 /// Loads `url` with `connections` keep-alive connections on up to two threads (one per
 /// core of the development machine: wrk shares the cores with the server), each request
 /// carrying `headers`: a `warmup` run that is thrown away, then the measured one.
-/// `None` when wrk is missing or its output has no rate.
+/// `None` when wrk is missing or its output has no rate. With `pid`, the CPU time that
+/// process spent in the measured run is divided among the requests.
 pub async fn run(
     url: &str,
     headers: &[(&str, &str)],
     connections: usize,
     warmup: Duration,
     duration: Duration,
+    pid: Option<u32>,
 ) -> Option<Figures> {
     if !warmup.is_zero() {
         once(url, headers, connections, warmup).await?;
     }
-    once(url, headers, connections, duration).await
+    let cpu_before = pid.and_then(cpu_time);
+    let started = std::time::Instant::now();
+    let mut figures = once(url, headers, connections, duration).await?;
+    let elapsed = started.elapsed().as_secs_f64();
+    if let (Some(before), Some(after)) = (cpu_before, pid.and_then(cpu_time)) {
+        let requests = figures.rate * elapsed;
+        if requests > 0.0 {
+            figures.cpu_us = Some((after - before).as_secs_f64() * 1e6 / requests);
+        }
+    }
+    Some(figures)
+}
+
+/// User and system CPU time of process `pid` so far (/proc/<pid>/stat, in 1/100 s).
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name (in parentheses, may hold spaces) come the state, then
+    // fields 4 and on; utime and stime are fields 14 and 15.
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    Some(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
 }
 
 async fn once(
@@ -79,6 +106,7 @@ fn parse(out: &str) -> Option<Figures> {
         rate: f64::NAN,
         non_2xx_3xx: 0,
         socket_errors: 0,
+        cpu_us: None,
     };
     for line in out.lines().map(str::trim) {
         if let Some(rate) = line.strip_prefix("Requests/sec:") {
