@@ -94,10 +94,13 @@ impl Histogram {
     }
 }
 
+/// (method, status) -> requests, of one route.
+type ByMethodAndStatus = BTreeMap<(&'static str, u16), u64>;
+
 struct Metrics {
     /// route -> (method, status) -> requests. Nested so that counting a request looks its
     /// route up by `&str`: a route's name is allocated once, not once per request.
-    requests: Mutex<BTreeMap<String, BTreeMap<(&'static str, u16), u64>>>,
+    requests: Mutex<BTreeMap<String, ByMethodAndStatus>>,
     /// (outcome, method) -> responses.
     conditional: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     resets: AtomicU64,
