@@ -12,6 +12,11 @@
 //!   sent (a subscriber that fell behind, or resumed from a position the log no longer
 //!   has), the feed's lag made visible.
 //! - `presence`: the clients whose editor is on a product now ([`set_presence`]).
+//! - `feed_published_tx` and `feed_published_id`: the feed's published cursor (the latest
+//!   event id's position: on SQLite the sequence number is `id` and `tx` stays 0);
+//!   `feed_held_changes` and `feed_horizon_lag_seconds`: committed changes the feed cannot
+//!   publish yet because a transaction still running somewhere in the PostgreSQL cluster
+//!   holds the snapshot horizon below them, and how long the oldest has waited.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -90,6 +95,23 @@ fn describe() {
         "catalog_presence",
         "Clients whose editor is on a product now."
     );
+    metrics::describe_gauge!(
+        "catalog_feed_published_tx",
+        "The published cursor's transaction id (PostgreSQL; 0 on SQLite)."
+    );
+    metrics::describe_gauge!(
+        "catalog_feed_published_id",
+        "The published cursor's change-log row id (the sequence number on SQLite)."
+    );
+    metrics::describe_gauge!(
+        "catalog_feed_held_changes",
+        "Committed changes not yet publishable: above the snapshot horizon (PostgreSQL)."
+    );
+    metrics::describe_gauge!(
+        "catalog_feed_horizon_lag_seconds",
+        metrics::Unit::Seconds,
+        "How long the oldest committed change held above the snapshot horizon has waited (0 when none)."
+    );
     // Present from the first scrape, not only after the first of each.
     for outcome in [
         "not_modified",
@@ -107,6 +129,22 @@ fn describe() {
 /// Sets the presence gauge: the clients whose editor is on a product now.
 pub fn set_presence(n: usize) {
     metrics::gauge!("catalog_presence").set(n as f64);
+}
+
+/// The feed's published cursor, and what the snapshot horizon holds back.
+pub fn feed_published(cursor: crate::feed::Cursor, held: crate::storage::Held) {
+    let (tx, id) = match cursor {
+        crate::feed::Cursor::Seq(n) => (0, n),
+        crate::feed::Cursor::Tx { tx, id } => (tx, id),
+    };
+    metrics::gauge!("catalog_feed_published_tx").set(tx as f64);
+    metrics::gauge!("catalog_feed_published_id").set(id as f64);
+    metrics::gauge!("catalog_feed_held_changes").set(held.changes as f64);
+    let lag = held
+        .oldest_ms
+        .map(|at| (crate::storage::now_ms() - at).max(0) as f64 / 1000.0)
+        .unwrap_or(0.0);
+    metrics::gauge!("catalog_feed_horizon_lag_seconds").set(lag);
 }
 
 /// One committed SQLite batch: how many writes it held and how long the commit took.

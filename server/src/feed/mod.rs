@@ -6,25 +6,32 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use catalog_shared::event::{EventId, Op, READY, RESET, ResetEvent};
+use catalog_shared::event::{Op, READY, RESET, ResetEvent};
 use futures_util::Stream;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::watch;
 
-use crate::storage::{LogRow, Storage, StoreResult};
+use crate::storage::{Held, LogRow, Storage, StoreResult};
 
+mod cursor;
 mod presence;
+
+pub use cursor::{Cursor, CursorKind};
 
 /// How many log rows the publisher reads at a time.
 const PAGE: usize = 256;
 /// How many log rows a resuming stream reads at a time: what one stream holds at most of
 /// its backlog (about 500 bytes an event, so about 16 KiB), whatever the backlog's size.
 const BACKLOG_PAGE: usize = 32;
+/// How soon the publisher reads the log again while committed changes wait for the
+/// horizon (PostgreSQL): the transactions holding it back are usually other writes that
+/// end within milliseconds.
+const HELD_POLL: Duration = Duration::from_millis(4);
 
 /// Tuning of the feed.
 #[derive(Debug, Clone, Copy)]
@@ -33,7 +40,8 @@ pub struct FeedOptions {
     pub retain: i64,
     /// Events a subscriber may fall behind the live feed before it gets `reset`.
     pub buffer: usize,
-    /// How often the log is read for changes committed by other processes.
+    /// How often the log is read for changes committed by other processes when nothing
+    /// is known to be waiting.
     pub poll: Duration,
     /// How often an idle stream gets a comment, so proxies and clients know it is alive.
     pub keep_alive: Duration,
@@ -56,7 +64,7 @@ impl Default for FeedOptions {
 /// One encoded event, shared by every subscriber (cloning it clones a reference).
 #[derive(Clone)]
 struct Frame {
-    seq: i64,
+    cursor: Cursor,
     bytes: Bytes,
     /// A presence event: no id, not in the log, passed to every subscriber as it comes.
     presence: bool,
@@ -69,39 +77,54 @@ struct Here {
     product_id: i64,
     field: Option<String>,
     until: tokio::time::Instant,
+    /// Announced through another instance: it renews it, and it expires here when that
+    /// instance stops renewing it (it died).
+    remote: bool,
 }
 
 pub struct Feed {
     store: Arc<dyn Storage>,
     /// The database's identity as event ids carry it.
     database: String,
+    kind: CursorKind,
     frames: broadcast::Sender<Frame>,
-    /// The highest sequence number handed to subscribers. Stored before the frame is
-    /// sent, so a subscriber that subscribes and then reads it misses nothing.
-    published: AtomicI64,
+    /// The latest position handed to subscribers. Stored before the frame is sent, so a
+    /// subscriber that subscribes and then reads it misses nothing.
+    published: Mutex<Cursor>,
+    /// Changes published since the log was last pruned.
+    since_prune: AtomicI64,
     /// Presence, by client id: advisory, in memory, never in the log.
     presence: watch::Sender<Arc<std::collections::HashMap<String, Here>>>,
     options: FeedOptions,
 }
 
 impl Feed {
-    /// A feed that starts after the latest change in the log.
+    /// A feed that starts after the latest publishable change in the log.
     pub async fn new(store: Arc<dyn Storage>, options: FeedOptions) -> StoreResult<Arc<Feed>> {
-        let (latest, _) = store.latest_change().await?;
+        let head = store.log_head().await?;
         // Start within the retention, so a stale Last-Event-ID is refused from the start.
-        if latest - options.retain > 0 {
-            store.prune_changes(latest - options.retain).await?;
-        }
+        store.prune_changes(head, options.retain).await?;
         let database = store.identity().chars().take(16).collect();
         let (frames, _) = broadcast::channel(options.buffer.max(1));
+        crate::metrics::feed_published(head, Held::default());
         Ok(Arc::new(Feed {
+            kind: store.cursor_kind(),
             store,
             database,
             frames,
-            published: AtomicI64::new(latest),
+            published: Mutex::new(head),
+            since_prune: AtomicI64::new(0),
             presence: watch::channel(Arc::new(std::collections::HashMap::new())).0,
             options,
         }))
+    }
+
+    /// The latest position handed to subscribers.
+    fn published(&self) -> Cursor {
+        match self.published.lock() {
+            Ok(p) => *p,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
     }
 
     /// Runs the publisher until `stop` turns true.
@@ -109,9 +132,7 @@ impl Feed {
         let feed = self.clone();
         let mut commits = self.store.commits();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(feed.options.poll);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut pruned = 0i64;
+            let mut next_read = tokio::time::Instant::now();
             let mut woken = true;
             loop {
                 let notice = tokio::select! {
@@ -119,20 +140,35 @@ impl Feed {
                         woken = changed.is_ok();
                         woken.then(|| commits.borrow_and_update().clone())
                     }
-                    _ = tick.tick() => None,
+                    _ = tokio::time::sleep_until(next_read) => None,
                     _ = stop.wait_for(|s| *s) => return,
                 };
                 // This process's own commit, following on from what was published: its
-                // rows are sent as the writer logged them. Anything else (a gap, other
-                // processes' commits, a timer tick) is read from the log.
-                // A notice without rows (another instance's commit, say) is only a wake-up.
+                // rows are sent as the writer logged them (SQLite). Anything else (a
+                // gap, other processes' commits, a timer, any PostgreSQL commit, whose
+                // place in the order only the horizon tells) is read from the log.
                 let sent =
                     notice.is_some_and(|n| !n.rows.is_empty() && feed.publish_committed(&n.rows));
-                if !sent && let Err(e) = feed.catch_up().await {
-                    tracing::warn!("reading the change log: {e}; retrying");
-                    continue;
-                }
-                pruned = feed.prune(pruned).await;
+                let held = if sent {
+                    Held::default()
+                } else {
+                    match feed.catch_up().await {
+                        Ok(held) => held,
+                        Err(e) => {
+                            tracing::warn!("reading the change log: {e}; retrying");
+                            next_read = tokio::time::Instant::now() + feed.options.poll;
+                            continue;
+                        }
+                    }
+                };
+                crate::metrics::feed_published(feed.published(), held);
+                let wait = if held.changes > 0 {
+                    HELD_POLL
+                } else {
+                    feed.options.poll
+                };
+                next_read = tokio::time::Instant::now() + wait;
+                feed.prune().await;
             }
         });
     }
@@ -140,15 +176,15 @@ impl Feed {
     /// Publishes rows this process's writer just committed, if they follow on from what
     /// was published; returns false when there is a gap only the log can fill.
     fn publish_committed(&self, rows: &[LogRow]) -> bool {
-        let published = self.published.load(Ordering::SeqCst);
-        let mut fresh = rows.iter().filter(|r| r.seq > published).peekable();
+        let published = self.published();
+        let mut fresh = rows.iter().filter(|r| r.cursor > published).peekable();
         match fresh.peek() {
             None => true,
-            Some(first) if first.seq == published + 1 => {
+            Some(first) if first.cursor.follows(published) => {
                 for row in fresh {
                     match self.encode(row) {
-                        Ok(bytes) => self.publish(row.seq, bytes),
-                        Err(reason) => self.publish_reset(row.seq, &reason),
+                        Ok(bytes) => self.publish(row.cursor, bytes),
+                        Err(reason) => self.publish_reset(row.cursor, &reason),
                     }
                 }
                 true
@@ -157,76 +193,75 @@ impl Feed {
         }
     }
 
-    /// Publishes every committed change after the last published one, in order.
-    async fn catch_up(&self) -> StoreResult<()> {
+    /// Publishes every publishable change after the last published one, in order, and
+    /// says what is still held back.
+    async fn catch_up(&self) -> StoreResult<Held> {
         loop {
-            let after = self.published.load(Ordering::SeqCst);
+            let after = self.published();
             let page = self.store.changes_since(after, PAGE).await?;
-            let Some(first) = page.rows.first() else {
-                if page.latest > after {
-                    self.publish_reset(
-                        page.latest,
-                        "the change log was pruned past changes this server had not sent yet",
-                    );
-                }
-                return Ok(());
-            };
-            if first.seq != after + 1 {
+            if !page.resumable {
+                // Another process pruned past what this one had sent.
                 self.publish_reset(
-                    first.seq - 1,
+                    page.head.max(after),
                     "the change log was pruned past changes this server had not sent yet",
                 );
+                if page.head <= after {
+                    return Ok(page.held);
+                }
+                continue;
             }
             let full = page.rows.len() == PAGE;
             for row in &page.rows {
                 match self.encode(row) {
-                    Ok(bytes) => self.publish(row.seq, bytes),
-                    Err(reason) => self.publish_reset(row.seq, &reason),
+                    Ok(bytes) => self.publish(row.cursor, bytes),
+                    Err(reason) => self.publish_reset(row.cursor, &reason),
                 }
             }
             if !full {
-                return Ok(());
+                return Ok(page.held);
             }
         }
     }
 
     /// Drops log rows older than the retention behind what was published, in steps so
     /// that pruning costs one write per many changes.
-    async fn prune(&self, pruned: i64) -> i64 {
-        let upto = self.published.load(Ordering::SeqCst) - self.options.retain;
+    async fn prune(&self) {
         let step = (self.options.retain / 10).max(1);
-        if upto < pruned + step {
-            return pruned;
+        if self.since_prune.load(Ordering::Relaxed) < step {
+            return;
         }
-        match self.store.prune_changes(upto).await {
-            Ok(()) => upto,
-            Err(e) => {
-                tracing::warn!("pruning the change log: {e}");
-                pruned
-            }
+        match self
+            .store
+            .prune_changes(self.published(), self.options.retain)
+            .await
+        {
+            Ok(()) => self.since_prune.store(0, Ordering::Relaxed),
+            Err(e) => tracing::warn!("pruning the change log: {e}"),
         }
     }
 
-    fn publish(&self, seq: i64, bytes: Bytes) {
-        self.published.store(seq, Ordering::SeqCst);
+    fn publish(&self, cursor: Cursor, bytes: Bytes) {
+        match self.published.lock() {
+            Ok(mut p) => *p = cursor,
+            Err(poisoned) => *poisoned.into_inner() = cursor,
+        }
+        self.since_prune.fetch_add(1, Ordering::Relaxed);
         // No subscriber is not an error.
         let _ = self.frames.send(Frame {
-            seq,
+            cursor,
             bytes,
             presence: false,
         });
     }
 
-    fn publish_reset(&self, seq: i64, reason: &str) {
-        tracing::warn!(seq, "feed reset: {reason}");
-        self.publish(seq, self.reset(seq, reason));
+    fn publish_reset(&self, cursor: Cursor, reason: &str) {
+        tracing::warn!(%cursor, "feed reset: {reason}");
+        self.publish(cursor, self.reset(cursor, reason));
     }
 
-    fn id(&self, seq: i64) -> EventId {
-        EventId {
-            database: self.database.clone(),
-            seq,
-        }
+    /// `<database>:<cursor>`.
+    fn id(&self, cursor: Cursor) -> String {
+        format!("{}:{cursor}", self.database)
     }
 
     /// A logged change as an SSE frame: the stored JSON is sent as it is, once checked.
@@ -234,9 +269,9 @@ impl Feed {
         if let Some(op) = row.op {
             // Just written by this process's writer, from a serialised ChangeEvent.
             if row.event.contains(['\n', '\r']) {
-                return Err(format!("change {} is damaged", row.seq));
+                return Err(format!("change {} is damaged", row.cursor));
             }
-            return Ok(frame(&self.id(row.seq), op.as_str(), &row.event));
+            return Ok(frame(&self.id(row.cursor), op.as_str(), &row.event));
         }
         // What the frame needs, checked without building the whole event.
         #[derive(serde::Deserialize)]
@@ -245,24 +280,46 @@ impl Feed {
             op: Op,
         }
         let head: Head = serde_json::from_str(&row.event)
-            .map_err(|e| format!("change {} in the log cannot be read ({e})", row.seq))?;
-        if head.seq != row.seq || row.event.contains(['\n', '\r']) {
-            return Err(format!("change {} in the log is damaged", row.seq));
+            .map_err(|e| format!("change {} in the log cannot be read ({e})", row.cursor))?;
+        if head.seq != row.cursor.number() || row.event.contains(['\n', '\r']) {
+            return Err(format!("change {} in the log is damaged", row.cursor));
         }
-        Ok(frame(&self.id(row.seq), head.op.as_str(), &row.event))
+        Ok(frame(&self.id(row.cursor), head.op.as_str(), &row.event))
     }
 
-    fn reset(&self, seq: i64, reason: &str) -> Bytes {
+    fn reset(&self, cursor: Cursor, reason: &str) -> Bytes {
         let data = serde_json::to_string(&ResetEvent {
-            seq,
+            seq: cursor.number(),
             reason: reason.to_string(),
         })
         .unwrap_or_else(|_| "{}".into());
-        frame(&self.id(seq), RESET, &data)
+        frame(&self.id(cursor), RESET, &data)
     }
 
-    fn ready(&self, seq: i64) -> Bytes {
-        frame(&self.id(seq), READY, &format!("{{\"seq\":{seq}}}"))
+    fn ready(&self, cursor: Cursor) -> Bytes {
+        frame(
+            &self.id(cursor),
+            READY,
+            &format!("{{\"seq\":{}}}", cursor.number()),
+        )
+    }
+
+    /// What a `Last-Event-ID` names: a position of this database's log in this backend's
+    /// form, or why not.
+    fn position(&self, last_event_id: &str) -> Result<Cursor, &'static str> {
+        let (database, cursor) = last_event_id
+            .trim()
+            .rsplit_once(':')
+            .ok_or("Last-Event-ID is not an event id of this server; reload the list")?;
+        if database.is_empty() || !database.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err("Last-Event-ID is not an event id of this server; reload the list");
+        }
+        if database != self.database {
+            return Err("Last-Event-ID belongs to another database; reload the list");
+        }
+        self.kind
+            .parse(cursor)
+            .ok_or("Last-Event-ID is not an event id of this server; reload the list")
     }
 
     /// The event stream of one subscriber: from now (a `ready` event first), or resumed
@@ -274,32 +331,17 @@ impl Feed {
         // Subscribe first, then read the position: a change published in between is in
         // both, and `sent` drops the repeat.
         let live = self.frames.subscribe();
-        let now = self.published.load(Ordering::SeqCst);
+        let now = self.published();
         let mut pending = VecDeque::new();
-        let (sent, phase) = match last_event_id.map(|s| s.parse::<EventId>()) {
+        let (sent, phase) = match last_event_id.map(|s| self.position(s)) {
             None => {
                 pending.push_back(self.ready(now));
                 (now, Phase::Live)
             }
-            Some(Ok(id)) if id.database == self.database => {
-                if id.seq > now {
-                    (id.seq, Phase::Ahead)
-                } else {
-                    (id.seq, Phase::Backlog { upto: now })
-                }
-            }
-            Some(Ok(_)) => {
-                pending.push_back(self.reset(
-                    now,
-                    "Last-Event-ID belongs to another database; reload the list",
-                ));
-                (now, Phase::Live)
-            }
-            Some(Err(_)) => {
-                pending.push_back(self.reset(
-                    now,
-                    "Last-Event-ID is not an event id of this server; reload the list",
-                ));
+            Some(Ok(cursor)) if cursor > now => (cursor, Phase::Ahead),
+            Some(Ok(cursor)) => (cursor, Phase::Backlog { upto: now }),
+            Some(Err(reason)) => {
+                pending.push_back(self.reset(now, reason));
                 (now, Phase::Live)
             }
         };
@@ -324,18 +366,16 @@ impl Feed {
     }
 }
 
-/// `id: <database>:<seq>`, `event:`, `data:` and the blank line that ends an event.
-fn frame(id: &EventId, event: &str, data: &str) -> Bytes {
+/// `id: <database>:<cursor>`, `event:`, `data:` and the blank line that ends an event.
+fn frame(id: &str, event: &str, data: &str) -> Bytes {
     Bytes::from(format!("id: {id}\nevent: {event}\ndata: {data}\n\n"))
 }
 
 enum Phase {
     /// Sending logged changes after `sent` up to `upto`, then live.
-    Backlog {
-        upto: i64,
-    },
+    Backlog { upto: Cursor },
     /// `Last-Event-ID` is past what this process has published: it may come from another
-    /// process on the same database that is ahead, or be invalid. The log decides.
+    /// process on the same database that is ahead, or name nothing. The log decides.
     Ahead,
     Live,
 }
@@ -343,8 +383,8 @@ enum Phase {
 struct Subscriber {
     feed: Arc<Feed>,
     live: broadcast::Receiver<Frame>,
-    /// The highest sequence number sent to this subscriber.
-    sent: i64,
+    /// The latest position sent to this subscriber.
+    sent: Cursor,
     /// Frames ready to send (at most one page of the backlog).
     pending: VecDeque<Bytes>,
     phase: Phase,
@@ -361,10 +401,12 @@ impl Subscriber {
                 Phase::Backlog { upto } => self.read_backlog(upto).await,
                 Phase::Ahead => {
                     self.phase = Phase::Live;
-                    let latest = self.feed.store.latest_change().await.map(|l| l.0);
-                    if latest.map_or(true, |latest| self.sent > latest) {
+                    // Live frames up to `sent` are skipped, so this stream goes on from
+                    // there once this process publishes that far, if the log has it.
+                    let known = self.feed.store.changes_since(self.sent, 1).await;
+                    if !known.is_ok_and(|page| page.resumable) {
                         self.reset_to_now(
-                            "Last-Event-ID is ahead of the change log; reload the list",
+                            "Last-Event-ID names no change the change log holds; reload the list",
                         );
                     }
                 }
@@ -372,9 +414,9 @@ impl Subscriber {
                     tokio::select! {
                         received = self.live.recv() => match received {
                             Ok(frame) if frame.presence => return Some(frame.bytes),
-                            Ok(frame) if frame.seq <= self.sent => {}
+                            Ok(frame) if frame.cursor <= self.sent => {}
                             Ok(frame) => {
-                                self.sent = frame.seq;
+                                self.sent = frame.cursor;
                                 return Some(frame.bytes);
                             }
                             Err(RecvError::Lagged(missed)) => {
@@ -394,20 +436,19 @@ impl Subscriber {
         // Start over at the tail of the live feed (what the old receiver still holds is
         // older than the reset), then read the position, as in `subscribe`.
         self.live = self.live.resubscribe();
-        let now = self.feed.published.load(Ordering::SeqCst).max(self.sent);
+        let now = self.feed.published().max(self.sent);
         self.sent = now;
         self.pending.push_back(self.feed.reset(now, reason));
         self.phase = Phase::Live;
     }
 
     /// Reads the next page of the backlog into `pending`.
-    async fn read_backlog(&mut self, upto: i64) {
+    async fn read_backlog(&mut self, upto: Cursor) {
         if self.sent >= upto {
             self.phase = Phase::Live;
             return;
         }
-        let want = BACKLOG_PAGE.min((upto - self.sent) as usize);
-        let page = match self.feed.store.changes_since(self.sent, want).await {
+        let page = match self.feed.store.changes_since(self.sent, BACKLOG_PAGE).await {
             Ok(page) => page,
             Err(e) => {
                 tracing::warn!("reading the change log for a resumed stream: {e}");
@@ -415,7 +456,7 @@ impl Subscriber {
                 return;
             }
         };
-        if page.rows.first().map(|r| r.seq) != Some(self.sent + 1) {
+        if !page.resumable || page.rows.is_empty() {
             self.sent = upto;
             self.pending.push_back(self.feed.reset(
                 upto,
@@ -426,19 +467,24 @@ impl Subscriber {
         }
         // One chunk per event: the connection buffers a bounded number of chunks, so a
         // client that stops reading holds a few events in the server, not pages of them.
-        for row in page.rows.iter().take_while(|r| r.seq <= upto) {
+        for row in page.rows.iter().take_while(|r| r.cursor <= upto) {
             let bytes = match self.feed.encode(row) {
                 Ok(bytes) => bytes,
-                Err(reason) => self.feed.reset(row.seq, &reason),
+                Err(reason) => self.feed.reset(row.cursor, &reason),
             };
-            self.sent = row.seq;
+            self.sent = row.cursor;
             self.pending.push_back(bytes);
+        }
+        if self.pending.is_empty() {
+            // Nothing at or below `upto` after `sent`: the backlog is done.
+            self.phase = Phase::Live;
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use catalog_shared::event::EventId;
     use catalog_shared::product::{ProductFields, Status};
     use futures_util::StreamExt;
 
