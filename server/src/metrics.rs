@@ -124,6 +124,14 @@ fn describe() {
     metrics::counter!("catalog_event_resets_total").absolute(0);
     metrics::gauge!("catalog_event_streams").set(0.0);
     metrics::gauge!("catalog_presence").set(0.0);
+    for feed in [
+        "catalog_feed_published_tx",
+        "catalog_feed_published_id",
+        "catalog_feed_held_changes",
+        "catalog_feed_horizon_lag_seconds",
+    ] {
+        metrics::gauge!(feed).set(0.0);
+    }
 }
 
 /// Sets the presence gauge: the clients whose editor is on a product now.

@@ -26,10 +26,14 @@ const SIGNAL_EVERY: Duration = Duration::from_millis(25);
 
 /// Listens and signals until the store is dropped, reconnecting with backoff.
 pub fn spawn(
-    config: tokio_postgres::Config,
+    mut config: tokio_postgres::Config,
     notifier: Arc<Notifier>,
     mut presence: mpsc::Receiver<String>,
 ) {
+    // Told apart from the pool's sessions in pg_stat_activity.
+    let name = config.get_application_name().unwrap_or("catalog-server");
+    let name = format!("{name} listener");
+    config.application_name(&name);
     tokio::spawn(async move {
         let mut backoff = FIRST_RETRY;
         while !notifier.is_closed() {

@@ -173,7 +173,9 @@ impl PgStore {
         let extra = config.get_options().unwrap_or("").to_string();
         config.options(
             format!(
-                "{extra} -c statement_timeout={} -c idle_in_transaction_session_timeout={}",
+                // jit off: ours are short statements, which JIT compilation (triggered by
+                // cost estimates, not by work) made hundreds of times slower.
+                "{extra} -c statement_timeout={} -c idle_in_transaction_session_timeout={} -c jit=off",
                 STATEMENT_TIMEOUT.as_millis(),
                 IDLE_IN_TRANSACTION_TIMEOUT.as_millis()
             )

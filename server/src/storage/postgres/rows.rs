@@ -145,11 +145,14 @@ const HEAD: &str = "
 /// with the same horizon cursor, a later one shows at least the earlier one's changes
 /// above it, so (cursor, count above) differ whenever what the list shows can differ.
 const LIST_STATE: &str = "
-    SELECT hd.tx::text AS head_tx, hd.id AS head_id,
-           (SELECT count(*) FROM changes c WHERE (c.tx, c.id) > (hd.tx, hd.id)) AS above,
-           GREATEST(hd.at_ms,
-               (SELECT max(c.at_ms) FROM changes c WHERE (c.tx, c.id) > (hd.tx, hd.id))) AS at_ms
-    FROM hd";
+    SELECT hd.tx::text AS head_tx, hd.id AS head_id, above.n AS above,
+           GREATEST(hd.at_ms, above.at_ms) AS at_ms
+    FROM hd CROSS JOIN LATERAL (
+        SELECT count(*) AS n, max(a.at_ms) AS at_ms FROM (
+            SELECT c.at_ms FROM changes c WHERE (c.tx, c.id) > (hd.tx, hd.id)
+            ORDER BY c.tx, c.id LIMIT 100000
+        ) a
+    ) above";
 
 fn list_state_sql() -> String {
     format!("WITH h AS ({HORIZON}), hd AS ({HEAD}) {LIST_STATE}")
@@ -272,8 +275,10 @@ pub async fn changes_since(
                 r.tx::text, r.id, r.event
          FROM h CROSS JOIN a CROSS JOIN feed_pruned p
          CROSS JOIN ({HEAD}) hd
-         CROSS JOIN (
-             SELECT count(*) AS n, min(c.at_ms) AS oldest FROM changes c WHERE c.tx >= h.xmin
+         CROSS JOIN LATERAL (
+             SELECT count(*) AS n, min(above.at_ms) AS oldest FROM (
+                 SELECT c.at_ms FROM changes c WHERE c.tx >= h.xmin ORDER BY c.tx LIMIT 100000
+             ) above
          ) held
          LEFT JOIN LATERAL (
              SELECT c.tx, c.id, c.event FROM changes c
