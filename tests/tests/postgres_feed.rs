@@ -228,6 +228,7 @@ async fn an_aborted_transaction_delays_events_and_loses_none() {
     let (s, database) = server(cluster, &[]);
     let mut events = subscribe(&s, None).await;
     assert_eq!(next(&mut events).await.event, "ready");
+    let published = wait_for_metric(&s, "catalog_feed_published_id", |v| v > 0.0).await;
     // A transaction of the catalog's own database that logs a change it then abandons.
     let session = cluster.connect(&database).await.expect("a session");
     session
@@ -241,6 +242,7 @@ async fn an_aborted_transaction_delays_events_and_loses_none() {
         rename(&s, i + 1, &format!("after abort {i}")).await;
     }
     wait_for_metric(&s, "catalog_feed_held_changes", |n| n == 3.0).await;
+    assert_eq!(metric(&s, "catalog_feed_published_id").await, published, "held back");
     session.batch_execute("ROLLBACK").await.expect("the rollback");
     for i in 0..3 {
         let e = next(&mut events).await;
