@@ -91,7 +91,14 @@ impl App {
                     }
                 }
             }
-            other => self.api.run(other),
+            other => {
+                // A save's key goes to disk with its draft before the request goes out:
+                // after a crash, the same save re-sent carries the same key.
+                if matches!(other, Command::Save { .. }) {
+                    self.sync_draft();
+                }
+                self.api.run(other)
+            }
         }
     }
 

@@ -158,13 +158,35 @@ async fn edit_one(http: &reqwest::Client, base: &str, cfg: &BotConfig) -> anyhow
     let field = cfg.fields[fastrand::usize(..cfg.fields.len())];
     for _attempt in 0..5 {
         let next = change(&current, field);
-        let response = authorized(http.put(format!("{base}/products/{}", current.id)), cfg)
-            .header(USER_HEADER, &cfg.user)
-            .header("If-Match", &current.etag)
-            .json(&next.fields())
-            .send()
-            .await
-            .context("cannot reach the server")?;
+        // One key per write: a reply lost on the way back is asked for again with the same
+        // key, and the server applies the write at most once.
+        let key = crate::net::new_key();
+        let mut resends = 0;
+        let response = loop {
+            let sent = authorized(http.put(format!("{base}/products/{}", current.id)), cfg)
+                .header(USER_HEADER, &cfg.user)
+                .header("If-Match", &current.etag)
+                .header(crate::net::IDEMPOTENCY_KEY, format!("\"{key}\""))
+                .json(&next.fields())
+                .send()
+                .await;
+            match sent {
+                Ok(r) if r.status() == StatusCode::CONFLICT && resends < crate::net::RESENDS => {
+                    resends += 1;
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Ok(r) => break r,
+                Err(e) if !e.is_connect() && resends < crate::net::RESENDS => {
+                    resends += 1;
+                    println!(
+                        "bot {}: no answer to the save of product {} ({e}); sending it again with the same Idempotency-Key",
+                        cfg.user, current.id
+                    );
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => return Err(e).context("cannot reach the server"),
+            }
+        };
         match response.status() {
             StatusCode::OK => {
                 let saved: Product = response.json().await.context("reading the saved product")?;

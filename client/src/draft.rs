@@ -20,6 +20,10 @@ pub struct Draft {
     pub product_id: Option<i64>,
     pub based_on_version: Option<i64>,
     pub based_on_etag: Option<String>,
+    /// The Idempotency-Key of a save sent from this edit whose outcome is not known: the
+    /// same save after a restart goes with it, so it cannot apply twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_key: Option<String>,
     /// The fields exactly as typed (they may not be valid yet), by label.
     pub fields: BTreeMap<String, String>,
     /// Milliseconds since the epoch.

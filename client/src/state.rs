@@ -261,6 +261,7 @@ impl State {
                     product_id: e.id,
                     based_on_version: e.base.as_ref().map(|b| b.version),
                     based_on_etag: e.base.as_ref().map(|b| b.etag.clone()),
+                    pending_key: e.pending.as_ref().map(|p| p.key.clone()),
                     fields: Field::ALL
                         .iter()
                         .map(|f| (f.label().to_string(), e.text(*f)))
@@ -897,6 +898,11 @@ fn on_saved(
 ) -> Vec<Command> {
     if let Some(e) = &mut state.editor {
         e.saving = false;
+        // An answer is the server's word on the pending save: the next save is a new
+        // action. Without one, the same save again keeps its key.
+        if !matches!(outcome, WriteOutcome::Unknown(_)) {
+            e.pending = None;
+        }
     }
     if let Some(c) = &mut state.conflict {
         c.saving = false;
@@ -922,7 +928,7 @@ fn on_saved(
             };
             if let Some(p) = product {
                 let lost_reply = if confirmed {
-                    " The server's reply was lost; reading the product back showed your change is there."
+                    " The server's reply was lost; sent again with the same Idempotency-Key, the server answered that it was saved."
                 } else {
                     ""
                 };
@@ -1030,7 +1036,7 @@ fn on_saved(
         }
         WriteOutcome::Unknown(message) => {
             state.error(format!(
-                "Not known whether it was saved: {message}. Your edits are kept. Ctrl-S again is safe: if the first save arrived, the server answers it as saved."
+                "Not known whether it was saved: {message}. Your edits are kept. Ctrl-S again is safe: it goes with the same Idempotency-Key, so the server applies it at most once."
             ));
             vec![]
         }
@@ -1266,7 +1272,11 @@ fn on_modal_key(state: &mut State, modal: Modal, key: KeyEvent) -> Vec<Command> 
             state.screen = Screen::Catalog;
             vec![]
         }
-        Modal::Delete { id, etag, .. } => vec![Command::Delete { id, if_match: etag }],
+        Modal::Delete { id, etag, .. } => vec![Command::Delete {
+            id,
+            if_match: etag,
+            key: crate::net::new_key(),
+        }],
         Modal::Reload => {
             reload_theirs(state);
             vec![]

@@ -66,7 +66,7 @@ fn ctrl_s_saves_with_the_base_etag() {
         [
             Command::Save {
                 edit: _,
-                base_version: _,
+                key: _,
                 purpose: SavePurpose::Edit,
                 id: Some(1),
                 fields,
@@ -243,7 +243,7 @@ fn merge_without_overlap_saves_at_once_with_the_current_etag() {
         [
             Command::Save {
                 edit: _,
-                base_version: _,
+                key: _,
                 purpose: SavePurpose::Merge,
                 id: Some(1),
                 fields,
@@ -288,7 +288,7 @@ fn merge_with_overlap_asks_for_each_pick() {
         [
             Command::Save {
                 edit: _,
-                base_version: _,
+                key: _,
                 purpose: SavePurpose::Merge,
                 fields,
                 ..
@@ -311,7 +311,7 @@ fn overwrite_sends_mine_with_the_current_etag() {
         [
             Command::Save {
                 edit: _,
-                base_version: _,
+                key: _,
                 purpose: SavePurpose::Overwrite,
                 fields,
                 if_match: Some(tag),
@@ -388,7 +388,7 @@ fn a_deleted_record_offers_recreate_or_discard() {
         &cmds[..],
         [Command::Save {
             edit: _,
-            base_version: _,
+            key: _,
             purpose: SavePurpose::Recreate,
             id: None,
             if_match: None,
@@ -580,13 +580,14 @@ fn delete_asks_then_sends_if_match() {
     update(&mut s, key(KeyCode::Char('j')));
     assert!(update(&mut s, key(KeyCode::Char('d'))).is_empty());
     let cmds = update(&mut s, key(KeyCode::Enter));
+    let [Command::Delete { id, if_match, key }] = cmds.as_slice() else {
+        panic!("one delete: {cmds:?}")
+    };
     assert_eq!(
-        cmds,
-        vec![Command::Delete {
-            id: 2,
-            if_match: product(2, 1, 0, Status::InStock, "").etag
-        }]
+        (*id, if_match),
+        (2, &product(2, 1, 0, Status::InStock, "").etag)
     );
+    assert_eq!(key.len(), 36, "a fresh Idempotency-Key: {key}");
     update(
         &mut s,
         Action::Net(Reply::Deleted {
@@ -1375,6 +1376,7 @@ fn drafts_found_at_start_are_offered_and_reopen_on_their_base() {
             product_id: Some(1),
             based_on_version: Some(1),
             based_on_etag: None,
+            pending_key: None,
             fields,
             saved_at_ms: 1,
         },

@@ -121,6 +121,9 @@ async fn a_lost_reply_ends_in_saved_and_the_next_save_is_no_conflict_with_onesel
     assert!(screen.contains("Saved BBQ-KETTLE-57"), "{screen}");
     assert!(!screen.contains("Not saved"), "{screen}");
     assert_eq!(product(&s, 1).await["version"], 2);
+    // The client learnt it by sending the same request again with the same key, and the
+    // server answered with the first outcome: no comparison of content.
+    s.wait_for_log("a keyed write was repeated", WAIT).unwrap();
     // Saving again raises no conflict against her own write.
     t.wait_for("alice", "Catalog: 25 products", WAIT).unwrap();
     edit_price(&t, "alice", "301");
@@ -189,4 +192,95 @@ async fn a_draft_survives_sigterm_and_sighup_and_is_offered_at_the_next_start() 
         });
         assert_eq!(product(&s, 1).await["price_cents"], 12345);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_whose_reply_is_lost_makes_one_product() {
+    let s = Server::start();
+    let proxy = Proxy::start(s.addr).await.unwrap();
+    proxy.set(Fault::times(
+        1,
+        Fault::only("POST", "/products", Fault::DropReply),
+    ));
+    let mut t = Tmux::new();
+    t.start("alice", 110, 32, &catalog_cmd(&proxy.url(""), "alice"))
+        .unwrap();
+    t.wait_for("alice", "Catalog: 25 products", WAIT).unwrap();
+    t.keys("alice", &["a"]);
+    t.wait_for("alice", "New product", WAIT).unwrap();
+    t.type_text("alice", "Once only");
+    t.keys("alice", &["Tab"]);
+    t.type_text("alice", "ONCE-1");
+    t.keys("alice", &["Tab", "Home", "C-k"]);
+    t.type_text("alice", "7");
+    t.keys("alice", &["C-s"]);
+    let screen = t.wait_for("alice", "reply was lost", WAIT).unwrap();
+    assert!(screen.contains("Created ONCE-1"), "{screen}");
+    let all = send(client().get(s.url("/products?limit=1000")))
+        .await
+        .json();
+    let made = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["sku"] == "ONCE-1")
+        .count();
+    assert_eq!(made, 1, "one product, though the POST went twice");
+    assert_eq!(
+        proxy.fault(),
+        Fault::times(0, Fault::only("POST", "/products", Fault::DropReply))
+    );
+}
+
+/// A save whose answer never came, then the client killed: the draft keeps the save's
+/// Idempotency-Key, so saving the reopened draft as it was gets the first outcome (saved,
+/// one version), not a conflict with oneself and never a second write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_save_resent_after_a_crash_cannot_apply_twice() {
+    let s = Server::start();
+    let proxy = Proxy::start(s.addr).await.unwrap();
+    proxy.set(Fault::only("PUT", "/products/1", Fault::HoldReply));
+    let mut t = Tmux::new();
+    t.start("bob", 110, 32, &catalog_cmd(&proxy.url(""), "bob"))
+        .unwrap();
+    t.wait_for("bob", "Catalog: 25 products", WAIT).unwrap();
+    edit_price(&t, "bob", "250");
+    t.keys("bob", &["C-s"]);
+    wait_until("the save to be committed and its reply held", || {
+        proxy.held_replies() == 1
+    });
+    let pid = t
+        .run(&["display-message", "-p", "-t", "bob", "#{pane_pid}"])
+        .unwrap();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-KILL", pid.trim()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_until("the client to die", || {
+        t.run(&["display-message", "-p", "-t", "bob", "#{pane_dead}"])
+            .is_ok_and(|d| d.trim() == "1")
+    });
+    assert_eq!(product(&s, 1).await["version"], 2, "the save was committed");
+    proxy.set(Fault::None);
+    proxy.release();
+    t.start("bob2", 110, 32, &catalog_cmd(&proxy.url(""), "bob"))
+        .unwrap();
+    t.wait_for("bob2", "1 unsaved draft", WAIT).unwrap();
+    t.keys("bob2", &["D"]);
+    t.wait_for("bob2", "Unsaved drafts: 1", WAIT).unwrap();
+    t.keys("bob2", &["Enter"]);
+    t.wait_for("bob2", "Draft opened", WAIT).unwrap();
+    t.keys("bob2", &["C-s"]);
+    let screen = t.wait_for("bob2", "Saved BBQ-KETTLE-57", WAIT).unwrap();
+    assert!(!screen.contains("Conflict"), "{screen}");
+    let one = product(&s, 1).await;
+    assert_eq!(
+        (one["version"].as_i64(), one["price_cents"].as_i64()),
+        (Some(2), Some(25000)),
+        "one version: {one}"
+    );
+    s.wait_for_log("a keyed write was repeated", WAIT).unwrap();
 }

@@ -341,3 +341,53 @@ async fn keys_survive_a_restart_and_are_shared_by_two_servers_on_one_database() 
     assert_replay(&there, &first);
     assert_eq!(versions(&c, &other, 1).await, 2);
 }
+
+/// Identical keyed POSTs at once on two servers of one database: one product, and every
+/// answer that is not "in flight, retry" is its 201.
+#[tokio::test]
+async fn concurrent_identical_keyed_posts_on_two_servers_make_one_product() {
+    let a = Server::start();
+    let b = Server::start_on(&a.db, &[], "127.0.0.1:0").expect("a second server");
+    let c = client();
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let url = if i % 2 == 0 {
+            a.url("/products")
+        } else {
+            b.url("/products")
+        };
+        let req = c
+            .post(url)
+            .header("X-User", "alice")
+            .header("Idempotency-Key", "\"twin-post\"")
+            .json(&catalog_tests::product_json(
+                "TWIN-1", "Twin", 100, "in_stock",
+            ));
+        tasks.push(tokio::spawn(send(req)));
+    }
+    let mut locations = Vec::new();
+    for t in tasks {
+        let r = t.await.expect("a request");
+        match r.status {
+            201 => locations.push(r.header("location")),
+            409 => {
+                let p = r.problem(409);
+                assert_eq!(p["type"], "/problems/idempotency-key-in-flight", "{p}");
+            }
+            other => panic!("{other}: {}", String::from_utf8_lossy(&r.body)),
+        }
+    }
+    assert!(!locations.is_empty());
+    assert!(
+        locations.iter().all(|l| *l == locations[0]),
+        "{locations:?}"
+    );
+    let all = send(c.get(a.url("/products?limit=1000"))).await.json();
+    let made = all["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|p| p["sku"] == "TWIN-1")
+        .count();
+    assert_eq!(made, 1);
+}

@@ -57,11 +57,12 @@ pub enum SavePurpose {
 pub enum WriteOutcome {
     /// 200 or 201 (None for a 204 delete).
     Done(Option<Product>),
-    /// The reply was lost, and reading the product back showed the change is there:
-    /// saved, as this version.
+    /// The first reply was lost; the same request re-sent with the same Idempotency-Key
+    /// was answered 2xx: saved, as this version (the server's answer decides, never a
+    /// comparison of content).
     Confirmed(Box<Product>),
-    /// No reply, and the product could not be read back either: it is not known whether
-    /// the write took effect.
+    /// No reply, even to the re-sends: it is not known whether the write took effect.
+    /// Sending it again with the same key is safe.
     Unknown(String),
     /// 412: someone else changed it; this is the current state.
     Conflict(Box<Product>),
@@ -109,11 +110,16 @@ pub enum Command {
         id: Option<i64>,
         fields: ProductFields,
         if_match: Option<String>,
-        /// The version the If-Match names, to recognise my change if the reply is lost.
-        base_version: Option<i64>,
+        /// The Idempotency-Key of the user action this save carries out: every re-send of
+        /// it uses the same key, so the server applies it at most once.
+        key: String,
     },
-    /// DELETE /products/{id} with If-Match.
-    Delete { id: i64, if_match: String },
+    /// DELETE /products/{id} with If-Match and the action's Idempotency-Key.
+    Delete {
+        id: i64,
+        if_match: String,
+        key: String,
+    },
     /// GET /products/{id}/versions/{version}.
     FetchVersion { id: i64, version: i64 },
     /// GET /products/{id}/versions.
@@ -332,10 +338,10 @@ impl Api {
                 id,
                 fields,
                 if_match,
-                base_version,
+                key,
             } => {
                 let outcome = self
-                    .save(purpose, id, &fields, if_match.as_deref(), base_version)
+                    .save(purpose, id, &fields, if_match.as_deref(), &key)
                     .await;
                 self.send(Reply::Saved {
                     edit,
@@ -345,18 +351,14 @@ impl Api {
                     outcome,
                 });
             }
-            Command::Delete { id, if_match } => {
+            Command::Delete { id, if_match, key } => {
+                let path = format!("/products/{id}");
                 let outcome = match self
-                    .exchange(
-                        Method::DELETE,
-                        &format!("/products/{id}"),
-                        Some(&if_match),
-                        None,
-                    )
+                    .keyed_write(Method::DELETE, &path, Some(&if_match), None, &key)
                     .await
                 {
-                    Ok(reply) => write_outcome(&reply),
-                    Err(f) if f.maybe_sent => self.resolve_delete(id, &f.message).await,
+                    Ok((reply, _)) => write_outcome(&reply),
+                    Err(f) if f.maybe_sent => WriteOutcome::Unknown(f.message),
                     Err(f) => WriteOutcome::Failed(f.message),
                 };
                 self.send(Reply::Deleted { id, outcome });
@@ -408,12 +410,28 @@ impl Api {
         if_match: Option<&str>,
         json: Option<Vec<u8>>,
     ) -> Result<Answer, Failure> {
+        self.exchange_keyed(method, path, if_match, json, None)
+            .await
+    }
+
+    /// One HTTP exchange with an optional Idempotency-Key, recorded in the protocol log.
+    async fn exchange_keyed(
+        &self,
+        method: Method,
+        path: &str,
+        if_match: Option<&str>,
+        json: Option<Vec<u8>>,
+        key: Option<&str>,
+    ) -> Result<Answer, Failure> {
         let started = Instant::now();
         let mut req = self
             .request(method.clone(), path)
             .timeout(Duration::from_secs(15));
         if let Some(tag) = if_match {
             req = req.header("If-Match", tag);
+        }
+        if let Some(key) = key {
+            req = req.header(IDEMPOTENCY_KEY, quoted_key(key));
         }
         if let Some(body) = json {
             req = req.header("Content-Type", "application/json").body(body);
@@ -436,6 +454,12 @@ impl Api {
                     .get("etag")
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string);
+                if response.headers().contains_key("idempotent-replayed") {
+                    log.note = Some(
+                        "Idempotent-Replayed: the server repeated its first answer to this key"
+                            .into(),
+                    );
+                }
                 let status = response.status();
                 match response.bytes().await {
                     Ok(b) => Ok(Answer {
@@ -571,7 +595,7 @@ impl Api {
         id: Option<i64>,
         fields: &ProductFields,
         if_match: Option<&str>,
-        base_version: Option<i64>,
+        key: &str,
     ) -> WriteOutcome {
         let body = match serde_json::to_vec(fields) {
             Ok(b) => b,
@@ -583,80 +607,98 @@ impl Api {
             }
             _ => (Method::POST, "/products".to_string()),
         };
-        let creating = method == Method::POST;
-        match self.exchange(method, &path, if_match, Some(body)).await {
-            Ok(reply) => write_outcome(&reply),
-            Err(f) if f.maybe_sent => {
-                let id = if creating { None } else { id };
-                self.resolve_save(id, fields, base_version, &f.message)
-                    .await
-            }
+        match self
+            .keyed_write(method, &path, if_match, Some(body), key)
+            .await
+        {
+            Ok((reply, resent)) => match write_outcome(&reply) {
+                WriteOutcome::Done(Some(p)) if resent => WriteOutcome::Confirmed(Box::new(p)),
+                outcome => outcome,
+            },
+            Err(f) if f.maybe_sent => WriteOutcome::Unknown(format!(
+                "{}; sent again {RESENDS} times with the same Idempotency-Key, without an answer",
+                f.message
+            )),
             Err(f) => WriteOutcome::Failed(f.message),
         }
     }
 
-    /// A save got no reply, but may have reached the server: read the product back
-    /// before saying anything. Mine is there when the current version was made by this
-    /// user, from the version my If-Match named, with exactly my fields.
-    async fn resolve_save(
+    /// A write with its action's Idempotency-Key. After an ambiguous failure (no reply, or
+    /// the connection lost after sending) the same request is sent again with the same key,
+    /// a few times with backoff: the server applies it at most once, and its answer decides
+    /// (2xx: it is mine; 412: a conflict). A 409 for the key means the first request is
+    /// still being served: wait and ask again. Returns the answer and whether it came to a
+    /// re-send.
+    async fn keyed_write(
         &self,
-        id: Option<i64>,
-        sent: &ProductFields,
-        base_version: Option<i64>,
-        why: &str,
-    ) -> WriteOutcome {
-        let mine = |p: &Product| {
-            p.updated_by == self.user
-                && p.fields() == *sent
-                && base_version.is_none_or(|b| p.version == b + 1)
-        };
-        let current = match id {
-            Some(id) => self
-                .get_json::<Product>(&format!("/products/{id}"))
+        method: Method,
+        path: &str,
+        if_match: Option<&str>,
+        body: Option<Vec<u8>>,
+        key: &str,
+    ) -> Result<(Answer, bool), Failure> {
+        let mut ambiguous: Option<Failure> = None;
+        let mut delay = Duration::from_millis(250);
+        for attempt in 0..=RESENDS {
+            if attempt > 0 {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            match self
+                .exchange_keyed(method.clone(), path, if_match, body.clone(), Some(key))
                 .await
-                .map(|p| mine(&p).then_some(p)),
-            // A create: look for a product with my sku, made by me, as I sent it.
-            None => self.load_all(None).await.map(|all| {
-                all.into_iter()
-                    .flat_map(|(list, _)| list)
-                    .find(|p| p.sku == sent.sku && p.version == 1 && mine(p))
-            }),
-        };
-        match current {
-            Ok(Some(p)) => WriteOutcome::Confirmed(Box::new(p)),
-            Ok(None) => {
-                WriteOutcome::Failed(format!("{why}; the server does not have your change"))
-            }
-            Err(e) => WriteOutcome::Unknown(format!(
-                "{why}, and reading the product back failed too ({e})"
-            )),
-        }
-    }
-
-    /// A delete got no reply: it took effect if the product is now deleted by me.
-    async fn resolve_delete(&self, id: i64, why: &str) -> WriteOutcome {
-        match self
-            .exchange(Method::GET, &format!("/products/{id}"), None, None)
-            .await
-        {
-            Ok(reply) if reply.status == StatusCode::GONE => {
-                let p = reply.problem().unwrap_or_default();
-                if p.deleted_by.as_deref() == Some(self.user.as_str()) {
-                    WriteOutcome::Done(None)
-                } else {
-                    write_outcome(&reply)
+            {
+                Ok(reply) if reply.status == StatusCode::CONFLICT && key_in_flight(&reply) => {
+                    ambiguous.get_or_insert(Failure {
+                        message: "the first request with this key was still being served".into(),
+                        maybe_sent: true,
+                    });
                 }
+                Ok(reply) => return Ok((reply, ambiguous.is_some())),
+                // Nothing was sent: a first attempt that never connected is simply not
+                // saved; after an ambiguous one, keep asking.
+                Err(f) if !f.maybe_sent && ambiguous.is_none() => return Err(f),
+                Err(f) if f.maybe_sent => ambiguous = Some(f),
+                Err(_) => {}
             }
-            Ok(reply) if reply.status == StatusCode::OK => {
-                WriteOutcome::Failed(format!("{why}; the product is still there"))
-            }
-            Ok(reply) => WriteOutcome::Unknown(format!("{why}; then {}", reply.explain())),
-            Err(f) => WriteOutcome::Unknown(format!(
-                "{why}, and reading the product back failed too ({})",
-                f.message
-            )),
         }
+        Err(ambiguous.unwrap_or(Failure {
+            message: "no answer".into(),
+            maybe_sent: true,
+        }))
     }
+}
+
+/// How many times a write without an answer is sent again with its key.
+pub const RESENDS: u32 = 4;
+
+/// The request header naming a write (the IETF httpapi draft's Idempotency-Key).
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+/// A fresh Idempotency-Key for one user action: 128 random bits, as a UUID-like string.
+pub fn new_key() -> String {
+    let n = fastrand::u128(..);
+    let h = format!("{n:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// The key as the draft's sf-string: quoted, `"` and `\` escaped.
+fn quoted_key(key: &str) -> String {
+    format!("\"{}\"", key.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Whether a 409 says the key's first request is still in flight (not a duplicate sku).
+fn key_in_flight(reply: &Answer) -> bool {
+    reply
+        .problem()
+        .is_some_and(|p| p.kind.ends_with("/idempotency-key-in-flight"))
 }
 
 /// What a write's reply means for the person who sent it.

@@ -370,13 +370,15 @@ pub(crate) fn on_conflict_key(state: &mut State, key: KeyEvent) -> Vec<Command> 
         match key.code {
             KeyCode::Char('c') => {
                 panel.saving = true;
+                let fields = panel.merge.mine.clone();
+                let key = super::editor::action_key(&mut state.editor, &fields, None);
                 return vec![Command::Save {
                     edit: panel.token,
                     purpose: SavePurpose::Recreate,
                     id: None,
-                    fields: panel.merge.mine.clone(),
+                    fields,
                     if_match: None,
-                    base_version: None,
+                    key,
                 }];
             }
             KeyCode::Char('x') => state.modal = Some(Modal::Discard),
@@ -433,13 +435,16 @@ pub(crate) fn on_conflict_key(state: &mut State, key: KeyEvent) -> Vec<Command> 
         }
         KeyCode::Char('o') => {
             panel.saving = true;
+            let fields = panel.merge.mine.clone();
+            let if_match = panel.theirs.etag.clone();
+            let key = super::editor::action_key(&mut state.editor, &fields, Some(&if_match));
             return vec![Command::Save {
                 edit: panel.token,
                 purpose: SavePurpose::Overwrite,
                 id: Some(panel.id),
-                fields: panel.merge.mine.clone(),
-                if_match: Some(panel.theirs.etag.clone()),
-                base_version: Some(panel.theirs.version),
+                fields,
+                if_match: Some(if_match),
+                key,
             }];
         }
         KeyCode::Char('m') => {
@@ -473,13 +478,15 @@ pub(crate) fn save_merge(state: &mut State) -> Vec<Command> {
     match panel.merged() {
         Ok(fields) => {
             panel.saving = true;
+            let if_match = panel.theirs.etag.clone();
+            let key = super::editor::action_key(&mut state.editor, &fields, Some(&if_match));
             vec![Command::Save {
                 edit: panel.token,
                 purpose: SavePurpose::Merge,
                 id: Some(panel.id),
                 fields,
-                if_match: Some(panel.theirs.etag.clone()),
-                base_version: Some(panel.theirs.version),
+                if_match: Some(if_match),
+                key,
             }]
         }
         Err(missing) => {

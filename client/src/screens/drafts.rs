@@ -97,6 +97,17 @@ pub(crate) fn fill_from_draft(state: &mut State, file: &crate::draft::DraftFile)
                 editor.inputs[i] = text_area(text);
             }
         }
+        // A save of this draft was sent before the restart and never answered: the same
+        // save goes with the same key, so it cannot apply twice.
+        if let Some(key) = &file.draft.pending_key
+            && let Ok(fields) = editor.check()
+        {
+            editor.pending = Some(super::editor::PendingSave {
+                key: key.clone(),
+                fields,
+                if_match: file.draft.based_on_etag.clone(),
+            });
+        }
     }
     state.draft_path = Some(file.path.clone());
     state.drafts.retain(|d| d.path != file.path);

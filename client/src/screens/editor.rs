@@ -285,6 +285,50 @@ pub struct Editor {
     /// Field errors the server sent (422), cleared when the field is edited.
     pub server_errors: BTreeMap<Field, String>,
     pub saving: bool,
+    /// The last save sent from this edit whose outcome is not known (no answer yet, or
+    /// none to its re-sends): pressing Ctrl-S again on the same fields and the same
+    /// If-Match is the same action, so it goes with the same Idempotency-Key.
+    pub pending: Option<PendingSave>,
+}
+
+/// The Idempotency-Key for a save of the open edit (see [`Editor::key_for`]); a fresh one
+/// when no editor is open.
+pub(crate) fn action_key(
+    editor: &mut Option<Editor>,
+    fields: &ProductFields,
+    if_match: Option<&str>,
+) -> String {
+    match editor {
+        Some(e) => e.key_for(fields, if_match),
+        None => crate::net::new_key(),
+    }
+}
+
+/// A save sent and not yet answered for sure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingSave {
+    pub key: String,
+    pub fields: ProductFields,
+    pub if_match: Option<String>,
+}
+
+impl Editor {
+    /// The Idempotency-Key for saving `fields` with `if_match`: the pending save's when
+    /// this is that save again, else a fresh one (a new action), which becomes pending.
+    pub fn key_for(&mut self, fields: &ProductFields, if_match: Option<&str>) -> String {
+        match &self.pending {
+            Some(p) if p.fields == *fields && p.if_match.as_deref() == if_match => p.key.clone(),
+            _ => {
+                let key = crate::net::new_key();
+                self.pending = Some(PendingSave {
+                    key: key.clone(),
+                    fields: fields.clone(),
+                    if_match: if_match.map(str::to_string),
+                });
+                key
+            }
+        }
+    }
 }
 
 /// The text a field shows in the editor.
@@ -328,6 +372,7 @@ impl Editor {
             stale: None,
             server_errors: BTreeMap::new(),
             saving: false,
+            pending: None,
         }
     }
 
@@ -460,7 +505,7 @@ pub(crate) fn on_editor_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
             editor.base.as_ref().map(|b| b.etag.clone())
         };
         let edit = editor.token;
-        let base_version = editor.base.as_ref().map(|b| b.version);
+        let key = editor.key_for(&fields, if_match.as_deref());
         if unconditional {
             state.error("Saving WITHOUT If-Match: if someone else saved first, their change is silently lost.");
         }
@@ -474,7 +519,7 @@ pub(crate) fn on_editor_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
             id,
             fields,
             if_match,
-            base_version,
+            key,
         }];
     }
     if ctrl(&key, 'l') {
@@ -519,4 +564,41 @@ pub(crate) fn on_editor_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
         }
     }
     vec![]
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    #[test]
+    fn the_same_save_again_keeps_its_key_and_another_save_gets_a_new_one() {
+        let mut e = Editor::open(None);
+        let a = ProductFields {
+            sku: "A-1".into(),
+            name: "A".into(),
+            description: String::new(),
+            price_cents: 100,
+            status: Status::InStock,
+        };
+        let first = e.key_for(&a, Some("\"v1\""));
+        assert_eq!(first.len(), 36);
+        assert_eq!(
+            e.key_for(&a, Some("\"v1\"")),
+            first,
+            "a retry of the action"
+        );
+        let other = ProductFields {
+            price_cents: 101,
+            ..a.clone()
+        };
+        let second = e.key_for(&other, Some("\"v1\""));
+        assert_ne!(second, first, "other fields: a new action");
+        assert_ne!(
+            e.key_for(&other, Some("\"v2\"")),
+            second,
+            "another If-Match"
+        );
+        e.pending = None;
+        assert_ne!(e.key_for(&other, Some("\"v2\"")), second, "answered: new");
+    }
 }

@@ -271,13 +271,14 @@ fn restore(state: &mut State) -> Vec<Command> {
             editor.inputs[i] = text_area(&edit_text(&fields, *f));
         }
         editor.saving = true;
+        let key = editor.key_for(&fields, Some(&current.etag));
         commands.push(Command::Save {
             edit: editor.token,
             purpose: SavePurpose::Restore,
             id: Some(current.id),
             fields,
             if_match: Some(current.etag.clone()),
-            base_version: Some(current.version),
+            key,
         });
     }
     state.info(format!(

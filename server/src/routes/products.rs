@@ -150,16 +150,12 @@ async fn collection_inner(
             let claim = keyed.as_ref().map(|k| k.claim(&headers, &bytes));
             let product = match state.store.create(fields, user, claim).await {
                 Ok(p) => p,
-                Err(StoreError::KeyUsed) => {
-                    return replay_or(
-                        keyed.as_ref(),
-                        &state,
-                        &headers,
-                        body,
-                        &mut bytes,
-                        StoreError::KeyUsed.into(),
-                    )
-                    .await;
+                // A refused keyed create: its key's first request may have committed
+                // meanwhile (on another instance, its sku then taken by that very write).
+                Err(e @ (StoreError::KeyUsed | StoreError::DuplicateSku { .. })) => {
+                    let refusal = e.into();
+                    return replay_or(keyed.as_ref(), &state, &headers, body, &mut bytes, refusal)
+                        .await;
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -372,8 +368,8 @@ async fn write(
         };
         let outcome = match written {
             Ok(now) => now,
-            Err(StoreError::KeyUsed) => {
-                let refusal = StoreError::KeyUsed.into();
+            Err(e @ (StoreError::KeyUsed | StoreError::DuplicateSku { .. })) => {
+                let refusal = e.into();
                 return replay_or(keyed, &state, &headers, body, &mut bytes, refusal).await;
             }
             Err(e) => return Err(e.into()),

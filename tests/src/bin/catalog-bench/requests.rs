@@ -91,6 +91,24 @@ pub async fn rmw(bench: &mut Bench) {
     );
     let ok = |s: u16| (200..300).contains(&s);
     unexpected(bench, "rmw", &tally, ok);
+    // The same loop with an Idempotency-Key on every PUT: the key's row is written in the
+    // write's transaction, so it costs an insert per write, and nothing else.
+    let server = bench.target();
+    let (keyed, tally) = rmw_rate_keyed(bench, &[&server], "rmw-keyed", true).await;
+    drop(server);
+    bench.table.push(
+        Row::new(
+            "rmw",
+            "same, each PUT with an Idempotency-Key",
+            per_sec(keyed, "writes"),
+        )
+        .limit(
+            format!("without keys {}", per_sec(rate, "writes")),
+            Some(keyed / rate),
+        )
+        .target(">= 0.9x", Some(keyed / rate >= 0.9)),
+    );
+    unexpected(bench, "rmw", &tally, ok);
     if bench.spawn {
         let (normal, tally) = rmw_rate(bench, Target::spawn_with_sync("normal")).await;
         bench.table.push(
@@ -116,12 +134,23 @@ async fn rmw_rate(bench: &Bench, server: Target) -> (f64, Tally) {
 /// `servers[i % n]`, which all share one database), each connection on a product of its own
 /// (SKUs named after `what`, which must differ between calls on one database). Writes/s.
 pub async fn rmw_rate_on(bench: &Bench, servers: &[&Target], what: &str) -> (f64, Tally) {
+    rmw_rate_keyed(bench, servers, what, false).await
+}
+
+/// [`rmw_rate_on`], with a fresh Idempotency-Key on every PUT when `keyed`.
+pub async fn rmw_rate_keyed(
+    bench: &Bench,
+    servers: &[&Target],
+    what: &str,
+    keyed: bool,
+) -> (f64, Tally) {
     let client = load::http_client();
     let mut products = Vec::new();
     for i in 0..bench.connections {
         let server = servers[i % servers.len()];
         products.push(server.create_product(&client, &bench.sku(what, i)).await);
     }
+    let keys: Vec<String> = (0..bench.connections).map(|i| bench.sku(what, i)).collect();
     let (tallies, window) = load::run(
         bench.connections,
         bench.warmup,
@@ -129,11 +158,18 @@ pub async fn rmw_rate_on(bench: &Bench, servers: &[&Target], what: &str) -> (f64
         |i, client, window| {
             let url = products[i].url.clone();
             let user = format!("bench-{i}");
+            // Unique to this run and connection, so a remote server never saw the key.
+            let prefix = keys[i].clone();
             async move {
                 let mut tally = Tally::default();
+                let mut n = 0u64;
                 while window.open() {
                     let (etag, p) = target::get(&client, &url).await;
-                    let put = target::put(&client, &url, &etag, &user, &target::bumped(&p)).await;
+                    n += 1;
+                    let key = keyed.then(|| format!("{prefix}-{n}"));
+                    let body = target::bumped(&p);
+                    let put =
+                        target::put_keyed(&client, &url, &etag, &user, &body, key.as_deref()).await;
                     tally.count(&window, put.status);
                 }
                 tally

@@ -167,14 +167,26 @@ pub async fn put(
     user: &str,
     body: &Value,
 ) -> Put {
-    let r = client
+    put_keyed(client, url, if_match, user, body, None).await
+}
+
+/// A PUT with If-Match and, when given, an Idempotency-Key.
+pub async fn put_keyed(
+    client: &reqwest::Client,
+    url: &str,
+    if_match: &str,
+    user: &str,
+    body: &Value,
+    key: Option<&str>,
+) -> Put {
+    let mut req = client
         .put(url)
         .header("If-Match", if_match)
-        .header("X-User", user)
-        .json(body)
-        .send()
-        .await
-        .expect("PUT reaches the server");
+        .header("X-User", user);
+    if let Some(key) = key {
+        req = req.header("Idempotency-Key", format!("\"{key}\""));
+    }
+    let r = req.json(body).send().await.expect("PUT reaches the server");
     let status = r.status().as_u16();
     let etag = etag(&r);
     let body = r.text().await.expect("the PUT's body");
