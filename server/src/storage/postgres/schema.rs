@@ -92,8 +92,10 @@ CREATE INDEX idempotency_keys_age ON idempotency_keys (created_at_ms);
 -- this migration take its transaction's id, so they keep their order, before any later.
 ALTER TABLE changes RENAME COLUMN seq TO id;
 CREATE SEQUENCE changes_id_seq OWNED BY changes.id;
+-- The next id follows the last one handed out (1 on a new database).
 SELECT setval('changes_id_seq',
-    GREATEST((SELECT max(id) FROM changes), (SELECT seq FROM feed_counter), 1));
+    COALESCE(GREATEST((SELECT max(id) FROM changes), (SELECT seq FROM feed_counter)), 0) + 1,
+    false);
 ALTER TABLE changes ALTER COLUMN id SET DEFAULT nextval('changes_id_seq');
 ALTER TABLE changes ADD COLUMN tx xid8 NOT NULL DEFAULT pg_current_xact_id();
 CREATE INDEX changes_tx_id ON changes (tx, id);
