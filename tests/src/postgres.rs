@@ -235,9 +235,10 @@ impl Cluster {
     /// A session of its own on a database of this cluster, for a test that holds a
     /// transaction open while servers work (its connection is driven by a task).
     pub async fn connect(&self, database: &str) -> anyhow::Result<tokio_postgres::Client> {
-        let (client, connection) = tokio_postgres::connect(&self.url(database), tokio_postgres::NoTls)
-            .await
-            .with_context(|| format!("connecting to {database}"))?;
+        let (client, connection) =
+            tokio_postgres::connect(&self.url(database), tokio_postgres::NoTls)
+                .await
+                .with_context(|| format!("connecting to {database}"))?;
         tokio::spawn(connection);
         Ok(client)
     }

@@ -93,10 +93,16 @@ async fn rename(s: &Server, id: i64, name: &str) -> String {
 /// the whole cluster's, so on the shared one it would delay the other tests' feeds.
 fn own_cluster(test: &str) -> Option<Cluster> {
     if bin_dir().is_none() {
-        eprintln!("SKIPPED {test}: PostgreSQL is not installed (apt-get install postgresql; .ci/run does)");
+        eprintln!(
+            "SKIPPED {test}: PostgreSQL is not installed (apt-get install postgresql; .ci/run does)"
+        );
         return None;
     }
-    Some(Cluster::start().expect("a cluster").expect("PostgreSQL's programs"))
+    Some(
+        Cluster::start()
+            .expect("a cluster")
+            .expect("PostgreSQL's programs"),
+    )
 }
 
 /// An event stream read over a socket with a small receive window, so that what the
@@ -152,11 +158,9 @@ impl SlowStream {
                 }
             } else if let Some(line) = self.raw.windows(2).position(|w| w == b"\r\n") {
                 // A chunk: its size in hex, CRLF, the bytes, CRLF.
-                let size = usize::from_str_radix(
-                    String::from_utf8_lossy(&self.raw[..line]).trim(),
-                    16,
-                )
-                .expect("a chunk size");
+                let size =
+                    usize::from_str_radix(String::from_utf8_lossy(&self.raw[..line]).trim(), 16)
+                        .expect("a chunk size");
                 if self.raw.len() >= line + 2 + size + 2 {
                     let chunk = self.raw[line + 2..line + 2 + size].to_vec();
                     self.body.push_str(&String::from_utf8_lossy(&chunk));
@@ -242,8 +246,15 @@ async fn an_aborted_transaction_delays_events_and_loses_none() {
         rename(&s, i + 1, &format!("after abort {i}")).await;
     }
     wait_for_metric(&s, "catalog_feed_held_changes", |n| n == 3.0).await;
-    assert_eq!(metric(&s, "catalog_feed_published_id").await, published, "held back");
-    session.batch_execute("ROLLBACK").await.expect("the rollback");
+    assert_eq!(
+        metric(&s, "catalog_feed_published_id").await,
+        published,
+        "held back"
+    );
+    session
+        .batch_execute("ROLLBACK")
+        .await
+        .expect("the rollback");
     for i in 0..3 {
         let e = next(&mut events).await;
         assert_eq!(e.event, "updated", "the aborted change is never published");
@@ -280,7 +291,11 @@ async fn a_page_boundary_inside_a_run_of_one_transactions_rows_loses_and_repeats
     for (k, e) in heard.iter().enumerate() {
         let p = position(&e.id);
         assert_eq!(p.tx, tx, "one transaction's rows");
-        assert_eq!(p.id, position(&heard[0].id).id + k as i64, "in row order, no gap, no repeat");
+        assert_eq!(
+            p.id,
+            position(&heard[0].id).id + k as i64,
+            "in row order, no gap, no repeat"
+        );
     }
     // Resumed from inside the run: the rest of it, page after page.
     let from = 10;
@@ -330,12 +345,15 @@ async fn pruning_the_log_under_a_resuming_stream_is_reset_not_a_gap() {
     }
     // Another instance keeping 5 changes prunes the shared log as it starts.
     let url = a.db.to_string_lossy().into_owned();
-    let b = Server::start_on(Path::new(&url), &["--change-log", "5"], "127.0.0.1:0")
-        .expect("B starts");
+    let b =
+        Server::start_on(Path::new(&url), &["--change-log", "5"], "127.0.0.1:0").expect("B starts");
     let left = cluster
         .psql(&database, "SELECT count(*) FROM changes")
         .expect("the log");
-    assert!(left.trim().parse::<i64>().expect("a count") <= 6, "pruned: {left}");
+    assert!(
+        left.trim().parse::<i64>().expect("a count") <= 6,
+        "pruned: {left}"
+    );
     // The stream goes on with what it held, then says reset: never a silent gap.
     let mut k = 6;
     loop {
@@ -345,7 +363,10 @@ async fn pruning_the_log_under_a_resuming_stream_is_reset_not_a_gap() {
         }
         check(&e, k, &mut last);
         k += 1;
-        assert!(k <= n, "the whole backlog came through: the prune was not under the resume");
+        assert!(
+            k <= n,
+            "the whole backlog came through: the prune was not under the resume"
+        );
     }
     assert!(k < n, "reset before the end of the backlog ({k})");
     drop(b);
@@ -378,7 +399,9 @@ async fn a_write_that_took_its_xid_before_the_version_it_builds_on_is_published_
         .expect("version 3 written");
     let first = next(&mut events).await;
     let second = next(&mut events).await;
-    let version = |e: &Event| serde_json::from_str::<serde_json::Value>(&e.data).expect("data")["version"].clone();
+    let version = |e: &Event| {
+        serde_json::from_str::<serde_json::Value>(&e.data).expect("data")["version"].clone()
+    };
     // The inversion: version 3 before version 2. The servers' writes cannot do this: the
     // version-checked UPDATE is their first write, so their xid comes after the commit
     // of the version they build on; the load test of postgres_instances asserts it.

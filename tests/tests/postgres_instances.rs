@@ -168,7 +168,10 @@ async fn an_update_on_one_instance_reaches_the_others_subscribers_and_resumes_th
     for i in 0..3 {
         let e = next(&mut resumed).await;
         assert_eq!(e.event, "created");
-        assert!(e.data.contains(&format!("R-{i}")), "in the order written: {e:?}");
+        assert!(
+            e.data.contains(&format!("R-{i}")),
+            "in the order written: {e:?}"
+        );
         assert!(pos(&e) > after, "ids ascend: {e:?}");
         after = pos(&e);
         assert_eq!(next(&mut resumed_on_a).await.id, e.id, "A resumes alike");
@@ -177,7 +180,12 @@ async fn an_update_on_one_instance_reaches_the_others_subscribers_and_resumes_th
 
 /// A writer's PUT with If-Match, retried on 412 with the state the answer carries (as
 /// the client's conflict panel does) until it lands; returns the version it made.
-async fn put_until_it_lands(c: &reqwest::Client, url: &str, mut current: serde_json::Value, price: i64) -> (i64, String) {
+async fn put_until_it_lands(
+    c: &reqwest::Client,
+    url: &str,
+    mut current: serde_json::Value,
+    price: i64,
+) -> (i64, String) {
     loop {
         let etag = current["etag"].as_str().expect("an etag").to_string();
         let mut body = current.clone();
@@ -230,7 +238,11 @@ async fn under_writers_on_both_instances_every_stream_is_the_same_sequence_of_ev
         }));
     }
     let c = client();
-    let shared = send(c.post(a.url("/products")).json(&product_json("SHARED", "raced", 0, "in_stock"))).await;
+    let shared = send(
+        c.post(a.url("/products"))
+            .json(&product_json("SHARED", "raced", 0, "in_stock")),
+    )
+    .await;
     assert_eq!(shared.status, 201);
     let shared_product = shared.json()["id"].as_i64().expect("an id");
     mark_tx.send_replace(Some(shared.etag().trim_matches('"').to_string()));
@@ -337,8 +349,16 @@ async fn under_writers_on_both_instances_every_stream_is_the_same_sequence_of_ev
             );
         }
         assert_eq!(events.len(), total, "{name}: nothing more");
-        let missing: Vec<_> = acked.iter().filter(|(k, v)| heard.get(k) != Some(v)).take(5).collect();
-        let extra: Vec<_> = heard.iter().filter(|(k, v)| acked.get(k) != Some(v)).take(5).collect();
+        let missing: Vec<_> = acked
+            .iter()
+            .filter(|(k, v)| heard.get(k) != Some(v))
+            .take(5)
+            .collect();
+        let extra: Vec<_> = heard
+            .iter()
+            .filter(|(k, v)| acked.get(k) != Some(v))
+            .take(5)
+            .collect();
         assert!(
             missing.is_empty() && extra.is_empty(),
             "{name}'s stream carries exactly the acknowledged writes: missing {missing:?}, extra {extra:?}"

@@ -87,7 +87,10 @@ mod tests {
     #[test]
     fn each_form_reads_back_its_own_text_and_nothing_else() {
         let seq = Cursor::Seq(42);
-        let tx = Cursor::Tx { tx: 7_000_000_123, id: 9 };
+        let tx = Cursor::Tx {
+            tx: 7_000_000_123,
+            id: 9,
+        };
         assert_eq!(CursorKind::Seq.parse(&seq.to_string()), Some(seq));
         assert_eq!(CursorKind::Tx.parse(&tx.to_string()), Some(tx));
         assert_eq!(tx.to_string(), "7000000123.9");

@@ -373,7 +373,9 @@ fn frame(id: &str, event: &str, data: &str) -> Bytes {
 
 enum Phase {
     /// Sending logged changes after `sent` up to `upto`, then live.
-    Backlog { upto: Cursor },
+    Backlog {
+        upto: Cursor,
+    },
     /// `Last-Event-ID` is past what this process has published: it may come from another
     /// process on the same database that is ahead, or name nothing. The log decides.
     Ahead,

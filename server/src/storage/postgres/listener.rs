@@ -99,9 +99,14 @@ async fn listen(
     });
     let setup = async {
         client
-            .batch_execute(&format!("LISTEN {NOTIFY_CHANNEL}; LISTEN {PRESENCE_CHANNEL}"))
+            .batch_execute(&format!(
+                "LISTEN {NOTIFY_CHANNEL}; LISTEN {PRESENCE_CHANNEL}"
+            ))
             .await?;
-        let me: i32 = client.query_one("SELECT pg_backend_pid()", &[]).await?.try_get(0)?;
+        let me: i32 = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await?
+            .try_get(0)?;
         let signal = client
             .prepare(&format!("SELECT pg_notify('{NOTIFY_CHANNEL}', '')"))
             .await?;

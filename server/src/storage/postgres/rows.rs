@@ -186,12 +186,7 @@ pub async fn list_version(c: &Object) -> StoreResult<(i64, SystemTime)> {
 }
 
 /// One page of the live products and its validators, in one statement (one snapshot).
-pub async fn list(
-    c: &Object,
-    identity: &str,
-    after: i64,
-    limit: usize,
-) -> StoreResult<Page> {
+pub async fn list(c: &Object, identity: &str, after: i64, limit: usize) -> StoreResult<Page> {
     let sql = format!(
         "WITH h AS ({HORIZON}), hd AS ({HEAD}), st AS ({LIST_STATE})
          SELECT st.head_tx, st.head_id, st.above, st.at_ms, p.*
@@ -236,9 +231,9 @@ pub async fn head(c: &impl GenericClient) -> StoreResult<Cursor> {
 fn cursor_at(r: &Row, first: usize) -> StoreResult<Cursor> {
     let tx: String = r.try_get(first).map_err(pg_err)?;
     let id: i64 = r.try_get(first + 1).map_err(pg_err)?;
-    let tx = tx
-        .parse()
-        .map_err(|_| StoreError::Database(format!("a transaction id that is not a number: {tx}")))?;
+    let tx = tx.parse().map_err(|_| {
+        StoreError::Database(format!("a transaction id that is not a number: {tx}"))
+    })?;
     Ok(Cursor::Tx { tx, id })
 }
 
@@ -258,11 +253,7 @@ pub fn cursor_params(cursor: Cursor) -> (String, i64) {
 /// after them rather than lost. With the page: whether `after` is a position of this log
 /// (the position it was pruned up to, or a row below the horizon; anything else, pruned
 /// or unknown, is `reset`), the horizon cursor, and the committed rows still above it.
-pub async fn changes_since(
-    c: &Object,
-    after: Cursor,
-    limit: usize,
-) -> StoreResult<LogPage> {
+pub async fn changes_since(c: &Object, after: Cursor, limit: usize) -> StoreResult<LogPage> {
     let (after_tx, after_id) = cursor_params(after);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let sql = format!(

@@ -19,8 +19,8 @@ use catalog_shared::product::{Product, ProductFields};
 use deadpool_postgres::Object;
 use tokio_postgres::error::SqlState;
 
-use super::{describe, pg_err};
 use super::rows::{self, cursor_params, product_etag};
+use super::{describe, pg_err};
 use crate::storage::{
     Cursor, KeyClaim, KeyRecord, Lookup, StoreError, StoreResult, Write, ms_to_rfc3339, now_ms,
 };
@@ -99,7 +99,10 @@ fn key_cte(from: &str, first: usize, status: i32, version: &str, at: &str) -> St
 /// kept): a taken Idempotency-Key is [`StoreError::KeyUsed`], a unique violation of the
 /// live skus `DuplicateSku` naming the product that holds it.
 async fn failed(client: &Object, e: tokio_postgres::Error, sku: Option<&str>) -> StoreError {
-    let constraint = e.as_db_error().and_then(|d| d.constraint()).map(str::to_string);
+    let constraint = e
+        .as_db_error()
+        .and_then(|d| d.constraint())
+        .map(str::to_string);
     if e.code() != Some(&SqlState::UNIQUE_VIOLATION) {
         return pg_err(e);
     }

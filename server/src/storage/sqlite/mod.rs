@@ -19,8 +19,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use self::readers::Readers;
 use self::writer::{AfterCommit, Outcome, Request, WriteOp};
 use super::{
-    CommitNotice, Cursor, CursorKind, KeyClaim, KeyRecord, LogPage, Lookup, Page, Storage, StoreError, StoreResult,
-    Stored, VersionInfo, Write,
+    CommitNotice, Cursor, CursorKind, KeyClaim, KeyRecord, LogPage, Lookup, Page, Storage,
+    StoreError, StoreResult, Stored, VersionInfo, Write,
 };
 
 /// How hard a commit waits for the disk.

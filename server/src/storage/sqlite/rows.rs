@@ -9,9 +9,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::db_err;
 use super::schema::PRODUCT_COLUMNS;
 use crate::storage::{
-    Cursor, Held,
-    Deletion, KeyRecord, LogPage, LogRow, Lookup, Page, StoreResult, Stored, VersionInfo,
-    mint_etag, ms_to_rfc3339, ms_to_time,
+    Cursor, Deletion, Held, KeyRecord, LogPage, LogRow, Lookup, Page, StoreResult, Stored,
+    VersionInfo, mint_etag, ms_to_rfc3339, ms_to_time,
 };
 
 fn parse_status(s: &str) -> Status {

@@ -12,8 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::db_err;
 use super::rows::{self, product_etag};
 use crate::storage::{
-    Cursor,
-    KeyClaim, LogRow, Lookup, StoreError, StoreResult, Write, ms_to_rfc3339, now_ms,
+    Cursor, KeyClaim, LogRow, Lookup, StoreError, StoreResult, Write, ms_to_rfc3339, now_ms,
 };
 
 /// A write to run in the next batch.

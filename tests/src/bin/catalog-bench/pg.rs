@@ -118,11 +118,7 @@ async fn measure(bench: &mut Bench) -> anyhow::Result<()> {
     let one_waits = one_waits.await.ok().flatten();
     let b = start(&["--sync", "full", "--no-seed"])?;
     let two_waits = Waits::sample(&cluster, &db, window.0, window.1);
-    let delivery = tokio::spawn(cross_delivery(
-        a.addr,
-        b.addr,
-        window.0 + window.1,
-    ));
+    let delivery = tokio::spawn(cross_delivery(a.addr, b.addr, window.0 + window.1));
     let (two, two_tally, two_cpu) = rmw_measured(bench, &cluster, &[&a, &b], "pg-two").await;
     let two_waits = two_waits.await.ok().flatten();
     let delivery = delivery
@@ -236,14 +232,16 @@ async fn measure(bench: &mut Bench) -> anyhow::Result<()> {
             Some(!sorted.is_empty() && median < TARGET_DELIVERY_MEDIAN),
         ),
     );
-    table.push(
-        Row::new(SCENARIO, "same, max", ms(max)).target(
-            format!("< {} ms", TARGET_DELIVERY_MAX.as_millis()),
-            Some(!sorted.is_empty() && max < TARGET_DELIVERY_MAX),
-        ),
-    );
+    table.push(Row::new(SCENARIO, "same, max", ms(max)).target(
+        format!("< {} ms", TARGET_DELIVERY_MAX.as_millis()),
+        Some(!sorted.is_empty() && max < TARGET_DELIVERY_MAX),
+    ));
     for (what, usage, waits) in [
-        ("pgbench SELECT+UPDATE", &read_update.cpu, &read_update.waits),
+        (
+            "pgbench SELECT+UPDATE",
+            &read_update.cpu,
+            &read_update.waits,
+        ),
         ("pgbench UPDATE alone", &update.cpu, &update.waits),
         ("1 instance", &one_cpu, &one_waits),
         ("2 instances", &two_cpu, &two_waits),
@@ -309,9 +307,20 @@ async fn cross_delivery(
     let (_, mut current) = target::get(&client, &product.url).await;
     while Instant::now() < until {
         let started = Instant::now();
-        let put = target::put(&client, &product.url, &etag, "delivery", &target::bumped(&current)).await;
+        let put = target::put(
+            &client,
+            &product.url,
+            &etag,
+            "delivery",
+            &target::bumped(&current),
+        )
+        .await;
         if !put.ok() {
-            bail!("the delivery writer's PUT answered {}: {}", put.status, put.body);
+            bail!(
+                "the delivery writer's PUT answered {}: {}",
+                put.status,
+                put.body
+            );
         }
         let committed = Instant::now();
         current = put.json();
