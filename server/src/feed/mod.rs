@@ -32,6 +32,9 @@ const BACKLOG_PAGE: usize = 32;
 /// horizon (PostgreSQL): the transactions holding it back are usually other writes that
 /// end within milliseconds.
 const HELD_POLL: Duration = Duration::from_millis(4);
+/// The least time between two reads of the log: under a stream of commits, one read
+/// publishes all of those of the last interval instead of one read per commit.
+const READ_EVERY: Duration = Duration::from_millis(2);
 
 /// Tuning of the feed.
 #[derive(Debug, Clone, Copy)]
@@ -133,6 +136,7 @@ impl Feed {
         let mut commits = self.store.commits();
         tokio::spawn(async move {
             let mut next_read = tokio::time::Instant::now();
+            let mut last_read = next_read;
             let mut woken = true;
             loop {
                 let notice = tokio::select! {
@@ -149,6 +153,10 @@ impl Feed {
                 // place in the order only the horizon tells) is read from the log.
                 let sent =
                     notice.is_some_and(|n| !n.rows.is_empty() && feed.publish_committed(&n.rows));
+                if !sent {
+                    tokio::time::sleep_until(last_read + READ_EVERY).await;
+                    last_read = tokio::time::Instant::now();
+                }
                 let held = if sent {
                     Held::default()
                 } else {

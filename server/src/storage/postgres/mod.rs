@@ -230,7 +230,7 @@ impl Storage for PgStore {
 
     async fn get(&self, id: i64) -> StoreResult<Lookup> {
         let client = self.client().await?;
-        rows::lookup(&**client, &self.identity, id).await
+        rows::lookup(&client, &self.identity, id).await
     }
 
     async fn list(&self, after: i64, limit: usize) -> StoreResult<Page> {

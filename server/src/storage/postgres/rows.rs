@@ -66,11 +66,13 @@ pub fn row_to_lookup(identity: &str, r: &Row) -> Result<Lookup, tokio_postgres::
     })
 }
 
-pub async fn lookup(c: &impl GenericClient, identity: &str, id: i64) -> StoreResult<Lookup> {
+/// A product's row, by a statement prepared once per connection (one round trip).
+pub async fn lookup(c: &Object, identity: &str, id: i64) -> StoreResult<Lookup> {
     let sql = format!(
         "SELECT {PRODUCT_COLUMNS}, deleted, deleted_by, deleted_at_ms FROM products WHERE id = $1"
     );
-    let row = c.query_opt(&sql, &[&id]).await.map_err(pg_err)?;
+    let stmt = c.prepare_cached(&sql).await.map_err(pg_err)?;
+    let row = c.query_opt(&stmt, &[&id]).await.map_err(pg_err)?;
     match row {
         None => Ok(Lookup::Missing),
         Some(r) => row_to_lookup(identity, &r).map_err(pg_err),

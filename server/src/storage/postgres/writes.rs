@@ -303,7 +303,7 @@ pub async fn update(
         return Ok(Write::Done(product));
     }
     // The write matched nothing and wrote nothing: the state that beat it, for the 412.
-    let now = rows::lookup(&***client, identity, id).await?;
+    let now = rows::lookup(client, identity, id).await?;
     Ok(Write::Changed(Box::new(now)))
 }
 
@@ -318,7 +318,7 @@ pub async fn delete(
     let at = now_ms();
     // The delete event carries the last representation: read it first (no transaction
     // id); the version check below makes sure it is still the one deleted.
-    let last = match rows::lookup(&***client, identity, id).await? {
+    let last = match rows::lookup(client, identity, id).await? {
         Lookup::Live(s) if s.product.version == expected_version => s.product,
         other => return Ok(Write::Changed(Box::new(other))),
     };
@@ -357,7 +357,7 @@ pub async fn delete(
     if logged.is_some() {
         return Ok(Write::Done(()));
     }
-    let now = rows::lookup(&***client, identity, id).await?;
+    let now = rows::lookup(client, identity, id).await?;
     Ok(Write::Changed(Box::new(now)))
 }
 

@@ -404,18 +404,22 @@ impl Waits {
         duration: Duration,
     ) -> tokio::task::JoinHandle<Option<Waits>> {
         let samples = (duration.as_millis() / 100).max(1);
+        // Kept in a variable and printed once (a NOTICE), never written to a table: a
+        // write would take a transaction id and hold the snapshot horizon, and so every
+        // server's event feed, for the whole run.
         let sql = format!(
-            "CREATE TEMP TABLE s (w text, q text);
-             DO $$ BEGIN FOR i IN 1..{samples} LOOP
+            "DO $$ DECLARE r record; seen text := ''; BEGIN FOR i IN 1..{samples} LOOP
                PERFORM pg_stat_clear_snapshot();
-               INSERT INTO s SELECT coalesce(wait_event_type || ':' || wait_event, 'running'),
-                   left(regexp_replace(query, '\\s+', ' ', 'g'), 40)
+               FOR r IN SELECT coalesce(wait_event_type || ':' || wait_event, 'running') AS w,
+                   left(regexp_replace(query, '\\s+', ' ', 'g'), 40) AS q
                  FROM pg_stat_activity
                  WHERE datname = current_database() AND state = 'active'
-                   AND backend_type = 'client backend' AND pid <> pg_backend_pid();
+                   AND backend_type = 'client backend' AND pid <> pg_backend_pid()
+               LOOP seen := seen || replace(r.w, '|', ' ') || '|' || replace(r.q, '|', ' ') || '|1' || chr(10);
+               END LOOP;
                PERFORM pg_sleep(0.1);
-             END LOOP; END $$;
-             SELECT w, q, count(*) FROM s GROUP BY 1, 2 ORDER BY 3 DESC;"
+             END LOOP;
+             RAISE NOTICE E'samples\\n%', seen; END $$;"
         );
         let mut cmd = Command::new(cluster.tool("psql"));
         cmd.args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
@@ -436,11 +440,11 @@ impl Waits {
                 );
                 return None;
             }
-            Some(Waits::parse(&String::from_utf8_lossy(&out.stdout)))
+            Some(Waits::parse(&String::from_utf8_lossy(&out.stderr)))
         })
     }
 
-    /// psql's unaligned "wait|statement|count" lines, most frequent first.
+    /// "wait|statement|count" lines (here each sample's backend, count 1).
     fn parse(out: &str) -> Waits {
         let mut w = Waits {
             active: 0,
@@ -449,25 +453,29 @@ impl Waits {
             wal: 0,
             running: 0,
         };
+        let mut locked = std::collections::HashMap::<String, u64>::new();
         for line in out.lines() {
             let Some((rest, count)) = line.rsplit_once('|') else {
                 continue;
             };
+            let Ok(n) = count.trim().parse::<u64>() else {
+                continue;
+            };
             let (wait, statement) = rest.split_once('|').unwrap_or((rest, ""));
-            let n: u64 = count.trim().parse().unwrap_or(0);
             w.active += n;
             if wait.starts_with("Lock:") {
-                if w.lock == 0 {
-                    // "UPDATE products SET sku = ..." -> "UPDATE products SET ..."
-                    let words: Vec<&str> = statement.split_whitespace().take(3).collect();
-                    w.lock_statement = format!("{} ...", words.join(" "));
-                }
+                // "UPDATE products SET sku = ..." -> "UPDATE products SET ..."
+                let words: Vec<&str> = statement.split_whitespace().take(3).collect();
+                *locked.entry(format!("{} ...", words.join(" "))).or_insert(0) += n;
                 w.lock += n;
             } else if wait.contains("WAL") {
                 w.wal += n;
             } else if wait == "running" {
                 w.running += n;
             }
+        }
+        if let Some((statement, _)) = locked.into_iter().max_by_key(|(_, n)| *n) {
+            w.lock_statement = statement;
         }
         w
     }
