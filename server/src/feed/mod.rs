@@ -31,10 +31,10 @@ const BACKLOG_PAGE: usize = 32;
 /// How soon the publisher reads the log again while committed changes wait for the
 /// horizon (PostgreSQL): the transactions holding it back are usually other writes that
 /// end within milliseconds.
-const HELD_POLL: Duration = Duration::from_millis(4);
+const HELD_POLL: Duration = Duration::from_millis(5);
 /// The least time between two reads of the log: under a stream of commits, one read
 /// publishes all of those of the last interval instead of one read per commit.
-const READ_EVERY: Duration = Duration::from_millis(2);
+const READ_EVERY: Duration = Duration::from_millis(5);
 
 /// Tuning of the feed.
 #[derive(Debug, Clone, Copy)]
