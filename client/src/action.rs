@@ -15,7 +15,8 @@ pub enum Action {
     Mouse(crossterm::event::MouseEvent),
     /// The clock moved on (ages and highlights change).
     Tick(SystemTime),
-    Resize,
+    /// The terminal's size changed (or is known for the first time): columns, rows.
+    Resize(u16, u16),
     /// What the network reported: an answer, an event of the live feed, a connection
     /// state, an exchange for the protocol log.
     Net(Reply),

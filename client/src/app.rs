@@ -13,8 +13,8 @@ use tokio::task::JoinHandle;
 
 use crate::action::Action;
 use crate::net::{Api, Command};
-use crate::screens;
 use crate::state::{State, update};
+use crate::view;
 
 /// A client: its state, and the tasks that talk to the server for it.
 pub struct App {
@@ -38,7 +38,7 @@ impl App {
         });
         let api = Api::new(server, user, sink)?;
         let mut state = State::new(user, server, SystemTime::now());
-        state.client_id = api.client_id().to_string();
+        state.model.client_id = api.client_id().to_string();
         Ok(App {
             state,
             api,
@@ -54,15 +54,14 @@ impl App {
         self.api.set_token(token);
     }
 
-    /// Loads the catalog and starts following the event stream.
+    /// Lists the drafts on disk and starts following the event stream. The catalog is
+    /// loaded once the stream is established (its `ready` event), so no change falls in
+    /// between.
     pub fn start(&mut self) {
         self.dispatch(Action::DraftsFound(crate::draft::list(
-            &self.state.user,
-            &self.state.server,
+            &self.state.model.user,
+            &self.state.model.server,
         )));
-        for command in self.state.start() {
-            self.carry_out(command);
-        }
         self.events = Some(tokio::spawn(self.api.clone().follow_events()));
     }
 
@@ -71,33 +70,23 @@ impl App {
         self.tx.clone()
     }
 
-    /// Applies one action and starts the commands it asks for.
+    /// Applies one action, starts the requests it asks for, and removes the draft files
+    /// the user discarded.
     pub fn dispatch(&mut self, action: Action) {
         for command in update(&mut self.state, action) {
-            self.carry_out(command);
-        }
-    }
-
-    /// Network commands go to `net`; a draft to remove is the app's own business.
-    fn carry_out(&mut self, command: Command) {
-        match command {
-            Command::RemoveDraft(path) => {
-                if let Err(e) = std::fs::remove_file(&path)
-                    && e.kind() != std::io::ErrorKind::NotFound
-                {
-                    let message = format!("removing {}: {e}", path.display());
-                    for command in update(&mut self.state, Action::DraftFailed(message)) {
-                        self.carry_out(command);
-                    }
-                }
+            // A save's key goes to disk with its draft before the request goes out:
+            // after a crash, the same save re-sent carries the same key.
+            if matches!(command, Command::Save { .. }) {
+                self.sync_draft();
             }
-            other => {
-                // A save's key goes to disk with its draft before the request goes out:
-                // after a crash, the same save re-sent carries the same key.
-                if matches!(other, Command::Save { .. }) {
-                    self.sync_draft();
-                }
-                self.api.run(other)
+            self.api.run(command);
+        }
+        for path in std::mem::take(&mut self.state.discarded_drafts) {
+            if let Err(e) = std::fs::remove_file(&path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                let message = format!("removing {}: {e}", path.display());
+                self.dispatch(Action::DraftFailed(message));
             }
         }
     }
@@ -112,7 +101,7 @@ impl App {
         while !done(&self.state) {
             match tokio::time::timeout_at(deadline, self.rx.recv()).await {
                 Ok(Some(action)) => {
-                    self.state.now = SystemTime::now();
+                    self.state.model.now = SystemTime::now();
                     self.dispatch(action);
                 }
                 Ok(None) => bail!("the action channel closed"),
@@ -135,19 +124,21 @@ impl App {
         let mut input = EventStream::new();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut stop = stop_signals();
-        terminal.draw(|f| screens::draw(f, &self.state))?;
+        let size = terminal.size()?;
+        self.dispatch(Action::Resize(size.width, size.height));
+        terminal.draw(|f| view::draw(f, &mut self.state))?;
         loop {
             tokio::select! {
                 event = input.next() => match event {
                     Some(Ok(Event::Key(key))) => self.dispatch(Action::Key(key)),
-                    Some(Ok(Event::Resize(_, _))) => self.dispatch(Action::Resize),
+                    Some(Ok(Event::Resize(w, h))) => self.dispatch(Action::Resize(w, h)),
                     Some(Ok(Event::Mouse(m))) => self.dispatch(Action::Mouse(m)),
                     Some(Ok(_)) => continue,
                     Some(Err(e)) => bail!("reading the terminal failed: {e}"),
                     None => break,
                 },
                 Some(action) = self.rx.recv() => {
-                    self.state.now = SystemTime::now();
+                    self.state.model.now = SystemTime::now();
                     self.dispatch(action);
                     // A burst of events becomes one frame, but a flood never keeps the
                     // screen from being drawn for more than 50 ms.
@@ -167,7 +158,7 @@ impl App {
             if self.state.quit {
                 break;
             }
-            terminal.draw(|f| screens::draw(f, &self.state))?;
+            terminal.draw(|f| view::draw(f, &mut self.state))?;
         }
         Ok(())
     }

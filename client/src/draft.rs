@@ -1,5 +1,6 @@
 //! Unsaved work on disk. While an edit has unsaved changes it is written to a draft file
-//! (at most once a second, atomically: a new file renamed over the old), so a crash, a
+//! (at most once a second, atomically and durably: a new file synced and renamed over
+//! the old, then the directory synced), so a crash, a
 //! closed terminal or a kill leaves it behind; it is removed once the edit is saved or
 //! discarded. At start the client lists the drafts it finds and can reopen them.
 
@@ -78,18 +79,44 @@ pub struct Edit<'a> {
     pub reopened: Option<&'a Path>,
 }
 
-/// Writes `draft` to `path` atomically: a reader (or a crash) sees the old file or the
-/// new one, never half of one.
+/// Writes `draft` to `path` atomically and durably: a reader (or a crash, or a power cut)
+/// sees the old file or the new one, never half of one. The new file is written beside
+/// the old one, synced, renamed over it, and the directory is synced so the rename itself
+/// survives. If anything fails, the temporary file is removed (dropping it deletes it).
 pub fn write_atomically(path: &Path, draft: &Draft) -> anyhow::Result<()> {
+    use std::io::Write;
     let dir = path.parent().context("a draft path has a directory")?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut draft = draft.clone();
     draft.saved_at_ms = now_ms();
     let json = serde_json::to_vec_pretty(&draft)?;
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    std::fs::write(&tmp, json).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    // Not `.json`: a half-written file is never listed as a draft.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".draft-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    tmp.write_all(&json)
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("writing {}", tmp.path().display()))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("renaming to {}", path.display()))?;
+    sync_dir(dir).with_context(|| format!("syncing {}", dir.display()))?;
     Ok(())
+}
+
+/// Makes a rename in `dir` durable (on Unix a directory is synced through a handle to it).
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::fs::File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
 }
 
 /// Keeps the open edit's draft file in step with the editor: written when the edit has
@@ -205,4 +232,64 @@ pub fn list(user: &str, server: &str) -> Vec<DraftFile> {
 pub fn save_if_unsaved(edit: Edit<'_>, keeper: &mut Keeper) -> anyhow::Result<Option<PathBuf>> {
     keeper.sync(edit)?;
     Ok(keeper.path().map(Path::to_path_buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draft() -> Draft {
+        Draft {
+            server: "http://127.0.0.1:8080".into(),
+            user: "alice".into(),
+            product_id: Some(1),
+            based_on_version: Some(1),
+            based_on_etag: None,
+            pending_key: None,
+            fields: BTreeMap::from([("price".to_string(), "123.45".to_string())]),
+            saved_at_ms: 0,
+        }
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_draft_is_written_whole_and_replaced_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alice-product-1.json");
+        write_atomically(&path, &draft()).unwrap();
+        let mut second = draft();
+        second.fields.insert("price".into(), "99.00".into());
+        write_atomically(&path, &second).unwrap();
+        let read: Draft = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(read.text(Field::Price), Some("99.00"));
+        assert_eq!(
+            names(dir.path()),
+            vec!["alice-product-1.json"],
+            "no temporary file"
+        );
+    }
+
+    #[test]
+    fn a_failed_rename_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory where the draft should go: the rename over it fails.
+        let path = dir.path().join("alice-product-1.json");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("keep"), b"x").unwrap();
+        let err = write_atomically(&path, &draft()).unwrap_err();
+        assert!(format!("{err:#}").contains("renaming to"), "{err:#}");
+        assert_eq!(
+            names(dir.path()),
+            vec!["alice-product-1.json"],
+            "no temporary file"
+        );
+    }
 }

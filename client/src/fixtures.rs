@@ -31,14 +31,15 @@ pub fn product(id: i64, version: i64, price_cents: i64, status: Status, by: &str
         version,
         updated_at: "2026-11-22T12:00:00.000Z".into(),
         updated_by: by.into(),
-        etag: format!("\"{:016x}\"", 0x5eed_0000 + id * 100 + version),
+        // 16 hex digits like the server's, distinct in the first 8 (what a narrow table shows).
+        etag: format!("\"{:08x}00c0ffee\"", 0x5eed_0000 + id * 100 + version),
     }
 }
 
 /// A loaded catalog of four products, seen by `user`.
 pub fn state(user: &str) -> State {
     let mut s = State::new(user, "http://127.0.0.1:8080", now());
-    let load = s.load_requested;
+    let load = s.model.load_requested;
     update(
         &mut s,
         Action::Net(Reply::Loaded {
@@ -60,16 +61,11 @@ pub fn state(user: &str) -> State {
 }
 
 pub fn event(seq: i64, op: Op, p: &Product) -> Action {
-    Action::Net(Reply::Event(Box::new(ChangeEvent {
+    Action::Net(Reply::Event(Box::new(ChangeEvent::from_product(
         seq,
         op,
-        id: p.id,
-        version: p.version,
-        etag: p.etag.clone(),
-        updated_by: p.updated_by.clone(),
-        updated_at: p.updated_at.clone(),
-        product: p.clone(),
-    })))
+        p.clone(),
+    ))))
 }
 
 pub fn key(code: KeyCode) -> Action {
@@ -103,12 +99,7 @@ pub fn answer(s: &mut State, mut action: Action) -> Vec<crate::state::Command> {
     if let Action::Net(Reply::Saved { edit, .. }) = &mut action
         && *edit == ON_SCREEN
     {
-        *edit = s
-            .editor
-            .as_ref()
-            .map(|e| e.token)
-            .or(s.conflict.as_ref().map(|c| c.token))
-            .unwrap_or(0);
+        *edit = s.editor().map_or(0, |e| e.token);
     }
     update(s, action)
 }

@@ -7,9 +7,10 @@
 
 use catalog_shared::product::{Field, Status, parse_price};
 
-use crate::state::{Screen, State};
+use crate::screens::Screen;
+use crate::state::State;
 
-pub use crate::state::Role;
+pub use crate::model::Role;
 
 const BBQ: i64 = 1;
 const NEW_PRICE: i64 = 30000;
@@ -34,6 +35,7 @@ fn is_partner_change(role: Role, by: &str, me: &str, fields: &[Field]) -> bool {
 /// The 412 this client received last: (If-Match sent, the server's ETag).
 fn last_412(state: &State) -> Option<(String, String)> {
     state
+        .model
         .log
         .iter()
         .rev()
@@ -46,36 +48,46 @@ fn last_412(state: &State) -> Option<(String, String)> {
         })
 }
 
+/// The guide's line for a window `width` columns wide: below 60 columns the ETags show
+/// their first 8 digits, so the sentences fit.
+pub fn text(state: &State, width: u16) -> Option<String> {
+    let line = line(state)?;
+    Some(if width < 60 {
+        crate::screens::short_etags(&line)
+    } else {
+        line
+    })
+}
+
 /// The guide's current line, or `None` when there is no guide.
 pub fn line(state: &State) -> Option<String> {
-    let role = state.guide?;
-    let me = &state.user;
+    let role = state.model.guide?;
+    let me = &state.model.user;
     // Deleted, seen in the conflict panel (a save answered 410) or in the catalog.
-    if state.screen == Screen::Conflict
-        && let Some(panel) = state.conflict.as_ref().filter(|c| c.id == BBQ)
+    if state.screen() == Screen::Conflict
+        && let Some(panel) = state.conflict().filter(|c| c.id == BBQ)
         && let Some((by, _)) = &panel.deleted
     {
         return Some(format!(
             "{by} deleted the BBQ, so the server answered your save 410 Gone (not 412: there is nothing left to merge with). c recreates it from your edit as a new product (a POST), x discards your edit."
         ));
     }
-    let Some(bbq) = state.products.get(&BBQ) else {
-        return Some(if state.tombstones.contains(&BBQ) {
+    let Some(bbq) = state.model.products.get(&BBQ) else {
+        return Some(if state.model.tombstones.contains(&BBQ) {
             "Someone deleted the BBQ, so the race is over: a save now gets 410 Gone. Quit (q in both windows) and run ./demo.sh again for a fresh catalog.".into()
-        } else if state.loaded {
+        } else if state.model.loaded {
             "The BBQ (product 1) is not in this catalog: start the demo on a fresh database.".into()
         } else {
             "Loading the catalog…".into()
         });
     };
     let editing_bbq = state
-        .editor
-        .as_ref()
-        .filter(|e| e.id == Some(BBQ) && state.screen == Screen::Editor);
+        .editor()
+        .filter(|e| e.id == Some(BBQ) && state.screen() == Screen::Editor);
     let price_done = bbq.price_cents == NEW_PRICE;
     let stock_done = bbq.status == Status::OutOfStock;
 
-    if state.lost_update.is_some() {
+    if state.model.lost_update.is_some() {
         return Some(
             "That was a lost update: the server took your save without If-Match and nothing stopped it. Quit (q in both windows) and run ./demo.sh without --lost-update to see If-Match catch the same race.".into(),
         );
@@ -86,8 +98,8 @@ pub fn line(state: &State) -> Option<String> {
             bbq.version
         ));
     }
-    if state.screen == Screen::Conflict
-        && let Some(panel) = &state.conflict
+    if state.screen() == Screen::Conflict
+        && let Some(panel) = state.conflict()
     {
         let wire = match last_412(state) {
             Some((sent, current)) => format!(
@@ -123,6 +135,7 @@ pub fn line(state: &State) -> Option<String> {
     }
     // Alice saved her price, and someone later put another price over it.
     let my_price_saved = state
+        .model
         .log
         .iter()
         .any(|e| e.method == "PUT" && e.path == "/products/1" && e.status == Some(200))
@@ -200,19 +213,20 @@ pub fn line(state: &State) -> Option<String> {
                         stale.etag
                     )
                 }
-                (Some(stale), true) if state.unsafe_saves => format!(
+                (Some(stale), true) if state.model.unsafe_saves => format!(
                     "Step 4: {} saved first. This client was started with --no-if-match: Ctrl-S sends no If-Match at all. Press Ctrl-S and see what is lost.",
                     stale.by
                 ),
+                // What to do first: in a small window the sentences after it may not fit.
                 (Some(stale), true) => format!(
-                    "Step 4: {} saved first (ETag {}). Press Ctrl-S anyway: it sends If-Match: {base}, which is stale, and the server will refuse it.",
+                    "Step 4: {} saved first; press Ctrl-S anyway. It sends If-Match: {base}, which is stale (the server's ETag is {}), and the server will refuse it.",
                     stale.by, stale.etag
                 ),
             }
         }
     };
     // Presence: who else is in the BBQ right now, before anyone saves.
-    let step = match (&editing_bbq, state.editing(BBQ).first()) {
+    let step = match (&editing_bbq, state.model.editing(BBQ).first()) {
         (Some(_), Some(other)) => format!("{step} ({} is in this product too.)", other.user),
         _ => step,
     };

@@ -1,65 +1,20 @@
-//! The keys of every screen, in one table: the status bar shows the short ones and the
-//! `?` help shows them all, so neither can drift from the other.
-
-/// Which set of keys is active.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Keys {
-    Catalog,
-    Filter,
-    Editor,
-    /// The editor with `--no-if-match` (the lost-update demo): F8 works there.
-    EditorUnsafe,
-    /// The editor of a product not yet created: Ctrl-S POSTs, with no If-Match.
-    NewProduct,
-    Conflict,
-    ConflictPicking,
-    ConflictDeleted,
-    History,
-    Drafts,
-    Confirm,
-    Help,
-}
+//! The status bar's key hints. Each screen says which keys it has now (its `keys()`), and
+//! the status bar shows the short ones and the `?` help all of them, so neither can drift
+//! from the keys. Nothing here knows a screen.
 
 pub use crate::widgets::keys::{Hint, h};
 
-pub fn hints(keys: Keys) -> &'static [Hint] {
-    match keys {
-        Keys::Catalog => crate::screens::catalog::KEYS,
-        Keys::Filter => crate::screens::catalog::KEYS_FILTER,
-        Keys::NewProduct => crate::screens::editor::KEYS_NEW_PRODUCT,
-        Keys::EditorUnsafe => crate::screens::editor::KEYS_UNSAFE,
-        Keys::Editor => crate::screens::editor::KEYS,
-        Keys::Conflict => crate::screens::conflict::KEYS,
-        Keys::ConflictPicking => crate::screens::conflict::KEYS_PICKING,
-        Keys::ConflictDeleted => crate::screens::conflict::KEYS_DELETED,
-        Keys::History => crate::screens::history::KEYS,
-        Keys::Drafts => crate::screens::drafts::KEYS,
-        Keys::Confirm => {
-            const L: &[Hint] = &[h("Enter/y", "yes", true), h("Esc/n", "no", true)];
-            L
-        }
-        Keys::Help => {
-            const L: &[Hint] = &[h("Esc/?", "close help", true)];
-            L
-        }
-    }
-}
+/// The keys of a yes-or-no question.
+pub const CONFIRM: &[Hint] = &[h("Enter/y", "yes", true), h("Esc/n", "no", true)];
 
-/// The status bar's hint line.
-pub fn bar(keys: Keys) -> String {
-    hints(keys)
-        .iter()
-        .filter(|h| h.bar)
-        .map(|h| format!("{} {}", h.keys, h.does))
-        .collect::<Vec<_>>()
-        .join("  ")
-}
+/// The keys of the help itself.
+pub const HELP: &[Hint] = &[h("Esc/?", "close help", true)];
 
 /// The status bar's hint line in at most `width` columns: hints in table order while they
 /// fit, always ending with the way to the full help, so a narrow terminal drops the less
 /// important keys instead of cutting a word.
-pub fn bar_within(keys: Keys, width: usize) -> String {
-    let all: Vec<String> = hints(keys)
+pub fn bar_within(hints: &[Hint], width: usize) -> String {
+    let all: Vec<String> = hints
         .iter()
         .filter(|h| h.bar)
         .map(|h| format!("{} {}", h.keys, h.does))

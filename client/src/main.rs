@@ -1,4 +1,5 @@
-//! `catalog`: the terminal client, and `catalog bot`, an automatic editor.
+//! `catalog`: the terminal client, `catalog bot`, an automatic editor, and `catalog export`
+//! / `catalog import`, bulk edits from a spreadsheet.
 
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 use catalog_client::app::App;
 use catalog_client::bot::{self, BotConfig};
+use catalog_client::bulk::{self, import::ImportOptions, record::Format};
 use catalog_client::guide::Role;
 
 /// A terminal client for the catalog server: live ETags, conditional saves, and a
@@ -56,6 +58,38 @@ enum Cmd {
         /// Stop after this many edits (default: run until Ctrl-C).
         #[arg(long)]
         count: Option<u64>,
+        /// Give up (exit status 1) after this many failed attempts in a row.
+        #[arg(long, default_value_t = 20)]
+        max_failures: u32,
+        /// Give up (exit status 1) when no attempt has succeeded for this long (e.g. 30s).
+        #[arg(long, default_value = "30s")]
+        max_unreachable: String,
+    },
+    /// Write every product, with its ETag, as CSV (or JSON lines) for a spreadsheet.
+    Export {
+        /// Write to this file (atomically: complete or not at all) instead of standard output.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+        /// csv: RFC 4180 with the header id,etag,sku,name,price,status,description.
+        /// json: one product per line, as the server represents it.
+        #[arg(long, value_enum, default_value = "csv")]
+        format: Format,
+    },
+    /// Apply an edited export: changed rows are conditional writes (a product changed
+    /// since the export is a conflict, never overwritten), rows without an id are created.
+    /// Exits 0 only when no row conflicted or failed.
+    Import {
+        /// The file: CSV as `catalog export` writes it, or JSON lines.
+        file: std::path::PathBuf,
+        /// Read every product and report what would happen; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Where conflicting rows go, to be fixed and imported [default: FILE.conflicts.csv].
+        #[arg(long)]
+        conflicts: Option<std::path::PathBuf>,
+        /// Rows written in parallel.
+        #[arg(long, default_value_t = 8)]
+        jobs: usize,
     },
     /// Print a shell completion script (e.g. `catalog completions bash > /etc/bash_completion.d/catalog`).
     Completions {
@@ -98,10 +132,16 @@ async fn main() -> anyhow::Result<()> {
         every,
         fields,
         count,
+        max_failures,
+        max_unreachable,
     }) = args.command
     {
         let every: Duration = humantime::parse_duration(&every)
             .with_context(|| format!("--every {every:?}: use a duration like 2s or 500ms"))?;
+        let max_unreachable: Duration =
+            humantime::parse_duration(&max_unreachable).with_context(|| {
+                format!("--max-unreachable {max_unreachable:?}: use a duration like 30s or 2m")
+            })?;
         return bot::run(BotConfig {
             server: args.server,
             user: args.user.unwrap_or_else(|| "carol".into()),
@@ -109,14 +149,48 @@ async fn main() -> anyhow::Result<()> {
             every,
             fields: bot::parse_fields(&fields)?,
             count,
+            max_failures: max_failures.max(1),
+            max_unreachable,
         })
         .await;
     }
     let user = args.user.clone().unwrap_or_else(default_user);
+    match args.command {
+        Some(Cmd::Export { output, format }) => {
+            let conn = bulk::Connection::new(&args.server, &user, args.token.as_deref())?;
+            let n = bulk::export::run(&conn, format, output.as_deref()).await?;
+            if let Some(path) = output {
+                eprintln!("{n} products written to {}", path.display());
+            }
+            return Ok(());
+        }
+        Some(Cmd::Import {
+            file,
+            dry_run,
+            conflicts,
+            jobs,
+        }) => {
+            let conn = bulk::Connection::new(&args.server, &user, args.token.as_deref())?;
+            let options = ImportOptions {
+                file,
+                dry_run,
+                conflicts,
+                jobs,
+            };
+            let summary = bulk::import::run(&conn, &options).await?;
+            // 130: stopped by Ctrl-C (SIGINT), as shells report it.
+            std::process::exit(match summary {
+                s if s.interrupted => 130,
+                s if s.clean() => 0,
+                _ => 1,
+            });
+        }
+        _ => {}
+    }
     let mut app = App::new(&args.server, &user)?;
     app.set_token(args.token.as_deref());
-    app.state.guide = args.guide;
-    app.state.unsafe_saves = args.no_if_match;
+    app.state.model.guide = args.guide;
+    app.state.model.unsafe_saves = args.no_if_match;
     app.start();
     // ratatui::init installs a panic hook that restores the terminal before the message;
     // ours runs first and gives the mouse back.

@@ -41,6 +41,45 @@ pub struct ChangeEvent {
     pub product: Product,
 }
 
+impl ChangeEvent {
+    /// The event of `op` on `product` as it stands, by whoever last changed it. For a
+    /// delete, name the deleter with [`ChangeEvent::by`].
+    ///
+    /// ```
+    /// use catalog_shared::event::{ChangeEvent, Op};
+    /// use catalog_shared::product::{Product, Status};
+    /// let p = Product {
+    ///     id: 1, sku: "A-1".into(), name: "A".into(), description: String::new(),
+    ///     price_cents: 100, status: Status::InStock, version: 2,
+    ///     updated_at: "2026-11-22T12:00:00.000Z".into(), updated_by: "alice".into(),
+    ///     etag: "\"0000000000000002\"".into(),
+    /// };
+    /// let e = ChangeEvent::from_product(7, Op::Updated, p.clone());
+    /// assert_eq!((e.id, e.version, e.etag.as_str(), e.updated_by.as_str()), (1, 2, p.etag.as_str(), "alice"));
+    /// let d = ChangeEvent::from_product(8, Op::Deleted, p).by("bob", "2026-11-22T12:01:00.000Z");
+    /// assert_eq!(d.updated_by, "bob");
+    /// ```
+    pub fn from_product(seq: i64, op: Op, product: Product) -> ChangeEvent {
+        ChangeEvent {
+            seq,
+            op,
+            id: product.id,
+            version: product.version,
+            etag: product.etag.clone(),
+            updated_by: product.updated_by.clone(),
+            updated_at: product.updated_at.clone(),
+            product,
+        }
+    }
+
+    /// The same event, made by `who` at `at` (RFC 3339).
+    pub fn by(mut self, who: impl Into<String>, at: impl Into<String>) -> ChangeEvent {
+        self.updated_by = who.into();
+        self.updated_at = at.into();
+        self
+    }
+}
+
 /// The `data:` of a `reset` event: the subscriber missed changes (its `Last-Event-ID` is
 /// older than the change log keeps, or it fell behind) and must reload the list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -32,12 +32,7 @@ fn type_text(app: &mut App, text: &str) {
 
 fn focus(app: &mut App, field: Field) {
     for _ in 0..5 {
-        if app
-            .state
-            .editor
-            .as_ref()
-            .is_some_and(|e| e.focused() == field)
-        {
+        if app.state.editor().is_some_and(|e| e.focused() == field) {
             return;
         }
         key(app, KeyCode::Tab);
@@ -49,7 +44,7 @@ async fn open_client(s: &Server, user: &str) -> App {
     let mut app = App::new(&s.base_url(), user).unwrap();
     app.start();
     app.run_until(WAIT, |st| {
-        st.loaded && st.connection == catalog_client::action::Connection::Live
+        st.model.loaded && st.model.connection == catalog_client::action::Connection::Live
     })
     .await
     .unwrap();
@@ -63,8 +58,8 @@ async fn race(s: &Server) -> (App, App) {
     let mut bob = open_client(s, "bob").await;
     key(&mut alice, KeyCode::Enter);
     key(&mut bob, KeyCode::Enter);
-    assert_eq!(alice.state.editor.as_ref().unwrap().id, Some(1));
-    assert_eq!(bob.state.editor.as_ref().unwrap().id, Some(1));
+    assert_eq!(alice.state.editor().unwrap().id, Some(1));
+    assert_eq!(bob.state.editor().unwrap().id, Some(1));
 
     focus(&mut bob, Field::Status);
     key(&mut bob, KeyCode::Home);
@@ -77,7 +72,7 @@ async fn race(s: &Server) -> (App, App) {
     type_text(&mut alice, "300.00");
     ctrl(&mut alice, 's');
     alice
-        .run_until(WAIT, |st| st.screen == Screen::Catalog)
+        .run_until(WAIT, |st| st.screen() == Screen::Catalog)
         .await
         .unwrap();
     assert!(
@@ -90,30 +85,27 @@ async fn race(s: &Server) -> (App, App) {
             .contains("version 2")
     );
 
-    bob.run_until(WAIT, |st| {
-        st.editor.as_ref().is_some_and(|e| e.stale.is_some())
-    })
-    .await
-    .unwrap();
-    let stale = bob.state.editor.as_ref().unwrap().stale.clone().unwrap();
+    bob.run_until(WAIT, |st| st.editor().is_some_and(|e| e.stale.is_some()))
+        .await
+        .unwrap();
+    let stale = bob.state.editor().unwrap().stale.clone().unwrap();
     assert_eq!(stale.by, "alice");
     assert_eq!(stale.fields, vec![Field::Price]);
 
     ctrl(&mut bob, 's');
-    bob.run_until(WAIT, |st| st.screen == Screen::Conflict)
+    bob.run_until(WAIT, |st| st.screen() == Screen::Conflict)
         .await
         .unwrap();
-    bob.run_until(WAIT, |st| {
-        st.conflict.as_ref().is_some_and(|c| c.base_fetched)
-    })
-    .await
-    .unwrap();
-    let panel = bob.state.conflict.clone().unwrap();
+    bob.run_until(WAIT, |st| st.conflict().is_some_and(|c| c.base_fetched))
+        .await
+        .unwrap();
+    let panel = bob.state.conflict().cloned().unwrap();
     assert_eq!(panel.base_version, 1);
     assert_eq!(panel.theirs.updated_by, "alice");
     assert_eq!(panel.theirs.price_cents, 30000);
     assert!(
         bob.state
+            .model
             .log
             .iter()
             .any(|e| e.method == "PUT" && e.status == Some(412))
@@ -126,7 +118,7 @@ async fn stored(s: &Server) -> serde_json::Value {
 }
 
 fn saved(st: &State) -> bool {
-    st.screen == Screen::Catalog && st.notice.as_ref().is_some_and(|n| !n.error)
+    st.screen() == Screen::Catalog && st.notice.as_ref().is_some_and(|n| !n.error)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,7 +136,7 @@ async fn the_race_resolved_by_merge_keeps_both_changes() {
     let etag = p["etag"].as_str().unwrap().to_string();
     alice
         .run_until(WAIT, |st| {
-            st.products.get(&1).is_some_and(|q| q.etag == etag)
+            st.model.products.get(&1).is_some_and(|q| q.etag == etag)
         })
         .await
         .unwrap();
@@ -160,12 +152,12 @@ async fn the_race_resolved_by_reload_keeps_alices_version() {
         "reload asks before throwing edits away"
     );
     key(&mut bob, KeyCode::Enter);
-    assert_eq!(bob.state.screen, Screen::Editor);
-    let e = bob.state.editor.as_ref().unwrap();
+    assert_eq!(bob.state.screen(), Screen::Editor);
+    let e = bob.state.editor().unwrap();
     assert_eq!(e.text(Field::Price), "300.00");
     assert_eq!(e.text(Field::Status), "in_stock");
     key(&mut bob, KeyCode::Esc);
-    assert_eq!(bob.state.screen, Screen::Catalog, "nothing left to save");
+    assert_eq!(bob.state.screen(), Screen::Catalog, "nothing left to save");
     let p = stored(&s).await;
     assert_eq!(
         (
@@ -192,6 +184,7 @@ async fn the_race_resolved_by_overwrite_stores_bobs_version() {
     assert_eq!(p["version"], 3);
     let last = bob
         .state
+        .model
         .log
         .iter()
         .rev()
@@ -216,17 +209,21 @@ async fn overlapping_edits_ask_for_a_pick() {
     type_text(&mut bob, "350");
     ctrl(&mut bob, 's');
     bob.run_until(WAIT, |st| {
-        st.screen == Screen::Conflict && !st.conflict.as_ref().unwrap().saving
+        st.screen() == Screen::Conflict && !st.conflict().unwrap().saving
     })
     .await
     .unwrap();
     assert_eq!(
-        bob.state.conflict.as_ref().unwrap().merge.conflicts(),
+        bob.state.conflict().unwrap().merge.conflicts(),
         vec![Field::Price]
     );
     key(&mut bob, KeyCode::Char('m'));
     ctrl(&mut bob, 's');
-    assert_eq!(bob.state.screen, Screen::Conflict, "no save before a pick");
+    assert_eq!(
+        bob.state.screen(),
+        Screen::Conflict,
+        "no save before a pick"
+    );
     key(&mut bob, KeyCode::Left);
     ctrl(&mut bob, 's');
     bob.run_until(WAIT, saved).await.unwrap();
@@ -248,31 +245,23 @@ async fn a_delete_meanwhile_lets_bob_recreate_his_edit() {
     key(&mut alice, KeyCode::Char('d'));
     key(&mut alice, KeyCode::Enter);
     alice
-        .run_until(WAIT, |st| !st.products.contains_key(&1))
+        .run_until(WAIT, |st| !st.model.products.contains_key(&1))
         .await
         .unwrap();
     bob.run_until(WAIT, |st| {
-        st.editor
-            .as_ref()
+        st.editor()
             .is_some_and(|e| e.stale.as_ref().is_some_and(|x| x.deleted))
     })
     .await
     .unwrap();
     ctrl(&mut bob, 's');
     bob.run_until(WAIT, |st| {
-        st.conflict.as_ref().is_some_and(|c| c.deleted.is_some())
+        st.conflict().is_some_and(|c| c.deleted.is_some())
     })
     .await
     .unwrap();
     assert_eq!(
-        bob.state
-            .conflict
-            .as_ref()
-            .unwrap()
-            .deleted
-            .as_ref()
-            .unwrap()
-            .0,
+        bob.state.conflict().unwrap().deleted.as_ref().unwrap().0,
         "alice"
     );
     key(&mut bob, KeyCode::Char('c'));
@@ -297,7 +286,7 @@ async fn edits_survive_a_server_restart_and_then_save() {
     s.kill9();
     bob.run_until(WAIT, |st| {
         matches!(
-            st.connection,
+            st.model.connection,
             catalog_client::action::Connection::Reconnecting { .. }
         )
     })
@@ -315,13 +304,10 @@ async fn edits_survive_a_server_restart_and_then_save() {
             .text
             .contains("Your edits are kept")
     );
-    assert_eq!(
-        bob.state.editor.as_ref().unwrap().text(Field::Price),
-        "123.45"
-    );
+    assert_eq!(bob.state.editor().unwrap().text(Field::Price), "123.45");
     s.restart().unwrap();
     bob.run_until(WAIT, |st| {
-        st.connection == catalog_client::action::Connection::Live
+        st.model.connection == catalog_client::action::Connection::Live
     })
     .await
     .unwrap();
@@ -335,7 +321,7 @@ async fn creating_a_product_and_meeting_a_taken_sku() {
     let s = Server::start();
     let mut carol = open_client(&s, "carol").await;
     assert_eq!(
-        carol.state.last_seq,
+        carol.state.model.last_seq,
         Some(25),
         "the stream's ready event gives the seq"
     );
@@ -352,7 +338,7 @@ async fn creating_a_product_and_meeting_a_taken_sku() {
         .run_until(WAIT, |st| st.notice.as_ref().is_some_and(|n| n.error))
         .await
         .unwrap();
-    let errors = carol.state.editor.as_ref().unwrap().check().unwrap_err();
+    let errors = carol.state.editor().unwrap().check().unwrap_err();
     assert_eq!(
         errors.get(&Field::Sku).map(String::as_str),
         Some("is already used by product 1"),
@@ -386,7 +372,8 @@ async fn opening_the_editor_revalidates_the_copy_with_if_none_match() {
     key(&mut alice, KeyCode::Enter);
     alice
         .run_until(WAIT, |st| {
-            st.log
+            st.model
+                .log
                 .iter()
                 .any(|e| e.path == "/products/1" && e.status == Some(304))
         })
@@ -394,34 +381,33 @@ async fn opening_the_editor_revalidates_the_copy_with_if_none_match() {
         .unwrap();
     let exchange = alice
         .state
+        .model
         .log
         .iter()
         .find(|e| e.status == Some(304))
         .unwrap();
-    let held = alice.state.products[&1].etag.clone();
+    let held = alice.state.model.products[&1].etag.clone();
     assert_eq!(
         exchange.note.as_deref(),
         Some(format!("If-None-Match: {held}; 304, the copy held was reused").as_str())
     );
-    assert_eq!(alice.state.screen, Screen::Editor);
-    assert_eq!(alice.state.products[&1].version, 1);
+    assert_eq!(alice.state.screen(), Screen::Editor);
+    assert_eq!(alice.state.model.products[&1].version, 1);
 }
 
 /// Opens product 1's history in `app` and selects version `v` (its snapshot loaded).
 async fn history_at(app: &mut App, v: i64) {
     key(app, KeyCode::Char('h'));
     app.run_until(WAIT, |st| {
-        st.history.as_ref().is_some_and(|h| h.versions.is_some())
+        st.history().is_some_and(|h| h.versions.is_some())
     })
     .await
     .unwrap();
-    while app.state.history.as_ref().unwrap().pair().map(|p| p.0) != Some(v) {
+    while app.state.history().unwrap().pair().map(|p| p.0) != Some(v) {
         key(app, KeyCode::Up);
     }
     app.run_until(WAIT, |st| {
-        st.history
-            .as_ref()
-            .is_some_and(|h| h.snapshots.contains_key(&v))
+        st.history().is_some_and(|h| h.snapshots.contains_key(&v))
     })
     .await
     .unwrap();
@@ -435,7 +421,7 @@ async fn restoring_a_version_makes_a_new_version_with_its_fields() {
     let (mut alice, _bob) = race(&s).await;
     // Version 2 has alice's price; restore version 1.
     alice
-        .run_until(WAIT, |st| st.products[&1].version == 2)
+        .run_until(WAIT, |st| st.model.products[&1].version == 2)
         .await
         .unwrap();
     history_at(&mut alice, 1).await;
@@ -451,6 +437,7 @@ async fn restoring_a_version_makes_a_new_version_with_its_fields() {
     );
     let put = alice
         .state
+        .model
         .log
         .iter()
         .rev()
@@ -477,7 +464,7 @@ async fn a_restore_that_races_another_save_gets_the_conflict_panel() {
         };
     let v2 = send(put(v1.etag(), 100)).await;
     alice
-        .run_until(WAIT, |st| st.products[&1].version == 2)
+        .run_until(WAIT, |st| st.model.products[&1].version == 2)
         .await
         .unwrap();
     history_at(&mut alice, 1).await;
@@ -485,10 +472,10 @@ async fn a_restore_that_races_another_save_gets_the_conflict_panel() {
     assert_eq!(send(put(v2.etag(), 200)).await.status, 200);
     key(&mut alice, KeyCode::Char('r'));
     alice
-        .run_until(WAIT, |st| st.screen == Screen::Conflict)
+        .run_until(WAIT, |st| st.screen() == Screen::Conflict)
         .await
         .unwrap();
-    let panel = alice.state.conflict.clone().unwrap();
+    let panel = alice.state.conflict().cloned().unwrap();
     assert_eq!(panel.theirs.version, 3);
     assert_eq!(panel.theirs.updated_by, "carol");
     assert_eq!(
@@ -510,7 +497,7 @@ async fn a_token_lets_the_client_save_and_a_401_keeps_the_edit() {
     let mut alice = App::new(&s.base_url(), "someone-else").unwrap();
     alice.set_token(Some(&token));
     alice.start();
-    alice.run_until(WAIT, |st| st.loaded).await.unwrap();
+    alice.run_until(WAIT, |st| st.model.loaded).await.unwrap();
     key(&mut alice, KeyCode::Enter);
     focus(&mut alice, Field::Price);
     key(&mut alice, KeyCode::Home);
@@ -528,16 +515,16 @@ async fn a_token_lets_the_client_save_and_a_401_keeps_the_edit() {
     stranger.start();
     stranger
         .run_until(WAIT, |st| {
-            matches!(&st.connection,
+            matches!(&st.model.connection,
                 catalog_client::action::Connection::Reconnecting { reason, .. }
                     if reason.contains("--token"))
         })
         .await
         .unwrap();
-    assert!(!stranger.state.loaded);
+    assert!(!stranger.state.model.loaded);
     let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 20)).unwrap();
     terminal
-        .draw(|f| catalog_client::screens::draw(f, &stranger.state))
+        .draw(|f| catalog_client::view::draw(f, &mut stranger.state))
         .unwrap();
     let screen = terminal.backend().to_string();
     assert!(

@@ -109,9 +109,12 @@ async fn the_document_describes_every_route_status_and_header() {
 fn schemathesis_finds_nothing() {
     let st = workspace().join("target/schemathesis-venv/bin/st");
     if !st.exists() {
-        println!(
-            "SKIPPED: schemathesis is not installed at {} (.ci/run installs it)",
-            st.display()
+        catalog_tests::missing_tool(
+            "schemathesis_finds_nothing",
+            &format!(
+                "schemathesis is not installed at {} (.ci/run installs it)",
+                st.display()
+            ),
         );
         return;
     }

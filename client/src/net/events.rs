@@ -137,7 +137,7 @@ impl Api {
                 reason,
                 since: down_since,
             }));
-            // 0.25 s, 0.5 s, 1 s, 2 s, then every 4 s, with some jitter.
+            // 0.25 s, 0.5 s, 1 s, then every 2 s, with up to a quarter more as jitter.
             let base = 250u64 << attempt.min(4).saturating_sub(1);
             let jitter = fastrand::u64(0..=base / 4);
             tokio::time::sleep(Duration::from_millis(base + jitter)).await;

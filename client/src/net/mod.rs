@@ -4,8 +4,11 @@
 //! replies into actions.
 
 mod events;
+mod writes;
 
 pub use events::Liveness;
+use writes::quoted_key;
+pub use writes::{IDEMPOTENCY_KEY, RESENDS, new_key, write_outcome};
 
 use std::time::{Duration, Instant};
 
@@ -88,8 +91,7 @@ pub struct Exchange {
     pub note: Option<String>,
 }
 
-/// A request for the outside world: the app hands it to [`Api::run`] (all but
-/// `RemoveDraft`, a file the app removes itself).
+/// A request for the server: the app hands it to [`Api::run`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// GET every page of /products, after waiting `delay_ms` (a retry's backoff), with
@@ -131,8 +133,6 @@ pub enum Command {
     },
     /// `DELETE /presence`: the editor closed.
     Withdraw,
-    /// Removes a draft file the user discarded.
-    RemoveDraft(std::path::PathBuf),
 }
 
 /// What the network reports back to the app: the answer to a [`Command`], an event of
@@ -169,7 +169,7 @@ pub enum Reply {
     Seq(i64),
     Connection(Connection),
     Saved {
-        /// The edit this save belongs to (see `state::Editor::token`).
+        /// The edit this save belongs to (see `screens::editor::Editor::token`).
         edit: u64,
         purpose: SavePurpose,
         id: Option<i64>,
@@ -391,8 +391,6 @@ impl Api {
                     .send()
                     .await;
             }
-            // Not the network's business: the app removes draft files itself.
-            Command::RemoveDraft(_) => {}
             Command::FetchVersions { id } => {
                 let versions = self
                     .get_json::<Vec<VersionInfo>>(&format!("/products/{id}/versions"))
@@ -587,155 +585,5 @@ impl Api {
         log.millis = started.elapsed().as_millis() as u64;
         self.send(Reply::Exchange(log));
         outcome
-    }
-
-    async fn save(
-        &self,
-        purpose: SavePurpose,
-        id: Option<i64>,
-        fields: &ProductFields,
-        if_match: Option<&str>,
-        key: &str,
-    ) -> WriteOutcome {
-        let body = match serde_json::to_vec(fields) {
-            Ok(b) => b,
-            Err(e) => return WriteOutcome::Failed(format!("could not encode the product ({e})")),
-        };
-        let (method, path) = match id {
-            Some(id) if purpose != SavePurpose::Recreate => {
-                (Method::PUT, format!("/products/{id}"))
-            }
-            _ => (Method::POST, "/products".to_string()),
-        };
-        match self
-            .keyed_write(method, &path, if_match, Some(body), key)
-            .await
-        {
-            Ok((reply, resent)) => match write_outcome(&reply) {
-                WriteOutcome::Done(Some(p)) if resent => WriteOutcome::Confirmed(Box::new(p)),
-                outcome => outcome,
-            },
-            Err(f) if f.maybe_sent => WriteOutcome::Unknown(format!(
-                "{}; sent again {RESENDS} times with the same Idempotency-Key, without an answer",
-                f.message
-            )),
-            Err(f) => WriteOutcome::Failed(f.message),
-        }
-    }
-
-    /// A write with its action's Idempotency-Key. After an ambiguous failure (no reply, or
-    /// the connection lost after sending) the same request is sent again with the same key,
-    /// a few times with backoff: the server applies it at most once, and its answer decides
-    /// (2xx: it is mine; 412: a conflict). A 409 for the key means the first request is
-    /// still being served: wait and ask again. Returns the answer and whether it came to a
-    /// re-send.
-    async fn keyed_write(
-        &self,
-        method: Method,
-        path: &str,
-        if_match: Option<&str>,
-        body: Option<Vec<u8>>,
-        key: &str,
-    ) -> Result<(Answer, bool), Failure> {
-        let mut ambiguous: Option<Failure> = None;
-        let mut delay = Duration::from_millis(250);
-        for attempt in 0..=RESENDS {
-            if attempt > 0 {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(2));
-            }
-            match self
-                .exchange_keyed(method.clone(), path, if_match, body.clone(), Some(key))
-                .await
-            {
-                Ok(reply) if reply.status == StatusCode::CONFLICT && key_in_flight(&reply) => {
-                    ambiguous.get_or_insert(Failure {
-                        message: "the first request with this key was still being served".into(),
-                        maybe_sent: true,
-                    });
-                }
-                Ok(reply) => return Ok((reply, ambiguous.is_some())),
-                // Nothing was sent: a first attempt that never connected is simply not
-                // saved; after an ambiguous one, keep asking.
-                Err(f) if !f.maybe_sent && ambiguous.is_none() => return Err(f),
-                Err(f) if f.maybe_sent => ambiguous = Some(f),
-                Err(_) => {}
-            }
-        }
-        Err(ambiguous.unwrap_or(Failure {
-            message: "no answer".into(),
-            maybe_sent: true,
-        }))
-    }
-}
-
-/// How many times a write without an answer is sent again with its key.
-pub const RESENDS: u32 = 4;
-
-/// The request header naming a write (the IETF httpapi draft's Idempotency-Key).
-pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
-
-/// A fresh Idempotency-Key for one user action: 128 random bits, as a UUID-like string.
-pub fn new_key() -> String {
-    let n = fastrand::u128(..);
-    let h = format!("{n:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-}
-
-/// The key as the draft's sf-string: quoted, `"` and `\` escaped.
-fn quoted_key(key: &str) -> String {
-    format!("\"{}\"", key.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-/// Whether a 409 says the key's first request is still in flight (not a duplicate sku).
-fn key_in_flight(reply: &Answer) -> bool {
-    reply
-        .problem()
-        .is_some_and(|p| p.kind.ends_with("/idempotency-key-in-flight"))
-}
-
-/// What a write's reply means for the person who sent it.
-pub fn write_outcome(reply: &Answer) -> WriteOutcome {
-    match reply.status.as_u16() {
-        200 | 201 => match serde_json::from_slice::<Product>(&reply.body) {
-            Ok(p) => WriteOutcome::Done(Some(p)),
-            Err(e) => WriteOutcome::Failed(format!("the saved product is unreadable ({e})")),
-        },
-        204 => WriteOutcome::Done(None),
-        412 => match reply.problem().and_then(|p| p.current) {
-            Some(current) => WriteOutcome::Conflict(Box::new(current)),
-            None => WriteOutcome::Failed(reply.explain()),
-        },
-        410 => {
-            let p = reply.problem().unwrap_or_default();
-            WriteOutcome::Gone {
-                by: p.deleted_by.unwrap_or_else(|| "someone".into()),
-                at: p.deleted_at.unwrap_or_else(|| "an unknown time".into()),
-            }
-        }
-        422 => match reply.problem().and_then(|p| p.errors) {
-            Some(errors) => WriteOutcome::Invalid(errors),
-            None => WriteOutcome::Failed(reply.explain()),
-        },
-        // A duplicate sku is a problem with one field: say so on that field.
-        409 => match reply.problem().and_then(|p| p.conflicting_id) {
-            Some(other) => WriteOutcome::Invalid(vec![catalog_shared::product::FieldError {
-                field: "sku".into(),
-                message: format!("is already used by product {other}"),
-            }]),
-            None => WriteOutcome::Failed(reply.explain()),
-        },
-        401 => WriteOutcome::Failed(UNAUTHORIZED.to_string()),
-        428 => WriteOutcome::Failed(
-            "the server requires If-Match: this save was refused, nothing changed".into(),
-        ),
-        _ => WriteOutcome::Failed(reply.explain()),
     }
 }

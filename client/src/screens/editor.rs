@@ -16,16 +16,14 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui_textarea::TextArea;
 
-use crate::net::SavePurpose;
-use crate::screens::clock;
-use crate::state::State;
-use crate::state::{Command, Modal, Screen, ctrl};
-use crate::widgets::keys::{Hint, h};
+use crate::keymap::{Hint, h};
+use crate::model::Model;
+use crate::net::{Command, SavePurpose};
+use crate::screens::{Effect, Modal, Route, clock, ctrl, short_etag};
+use crate::widgets::text;
 
-pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
-    let Some(editor) = &state.editor else {
-        return;
-    };
+/// Draws the editor of `editor`, with the live ETag and who else is here from `model`.
+pub(super) fn draw(frame: &mut Frame, area: Rect, editor: &Editor, model: &Model) {
     let title = match (&editor.id, &editor.base) {
         (Some(id), Some(b)) => format!(" Edit product {id}: {} ", b.sku),
         _ => " New product ".to_string(),
@@ -34,28 +32,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
 
-    let narrow = inner.width < 72;
-    let banner = editor.stale.as_ref().map(banner_text);
-    // As many rows as the banner's words need (they wrap early, hence the slack).
-    let banner_height = banner.as_ref().map_or(0, |text| {
-        let chars = text.chars().count();
-        let width = inner.width.max(1) as usize;
-        ((chars + chars / 6) / width + 1).clamp(2, 5) as u16
-    });
-    // Who else is in this product now: before anyone types, not after a 412.
-    let here = editor.id.and_then(|id| state.editing_line(id));
-    let [info, here_area, banner_area, fields] = Layout::vertical([
-        Constraint::Length(if narrow { 2 } else { 1 }),
-        Constraint::Length(if here.is_some() { 1 } else { 0 }),
-        Constraint::Length(banner_height),
-        Constraint::Min(3),
-    ])
-    .areas(inner);
-
     // What the edit is based on, and what the server has now.
     let live = editor
         .id
-        .and_then(|id| state.products.get(&id))
+        .and_then(|id| model.products.get(&id))
         .map(|p| p.etag.clone());
     let info_line = match &editor.base {
         Some(base) => {
@@ -78,6 +58,27 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
         }
         None => Line::from("a new product: Ctrl-S creates it (POST /products)"),
     };
+    let banner = editor
+        .stale
+        .as_ref()
+        .map(|stale| banner_text(stale, inner.width));
+    let banner_height = banner_rows(editor, inner.width);
+    // Who else is in this product now: before anyone types, not after a 412.
+    let here = editor.id.and_then(|id| model.editing_line(id));
+    // The banner and a line per field must show; what the edit is based on and who
+    // else is here take the rows left.
+    let mut spare = inner.height.saturating_sub(banner_height + FIELDS_MIN);
+    let info_height = text::rows(&info_line.to_string(), inner.width).min(spare);
+    spare -= info_height;
+    let here_height = u16::from(here.is_some() && spare > 0);
+    let [info, here_area, banner_area, fields] = Layout::vertical([
+        Constraint::Length(info_height),
+        Constraint::Length(here_height),
+        Constraint::Length(banner_height),
+        Constraint::Min(3),
+    ])
+    .areas(inner);
+
     frame.render_widget(Paragraph::new(info_line).wrap(Wrap { trim: true }), info);
     if let Some(here) = here {
         frame.render_widget(
@@ -98,28 +99,61 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
     draw_fields(frame, fields, editor);
 }
 
-fn banner_text(stale: &crate::state::Stale) -> String {
+/// A line for each field, the least the editor shows.
+const FIELDS_MIN: u16 = 5;
+
+/// The rows the stale banner takes at `width` (none without one).
+fn banner_rows(editor: &Editor, width: u16) -> u16 {
+    editor.stale.as_ref().map_or(0, |stale| {
+        text::rows(&banner_text(stale, width), width).clamp(1, 5)
+    })
+}
+
+/// The rows the editor needs at `width`: its borders, the banner, a line per field.
+pub(super) fn min_height(editor: &Editor, width: u16) -> u16 {
+    2 + banner_rows(editor, width.saturating_sub(2)) + FIELDS_MIN
+}
+
+/// The stale banner; below 60 columns without the time, and the ETag cut to 8 digits, so
+/// it leaves the fields their rows.
+fn banner_text(stale: &Stale, width: u16) -> String {
+    let narrow = width < 60;
     if stale.deleted {
+        return if narrow {
+            format!(
+                "⚠ {} deleted this product: saving fails (410); c in the panel recreates it.",
+                stale.by
+            )
+        } else {
+            format!(
+                "⚠ {} deleted this product at {}. Saving will fail (410); you can recreate it from your edit.",
+                stale.by,
+                clock(&stale.at)
+            )
+        };
+    }
+    let fields = stale
+        .fields
+        .iter()
+        .map(|f| f.label())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let what = if fields.is_empty() {
+        "it".to_string()
+    } else {
+        fields
+    };
+    if narrow {
         format!(
-            "⚠ {} deleted this product at {}. Saving will fail (410); you can recreate it from your edit.",
+            "⚠ {} changed {what} (now v{}, ETag {}): your save will conflict.",
             stale.by,
-            clock(&stale.at)
+            stale.version,
+            short_etag(&stale.etag)
         )
     } else {
-        let fields = stale
-            .fields
-            .iter()
-            .map(|f| f.label())
-            .collect::<Vec<_>>()
-            .join(", ");
         format!(
-            "⚠ {} changed {} at {} (now version {}, ETag {}): your save will conflict.",
+            "⚠ {} changed {what} at {} (now version {}, ETag {}): your save will conflict.",
             stale.by,
-            if fields.is_empty() {
-                "it".into()
-            } else {
-                fields
-            },
             clock(&stale.at),
             stale.version,
             stale.etag
@@ -127,7 +161,7 @@ fn banner_text(stale: &crate::state::Stale) -> String {
     }
 }
 
-fn draw_fields(frame: &mut Frame, fields: Rect, editor: &crate::state::Editor) {
+fn draw_fields(frame: &mut Frame, fields: Rect, editor: &Editor) {
     let errors = editor.check().err().unwrap_or_default();
     // Five boxed fields need 15 rows; on a short terminal each field is one line with
     // its label in front instead.
@@ -176,7 +210,7 @@ fn draw_fields(frame: &mut Frame, fields: Rect, editor: &crate::state::Editor) {
 fn draw_compact(
     frame: &mut Frame,
     area: Rect,
-    editor: &crate::state::Editor,
+    editor: &Editor,
     errors: &std::collections::BTreeMap<Field, String>,
 ) {
     let mut constraints = vec![Constraint::Length(1); Field::ALL.len()];
@@ -208,45 +242,11 @@ fn draw_compact(
 
 // ---- The editor's state and keys ----
 
-/// The keys of the NewProduct screen, for the status bar and the help.
-pub const KEYS_NEW_PRODUCT: &[Hint] = &[
-    h("Tab/S-Tab", "next/prev field", true),
-    h("Ctrl-S", "create (POST, no If-Match)", true),
-    h("↑↓", "cycle status (status field)", false),
-    h("Home/End", "start/end of line", false),
-    h("Ctrl-K", "delete to end of line", false),
-    h("Ctrl-L", "log", true),
-    h("F1", "help", true),
-    h("Esc", "back", true),
-    h(
-        "Ctrl-C",
-        "quit now (an unsaved edit goes to a draft file)",
-        false,
-    ),
-];
-
-/// The keys of the EditorUnsafe screen, for the status bar and the help.
-pub const KEYS_UNSAFE: &[Hint] = &[
-    h("Tab/S-Tab", "next/prev field", true),
-    h("Ctrl-S", "save WITHOUT If-Match", true),
-    h("F8", "save WITHOUT If-Match (lost-update demo)", false),
-    h("↑↓", "cycle status (status field)", false),
-    h("Home/End", "start/end of line", false),
-    h("Ctrl-K", "delete to end of line", false),
-    h("Ctrl-L", "log", true),
-    h("F1", "help", true),
-    h("Esc", "back", true),
-    h(
-        "Ctrl-C",
-        "quit now (an unsaved edit goes to a draft file)",
-        false,
-    ),
-];
-
-/// The keys of the Editor screen, for the status bar and the help.
-pub const KEYS: &[Hint] = &[
-    h("Tab/S-Tab", "next/prev field", true),
+/// The editor's keys; Ctrl-S says what it sends (see [`keys`]).
+const KEYS: &[Hint] = &[
+    // Saving first: a narrow key bar keeps it.
     h("Ctrl-S", "save (If-Match)", true),
+    h("Tab/S-Tab", "next/prev field", true),
     h("↑↓", "cycle status (status field)", false),
     h("Home/End", "start/end of line", false),
     h("Ctrl-K", "delete to end of line", false),
@@ -259,6 +259,25 @@ pub const KEYS: &[Hint] = &[
         false,
     ),
 ];
+
+/// The editor's keys, from the one table: a new product's Ctrl-S creates it (a POST, no
+/// If-Match); with `--no-if-match` it saves without If-Match, and F8 does too.
+pub fn keys(creating: bool, unsafe_saves: bool) -> Vec<Hint> {
+    let mut keys = KEYS.to_vec();
+    let Some(save) = keys.iter().position(|k| k.keys == "Ctrl-S") else {
+        return keys;
+    };
+    if creating {
+        keys[save] = h("Ctrl-S", "create (POST, no If-Match)", true);
+    } else if unsafe_saves {
+        keys[save] = h("Ctrl-S", "save WITHOUT If-Match", true);
+        keys.insert(
+            save + 1,
+            h("F8", "save WITHOUT If-Match (lost-update demo)", false),
+        );
+    }
+    keys
+}
 
 /// The banner of an editor whose record changed on the server after the edit began.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -272,6 +291,7 @@ pub struct Stale {
 }
 
 /// The editor: one text area per field, and the version the edit is based on.
+#[derive(Debug)]
 pub struct Editor {
     /// This edit's identity: every save it sends carries it, and an answer for another
     /// edit never lands here.
@@ -291,44 +311,12 @@ pub struct Editor {
     pub pending: Option<PendingSave>,
 }
 
-/// The Idempotency-Key for a save of the open edit (see [`Editor::key_for`]); a fresh one
-/// when no editor is open.
-pub(crate) fn action_key(
-    editor: &mut Option<Editor>,
-    fields: &ProductFields,
-    if_match: Option<&str>,
-) -> String {
-    match editor {
-        Some(e) => e.key_for(fields, if_match),
-        None => crate::net::new_key(),
-    }
-}
-
 /// A save sent and not yet answered for sure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingSave {
     pub key: String,
     pub fields: ProductFields,
     pub if_match: Option<String>,
-}
-
-impl Editor {
-    /// The Idempotency-Key for saving `fields` with `if_match`: the pending save's when
-    /// this is that save again, else a fresh one (a new action), which becomes pending.
-    pub fn key_for(&mut self, fields: &ProductFields, if_match: Option<&str>) -> String {
-        match &self.pending {
-            Some(p) if p.fields == *fields && p.if_match.as_deref() == if_match => p.key.clone(),
-            _ => {
-                let key = crate::net::new_key();
-                self.pending = Some(PendingSave {
-                    key: key.clone(),
-                    fields: fields.clone(),
-                    if_match: if_match.map(str::to_string),
-                });
-                key
-            }
-        }
-    }
 }
 
 /// The text a field shows in the editor.
@@ -351,7 +339,8 @@ pub(crate) fn text_area(text: &str) -> TextArea<'static> {
 }
 
 impl Editor {
-    pub fn open(product: Option<&Product>) -> Editor {
+    /// An editor on `product` (or a new product) for the edit `token`.
+    pub fn open(token: u64, product: Option<&Product>) -> Editor {
         let empty = ProductFields {
             sku: String::new(),
             name: String::new(),
@@ -361,7 +350,7 @@ impl Editor {
         };
         let fields = product.map(Product::fields).unwrap_or(empty);
         Editor {
-            token: 0,
+            token,
             id: product.map(|p| p.id),
             base: product.cloned(),
             inputs: Field::ALL
@@ -373,6 +362,23 @@ impl Editor {
             server_errors: BTreeMap::new(),
             saving: false,
             pending: None,
+        }
+    }
+
+    /// The Idempotency-Key for saving `fields` with `if_match`: the pending save's when
+    /// this is that save again, else a fresh one (a new action), which becomes pending.
+    pub fn key_for(&mut self, fields: &ProductFields, if_match: Option<&str>) -> String {
+        match &self.pending {
+            Some(p) if p.fields == *fields && p.if_match.as_deref() == if_match => p.key.clone(),
+            _ => {
+                let key = crate::net::new_key();
+                self.pending = Some(PendingSave {
+                    key: key.clone(),
+                    fields: fields.clone(),
+                    if_match: if_match.map(str::to_string),
+                });
+                key
+            }
         }
     }
 
@@ -434,6 +440,13 @@ impl Editor {
         }
     }
 
+    /// Replaces every field's text with `fields` (a restored version, a reopened draft).
+    pub fn fill(&mut self, fields: &ProductFields) {
+        for (i, f) in Field::ALL.iter().enumerate() {
+            self.inputs[i] = text_area(&edit_text(fields, *f));
+        }
+    }
+
     fn base_fields(&self) -> ProductFields {
         self.base
             .as_ref()
@@ -463,79 +476,29 @@ impl Editor {
 
     /// Replaces everything with `product` (a clean refresh or a reload).
     pub fn load(&mut self, product: &Product) {
-        let (focus, token) = (self.focus, self.token);
-        *self = Editor::open(Some(product));
+        let focus = self.focus;
+        *self = Editor::open(self.token, Some(product));
         self.focus = focus;
-        self.token = token;
     }
 }
 
-pub(crate) fn on_editor_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
-    let Some(editor) = &mut state.editor else {
-        state.screen = Screen::Catalog;
-        return vec![];
-    };
+/// A key in the editor of `editor`.
+pub(super) fn on_key(editor: &mut Editor, model: &Model, key: KeyEvent) -> Vec<Effect> {
     let n = Field::ALL.len();
     let ctrl_s = ctrl(&key, 's');
     // F8 (save without If-Match) exists for the lost-update demo only, where the client
     // runs with --no-if-match against a server that accepts it.
-    let ctrl_u = key.code == KeyCode::F(8) && state.unsafe_saves;
+    let ctrl_u = key.code == KeyCode::F(8) && model.unsafe_saves;
     if ctrl_s || ctrl_u {
-        if editor.saving {
-            return vec![];
-        }
-        let fields = match editor.check() {
-            Ok(f) => f,
-            Err(errors) => {
-                let list = errors
-                    .iter()
-                    .map(|(f, e)| format!("{} {e}", f.label()))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                state.error(format!("Not saved: {list}."));
-                return vec![];
-            }
-        };
-        editor.saving = true;
-        let id = editor.id;
-        let unconditional = (ctrl_u || state.unsafe_saves) && id.is_some();
-        let if_match = if unconditional {
-            None
-        } else {
-            editor.base.as_ref().map(|b| b.etag.clone())
-        };
-        let edit = editor.token;
-        let key = editor.key_for(&fields, if_match.as_deref());
-        if unconditional {
-            state.error("Saving WITHOUT If-Match: if someone else saved first, their change is silently lost.");
-        }
-        return vec![Command::Save {
-            edit,
-            purpose: if unconditional {
-                SavePurpose::Unconditional
-            } else {
-                SavePurpose::Edit
-            },
-            id,
-            fields,
-            if_match,
-            key,
-        }];
+        return save(editor, model.unsafe_saves);
     }
     if ctrl(&key, 'l') {
-        state.show_log = !state.show_log;
-        return vec![];
+        return vec![Effect::ToggleLog];
     }
     match key.code {
-        KeyCode::Esc => {
-            if editor.is_dirty() {
-                state.modal = Some(Modal::LeaveEditor);
-            } else {
-                state.editor = None;
-                state.screen = Screen::Catalog;
-            }
-        }
-        KeyCode::F(1) => state.help = true,
+        KeyCode::Esc if editor.is_dirty() => return vec![Effect::Ask(Modal::LeaveEditor)],
+        KeyCode::Esc => return vec![Effect::Go(Route::Catalog)],
+        KeyCode::F(1) => return vec![Effect::Help],
         KeyCode::Tab => editor.focus = (editor.focus + 1) % n,
         KeyCode::BackTab => editor.focus = (editor.focus + n - 1) % n,
         KeyCode::Enter if editor.focused() != Field::Description => {
@@ -566,13 +529,60 @@ pub(crate) fn on_editor_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
     vec![]
 }
 
+/// Ctrl-S (or F8): the fields as typed, with If-Match of the base, unless this client
+/// saves without it (`--no-if-match`, the lost-update demo).
+fn save(editor: &mut Editor, unsafe_saves: bool) -> Vec<Effect> {
+    if editor.saving {
+        return vec![];
+    }
+    let fields = match editor.check() {
+        Ok(f) => f,
+        Err(errors) => {
+            let list = errors
+                .iter()
+                .map(|(f, e)| format!("{} {e}", f.label()))
+                .collect::<Vec<_>>()
+                .join("; ");
+            return vec![Effect::error(format!("Not saved: {list}."))];
+        }
+    };
+    editor.saving = true;
+    let id = editor.id;
+    let unconditional = unsafe_saves && id.is_some();
+    let if_match = if unconditional {
+        None
+    } else {
+        editor.base.as_ref().map(|b| b.etag.clone())
+    };
+    let key = editor.key_for(&fields, if_match.as_deref());
+    let save = Command::Save {
+        edit: editor.token,
+        purpose: if unconditional {
+            SavePurpose::Unconditional
+        } else {
+            SavePurpose::Edit
+        },
+        id,
+        fields,
+        if_match,
+        key,
+    };
+    let mut effects = vec![Effect::Net(save)];
+    if unconditional {
+        effects.push(Effect::error(
+            "Saving WITHOUT If-Match: if someone else saved first, their change is silently lost.",
+        ));
+    }
+    effects
+}
+
 #[cfg(test)]
 mod key_tests {
     use super::*;
 
     #[test]
     fn the_same_save_again_keeps_its_key_and_another_save_gets_a_new_one() {
-        let mut e = Editor::open(None);
+        let mut e = Editor::open(1, None);
         let a = ProductFields {
             sku: "A-1".into(),
             name: "A".into(),

@@ -5,12 +5,11 @@ use ratatui::style::{Color, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
-use crate::keymap;
+use crate::keymap::Hint;
 use crate::screens::popup;
-use crate::state::State;
 
-pub fn draw(frame: &mut Frame, state: &State) {
-    let hints = keymap::hints(state.screen_keys());
+/// The help over the whole frame: `hints` are the keys of the screen (or question) under it.
+pub fn draw(frame: &mut Frame, hints: &[Hint]) {
     let mut lines: Vec<Line> = hints
         .iter()
         .map(|h| {

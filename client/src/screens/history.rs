@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use catalog_shared::event::ChangeEvent;
 use catalog_shared::product::Field;
 use catalog_shared::product::Product;
 use crossterm::event::{KeyCode, KeyEvent};
@@ -12,18 +13,13 @@ use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Paragraph, Row, Table, Wrap};
 
-use crate::net::{SavePurpose, VersionInfo};
-use crate::screens::clip;
-use crate::screens::editor::{edit_text, text_area};
-use crate::state::State;
-use crate::state::{Command, Screen};
-use crate::widgets::keys::{Hint, h};
+use crate::keymap::{Hint, h};
+use crate::model::Model;
+use crate::net::{Command, SavePurpose, VersionInfo};
+use crate::screens::{Component, EditSession, Effect, Route, clip};
 
-pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
-    let Some(h) = &state.history else {
-        return;
-    };
-    let sku = state
+fn draw(frame: &mut Frame, area: Rect, h: &History, model: &Model) {
+    let sku = model
         .products
         .get(&h.id)
         .map(|p| p.sku.clone())
@@ -114,8 +110,6 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
     );
 }
 
-// ---- The history's state and keys ----
-
 /// The keys of the History screen, for the status bar and the help.
 pub const KEYS: &[Hint] = &[
     h("↑↓/jk", "choose version", true),
@@ -140,150 +134,160 @@ pub struct History {
 }
 
 impl History {
+    /// The history of product `id`, its versions not yet fetched.
+    pub fn new(id: i64) -> History {
+        History {
+            id,
+            versions: None,
+            error: None,
+            selected: 0,
+            snapshots: HashMap::new(),
+            compare_with: None,
+        }
+    }
+
     /// The selected version and the one it is compared with.
     pub fn pair(&self) -> Option<(i64, i64)> {
         let v = self.versions.as_ref()?.get(self.selected)?.version;
         Some((v, self.compare_with.filter(|c| *c != v).unwrap_or(v - 1)))
     }
-}
 
-pub(crate) fn on_versions(
-    state: &mut State,
-    id: i64,
-    versions: Result<Vec<VersionInfo>, String>,
-) -> Vec<Command> {
-    let Some(h) = &mut state.history else {
-        return vec![];
-    };
-    if h.id != id {
-        return vec![];
-    }
-    match versions {
-        Ok(list) => {
-            let first = h.versions.is_none();
-            if first {
-                h.selected = list.len().saturating_sub(1);
+    /// The list of versions arrived (or failed).
+    pub fn on_versions(
+        &mut self,
+        id: i64,
+        versions: Result<Vec<VersionInfo>, String>,
+    ) -> Vec<Effect> {
+        if self.id != id {
+            return vec![];
+        }
+        match versions {
+            Ok(list) => {
+                if self.versions.is_none() {
+                    self.selected = list.len().saturating_sub(1);
+                }
+                self.versions = Some(list);
+                self.fetches()
             }
-            h.versions = Some(list);
-            history_fetches(h)
-        }
-        Err(e) => {
-            h.error = Some(e);
-            vec![]
+            Err(e) => {
+                self.error = Some(e);
+                vec![]
+            }
         }
     }
-}
 
-/// The snapshots needed to show the selected version's diff.
-pub(crate) fn history_fetches(h: &History) -> Vec<Command> {
-    let Some(list) = &h.versions else {
-        return vec![];
-    };
-    let Some(v) = list.get(h.selected) else {
-        return vec![];
-    };
-    let other = h.pair().map_or(v.version - 1, |(_, o)| o);
-    [v.version, other]
-        .into_iter()
-        .filter(|n| *n >= 1 && !h.snapshots.contains_key(n))
-        .map(|version| Command::FetchVersion { id: h.id, version })
-        .collect()
-}
-
-pub(crate) fn on_history_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
-    let Some(h) = &mut state.history else {
-        state.screen = Screen::Catalog;
-        return vec![];
-    };
-    let len = h.versions.as_ref().map_or(0, Vec::len);
-    match key.code {
-        KeyCode::Char('q') => {
-            state.quit = true;
-            vec![]
+    /// A past version arrived: kept for the diffs.
+    pub fn on_version(&mut self, p: &Product) {
+        if self.id == p.id {
+            self.snapshots.insert(p.version, p.clone());
         }
-        KeyCode::Esc => {
-            state.history = None;
-            state.screen = Screen::Catalog;
-            vec![]
-        }
-        KeyCode::Up | KeyCode::Char('k') => {
-            h.selected = h.selected.saturating_sub(1);
-            history_fetches(h)
-        }
-        KeyCode::Down | KeyCode::Char('j') => {
-            h.selected = (h.selected + 1).min(len.saturating_sub(1));
-            history_fetches(h)
-        }
-        KeyCode::Char('l') => {
-            state.show_log = !state.show_log;
-            vec![]
-        }
-        KeyCode::Char('?') => {
-            state.help = true;
-            vec![]
-        }
-        KeyCode::Char('c') => {
-            let (selected, _) = h.pair().unwrap_or((0, 0));
-            h.compare_with = Some(selected);
-            state.info(format!(
-                "Comparing with version {selected}: choose another version to see what changed between them."
-            ));
-            vec![]
-        }
-        KeyCode::Char('r') => restore(state),
-        _ => vec![],
     }
-}
 
-/// `r`: the selected version's fields saved as a new version, with If-Match of the
-/// current one, through the editor: a restore that races another save gets the conflict
-/// panel like any save.
-fn restore(state: &mut State) -> Vec<Command> {
-    let Some(h) = &state.history else {
-        return vec![];
-    };
-    let Some((version, _)) = h.pair() else {
-        return vec![];
-    };
-    let Some(old) = h.snapshots.get(&version).cloned() else {
-        state.error(format!(
-            "Version {version} is still loading; try again in a moment."
-        ));
-        return vec![];
-    };
-    let Some(current) = state.products.get(&h.id).cloned() else {
-        state.error(format!(
-            "Product {} was deleted: there is no current version to restore over. Its history stays readable.",
-            h.id
-        ));
-        return vec![];
-    };
-    if current.version == version {
-        state.info(format!("Version {version} is the current version already."));
-        return vec![];
+    /// The snapshots needed to show the selected version's diff.
+    fn fetches(&self) -> Vec<Effect> {
+        let Some(v) = self.versions.as_ref().and_then(|l| l.get(self.selected)) else {
+            return vec![];
+        };
+        let other = self.pair().map_or(v.version - 1, |(_, o)| o);
+        [v.version, other]
+            .into_iter()
+            .filter(|n| *n >= 1 && !self.snapshots.contains_key(n))
+            .map(|version| {
+                Effect::Net(Command::FetchVersion {
+                    id: self.id,
+                    version,
+                })
+            })
+            .collect()
     }
-    state.history = None;
-    state.open_editor(Some(&current));
-    let mut commands = vec![];
-    if let Some(editor) = &mut state.editor {
+
+    /// `r`: the selected version's fields saved as a new version, with If-Match of the
+    /// current one, through the editor: a restore that races another save gets the
+    /// conflict panel like any save.
+    fn restore(&self, model: &mut Model) -> Vec<Effect> {
+        let Some((version, _)) = self.pair() else {
+            return vec![];
+        };
+        let Some(old) = self.snapshots.get(&version) else {
+            return vec![Effect::error(format!(
+                "Version {version} is still loading; try again in a moment."
+            ))];
+        };
+        let Some(current) = model.products.get(&self.id).cloned() else {
+            return vec![Effect::error(format!(
+                "Product {} was deleted: there is no current version to restore over. Its history stays readable.",
+                self.id
+            ))];
+        };
+        if current.version == version {
+            return vec![Effect::info(format!(
+                "Version {version} is the current version already."
+            ))];
+        }
         let fields = old.fields();
-        for (i, f) in Field::ALL.iter().enumerate() {
-            editor.inputs[i] = text_area(&edit_text(&fields, *f));
-        }
-        editor.saving = true;
-        let key = editor.key_for(&fields, Some(&current.etag));
-        commands.push(Command::Save {
-            edit: editor.token,
+        let mut session = EditSession::restoring(model, &current, &fields);
+        let key = session.editor.key_for(&fields, Some(&current.etag));
+        let save = Command::Save {
+            edit: session.token(),
             purpose: SavePurpose::Restore,
             id: Some(current.id),
             fields,
             if_match: Some(current.etag.clone()),
             key,
-        });
+        };
+        vec![
+            Effect::Go(Route::Edit(Box::new(session))),
+            Effect::Net(save),
+            Effect::info(format!(
+                "Restoring version {version} over version {} (If-Match {})…",
+                current.version, current.etag
+            )),
+        ]
     }
-    state.info(format!(
-        "Restoring version {version} over version {} (If-Match {})…",
-        current.version, current.etag
-    ));
-    commands
+}
+
+impl Component for History {
+    fn on_key(&mut self, model: &mut Model, key: KeyEvent) -> Vec<Effect> {
+        let len = self.versions.as_ref().map_or(0, Vec::len);
+        match key.code {
+            KeyCode::Char('q') => vec![Effect::Quit],
+            KeyCode::Esc => vec![Effect::Go(Route::Catalog)],
+            KeyCode::Up | KeyCode::Char('k') => {
+                self.selected = self.selected.saturating_sub(1);
+                self.fetches()
+            }
+            KeyCode::Down | KeyCode::Char('j') => {
+                self.selected = (self.selected + 1).min(len.saturating_sub(1));
+                self.fetches()
+            }
+            KeyCode::Char('l') => vec![Effect::ToggleLog],
+            KeyCode::Char('?') => vec![Effect::Help],
+            KeyCode::Char('c') => {
+                let (selected, _) = self.pair().unwrap_or((0, 0));
+                self.compare_with = Some(selected);
+                vec![Effect::info(format!(
+                    "Comparing with version {selected}: choose another version to see what changed between them."
+                ))]
+            }
+            KeyCode::Char('r') => self.restore(model),
+            _ => vec![],
+        }
+    }
+
+    /// Another version of this product: the list is fetched again.
+    fn on_change(&mut self, _model: &Model, event: &ChangeEvent) -> Vec<Effect> {
+        if event.id == self.id {
+            vec![Effect::Net(Command::FetchVersions { id: self.id })]
+        } else {
+            vec![]
+        }
+    }
+
+    fn keys(&self, _model: &Model) -> Vec<Hint> {
+        KEYS.to_vec()
+    }
+
+    fn draw(&mut self, frame: &mut Frame, area: Rect, model: &Model) {
+        draw(frame, area, self, model);
+    }
 }

@@ -1,151 +1,169 @@
-//! The screens, one module each (catalog, editor, conflict, history, drafts, log, help):
-//! each owns its state type, its key table (the status bar and the help are built from
-//! it) and its key handling, and draws itself. Here: the frame around them (log pane,
-//! notice line, status bar, help and confirmation pop-ups) and what they share. Drawing
-//! reads the state; only key handling changes it.
+//! The screens, one module each (catalog, drafts, editor and conflict panel, history, log,
+//! help). A screen owns its state, turns a key or a live change into [`Effect`]s, says
+//! which keys it has now, and draws itself; it never assigns another screen's fields.
+//! [`Route`] says which screen is open and holds its state, so a screen without its data
+//! cannot be written. One place (`state::update`) applies the effects.
 
 pub mod catalog;
 pub mod conflict;
 pub mod drafts;
+pub mod edit;
 pub mod editor;
 pub mod help;
 pub mod history;
 pub mod log;
 
+use std::path::PathBuf;
 use std::time::SystemTime;
 
+use catalog_shared::event::ChangeEvent;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style, Stylize};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-use crate::action::Connection;
-use crate::keymap;
-use crate::state::{Screen, State};
+use crate::keymap::Hint;
+use crate::model::{Model, Notice};
+use crate::net::Command;
 
-/// Draws the whole screen.
-pub fn draw(frame: &mut Frame, state: &State) {
-    let log_height = if state.show_log { 10 } else { 0 };
-    let guide = crate::guide::line(state);
-    let width = frame.area().width.max(1) as usize;
-    // Enough rows for the wrapped text (words wrap early, hence the slack), within bounds.
-    let rows_for = |text: &str, max: u16| -> u16 {
-        let chars = text.chars().count() + 2;
-        ((chars + chars / 8) / width + 1).min(max as usize) as u16
-    };
-    let guide_height = guide.as_deref().map_or(0, |g| rows_for(g, 3));
-    let notice_height = state.notice.as_ref().map_or(1, |n| rows_for(&n.text, 3));
-    let [main, log_area, guide_area, notice, status] = Layout::vertical([
-        Constraint::Min(5),
-        Constraint::Length(log_height),
-        Constraint::Length(guide_height),
-        Constraint::Length(notice_height),
-        Constraint::Length(2),
-    ])
-    .areas(frame.area());
-    if let Some(text) = guide {
-        frame.render_widget(
-            Paragraph::new(format!("▶ {text}"))
-                .wrap(Wrap { trim: true })
-                .style(Style::new().fg(Color::White).bg(Color::Blue).bold()),
-            guide_area,
-        );
+pub use drafts::Drafts;
+pub use edit::EditSession;
+pub use history::History;
+
+/// What a screen asks for; `state::update` carries it out.
+#[derive(Debug)]
+pub enum Effect {
+    /// A request for the network.
+    Net(Command),
+    /// Open another screen (leaving this one and its state behind).
+    Go(Route),
+    /// A yes-or-no question before anything happens.
+    Ask(Modal),
+    /// A message in the notice line.
+    Say(Notice),
+    /// Show the keys of this screen (`?`, F1).
+    Help,
+    /// Show or hide the protocol log.
+    ToggleLog,
+    /// A draft file the user discarded, for the app to remove.
+    RemoveDraft(PathBuf),
+    Quit,
+}
+
+impl Effect {
+    pub fn info(text: impl Into<String>) -> Effect {
+        Effect::Say(Notice::info(text))
     }
-    match state.screen {
-        Screen::Catalog => catalog::draw(frame, main, state),
-        Screen::Editor => editor::draw(frame, main, state),
-        Screen::Conflict => conflict::draw(frame, main, state),
-        Screen::History => history::draw(frame, main, state),
-        Screen::Drafts => drafts::draw(frame, main, state),
+
+    pub fn error(text: impl Into<String>) -> Effect {
+        Effect::Say(Notice::error(text))
     }
-    if state.show_log {
-        log::draw(frame, log_area, state);
+}
+
+/// The open screen, with its state. The catalog is always underneath: its view state
+/// lives beside the route, so coming back finds it as it was left.
+#[derive(Debug)]
+pub enum Route {
+    Catalog,
+    /// Unsaved drafts found on disk.
+    Drafts(Drafts),
+    /// An edit: its editor, and the conflict panel once a save met a 412 or 410.
+    Edit(Box<EditSession>),
+    History(History),
+}
+
+/// Which screen is shown, by name (for the guide, and for tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Catalog,
+    Drafts,
+    Editor,
+    Conflict,
+    History,
+}
+
+impl Route {
+    pub fn screen(&self) -> Screen {
+        match self {
+            Route::Catalog => Screen::Catalog,
+            Route::Drafts(_) => Screen::Drafts,
+            Route::Edit(e) if e.conflict.is_some() => Screen::Conflict,
+            Route::Edit(_) => Screen::Editor,
+            Route::History(_) => Screen::History,
+        }
     }
-    draw_notice(frame, notice, state);
-    draw_status(frame, status, state);
-    if let Some(modal) = &state.modal {
-        let area = popup(frame.area(), 64, 7);
-        frame.render_widget(Clear, area);
-        let text = vec![
-            Line::from(modal.question()),
-            Line::from(""),
-            Line::from("Enter/y yes    Esc/n no".bold()),
-        ];
-        frame.render_widget(
-            Paragraph::new(text).wrap(Wrap { trim: true }).block(
-                Block::bordered()
-                    .title(" Confirm ")
-                    .border_style(Color::Yellow),
+
+    /// The rows the open screen needs for what it must show (the frame gives the guide,
+    /// the notice and the log only what is left).
+    pub fn min_height(&self, width: u16) -> u16 {
+        match self {
+            Route::Edit(e) => e.min_height(width),
+            _ => 5,
+        }
+    }
+
+    /// The open edit, if the route is one.
+    pub fn edit(&self) -> Option<&EditSession> {
+        match self {
+            Route::Edit(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// What every screen answers to (the catalog also takes the mouse).
+pub trait Component {
+    /// A key pressed while this screen is shown.
+    fn on_key(&mut self, model: &mut Model, key: KeyEvent) -> Vec<Effect>;
+    /// A change of the live feed (or a re-read), once the model has applied it.
+    fn on_change(&mut self, model: &Model, event: &ChangeEvent) -> Vec<Effect>;
+    /// The keys this screen has now: the status bar and the help are built from them.
+    fn keys(&self, model: &Model) -> Vec<Hint>;
+    /// Draws the screen into `area`.
+    fn draw(&mut self, frame: &mut Frame, area: Rect, model: &Model);
+}
+
+/// A question that needs a yes or no before anything happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Modal {
+    /// `q` or Esc with unsaved edits.
+    Quit,
+    LeaveEditor,
+    Delete {
+        id: i64,
+        sku: String,
+        etag: String,
+        version: i64,
+    },
+    /// `r` in the conflict panel when it throws edits away.
+    Reload,
+    /// `x` on a deleted product.
+    Discard,
+}
+
+impl Modal {
+    pub fn question(&self) -> String {
+        match self {
+            Modal::Quit => {
+                "You have unsaved edits. Quit? They are not sent; they are written to a draft file."
+                    .into()
+            }
+            Modal::LeaveEditor => "You have unsaved edits. Leave the editor and lose them?".into(),
+            Modal::Delete {
+                id,
+                sku,
+                etag,
+                version,
+            } => format!(
+                "Delete product {id} ({sku}), version {version}? It is sent with If-Match: {etag}, so it fails if someone changed it."
             ),
-            area,
-        );
-    }
-    if state.help {
-        help::draw(frame, state);
+            Modal::Reload => "Reload theirs and throw away your edits?".into(),
+            Modal::Discard => "Throw away your edit of the deleted product?".into(),
+        }
     }
 }
 
-fn draw_notice(frame: &mut Frame, area: Rect, state: &State) {
-    if let Some(n) = &state.notice {
-        let style = if n.error {
-            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
-        } else {
-            Style::new().fg(Color::Green)
-        };
-        frame.render_widget(
-            Paragraph::new(Span::styled(n.text.clone(), style)).wrap(Wrap { trim: true }),
-            area,
-        );
-    }
-}
-
-fn draw_status(frame: &mut Frame, area: Rect, state: &State) {
-    let (dot, conn, color) = match &state.connection {
-        Connection::Live => ("●", "live".to_string(), Color::Green),
-        Connection::Connecting => ("○", "connecting".to_string(), Color::Yellow),
-        Connection::Reconnecting { attempt, .. } if *attempt >= 3 => {
-            ("○", format!("offline, retrying (#{attempt})"), Color::Red)
-        }
-        Connection::Reconnecting { attempt, .. } => {
-            ("◌", format!("reconnecting (#{attempt})"), Color::Yellow)
-        }
-    };
-    let seq = state
-        .last_seq
-        .map(|s| s.to_string())
-        .unwrap_or_else(|| "-".into());
-    // The server's address gives way first on a narrow terminal.
-    let width = area.width as usize;
-    let short = state.user.chars().count() + conn.chars().count() + seq.len() + 16;
-    let server = if width >= short + state.server.chars().count() + 2 {
-        format!(" {} ", state.server)
-    } else {
-        " ".to_string()
-    };
-    let info = Line::from(vec![
-        Span::styled(format!(" {} ", state.user), Style::new().bold().reversed()),
-        Span::raw(server),
-        Span::styled(format!("{dot} {conn}"), Style::new().fg(color).bold()),
-        Span::raw(format!("  seq {seq}")),
-        if state.unsafe_saves {
-            Span::styled(
-                "  UNSAFE: saves send no If-Match",
-                Style::new().fg(Color::White).bg(Color::Red).bold(),
-            )
-        } else {
-            Span::raw("")
-        },
-    ]);
-    let mut bar = keymap::bar_within(state.keys(), width.saturating_sub(1));
-    if state.unsafe_saves {
-        bar = bar.replace("Ctrl-S save (If-Match)", "Ctrl-S save WITHOUT If-Match");
-    }
-    let hints = Line::from(Span::styled(
-        format!(" {bar}"),
-        Style::new().fg(Color::Cyan),
-    ));
-    frame.render_widget(Paragraph::new(vec![info, hints]), area);
+pub(crate) fn ctrl(key: &KeyEvent, c: char) -> bool {
+    key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char(c)
 }
 
 /// A centered rectangle.
@@ -180,6 +198,43 @@ pub fn clock(rfc3339: &str) -> String {
         .nth(1)
         .map(|t| t.chars().take(8).collect())
         .unwrap_or_else(|| rfc3339.to_string())
+}
+
+/// An ETag cut to its first 8 hex digits and `…` (`"bc95780f…`), where room is short;
+/// the editor and the protocol log show it whole.
+pub fn short_etag(etag: &str) -> String {
+    let quoted = etag.starts_with('"');
+    let hex: String = etag.trim_matches('"').chars().take(9).collect();
+    if hex.chars().count() <= 8 {
+        return etag.to_string();
+    }
+    let hex: String = hex.chars().take(8).collect();
+    format!("{}{hex}…", if quoted { "\"" } else { "" })
+}
+
+/// `text` with every whole ETag (16 hex digits in quotes) cut to [`short_etag`].
+pub fn short_etags(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('"') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let tag = tail
+            .get(..18)
+            .filter(|t| t.ends_with('"') && t[1..17].chars().all(|c| c.is_ascii_hexdigit()));
+        match tag {
+            Some(tag) => {
+                out.push_str(&short_etag(tag));
+                rest = &tail[18..];
+            }
+            None => {
+                out.push('"');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Cuts a string to `n` characters, marking the cut, on one line.

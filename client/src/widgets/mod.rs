@@ -1,3 +1,4 @@
 //! What several screens draw or declare.
 
 pub mod keys;
+pub mod text;

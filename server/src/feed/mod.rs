@@ -71,6 +71,8 @@ struct Frame {
     bytes: Bytes,
     /// A presence event: no id, not in the log, passed to every subscriber as it comes.
     presence: bool,
+    /// A `reset` event, counted in the metrics each time it is sent to a subscriber.
+    reset: bool,
 }
 
 /// Where one client is (its latest announcement) and until when.
@@ -249,6 +251,15 @@ impl Feed {
     }
 
     fn publish(&self, cursor: Cursor, bytes: Bytes) {
+        self.send(cursor, bytes, false);
+    }
+
+    fn publish_reset(&self, cursor: Cursor, reason: &str) {
+        tracing::warn!(%cursor, "feed reset: {reason}");
+        self.send(cursor, self.reset(cursor, reason), true);
+    }
+
+    fn send(&self, cursor: Cursor, bytes: Bytes, reset: bool) {
         match self.published.lock() {
             Ok(mut p) => *p = cursor,
             Err(poisoned) => *poisoned.into_inner() = cursor,
@@ -259,12 +270,8 @@ impl Feed {
             cursor,
             bytes,
             presence: false,
+            reset,
         });
-    }
-
-    fn publish_reset(&self, cursor: Cursor, reason: &str) {
-        tracing::warn!(%cursor, "feed reset: {reason}");
-        self.publish(cursor, self.reset(cursor, reason));
     }
 
     /// `<database>:<cursor>`.
@@ -343,19 +350,19 @@ impl Feed {
         let mut pending = VecDeque::new();
         let (sent, phase) = match last_event_id.map(|s| self.position(s)) {
             None => {
-                pending.push_back(self.ready(now));
+                pending.push_back(Pending::event(self.ready(now)));
                 (now, Phase::Live)
             }
             Some(Ok(cursor)) if cursor > now => (cursor, Phase::Ahead),
             Some(Ok(cursor)) => (cursor, Phase::Backlog { upto: now }),
             Some(Err(reason)) => {
-                pending.push_back(self.reset(now, reason));
+                pending.push_back(Pending::reset(self.reset(now, reason)));
                 (now, Phase::Live)
             }
         };
         // Who is editing what now: every stream, fresh or resumed, begins with the
         // presence of now, never a replay of stale announcements.
-        pending.extend(self.presence_now());
+        pending.extend(self.presence_now().into_iter().map(Pending::event));
         let start = tokio::time::Instant::now() + self.options.keep_alive;
         let mut keep_alive = tokio::time::interval_at(start, self.options.keep_alive);
         keep_alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -390,13 +397,32 @@ enum Phase {
     Live,
 }
 
+/// A frame one subscriber has yet to be sent.
+struct Pending {
+    bytes: Bytes,
+    reset: bool,
+}
+
+impl Pending {
+    fn event(bytes: Bytes) -> Self {
+        Pending {
+            bytes,
+            reset: false,
+        }
+    }
+
+    fn reset(bytes: Bytes) -> Self {
+        Pending { bytes, reset: true }
+    }
+}
+
 struct Subscriber {
     feed: Arc<Feed>,
     live: broadcast::Receiver<Frame>,
     /// The latest position sent to this subscriber.
     sent: Cursor,
     /// Frames ready to send (at most one page of the backlog).
-    pending: VecDeque<Bytes>,
+    pending: VecDeque<Pending>,
     phase: Phase,
     keep_alive: tokio::time::Interval,
 }
@@ -404,8 +430,11 @@ struct Subscriber {
 impl Subscriber {
     async fn next(&mut self) -> Option<Bytes> {
         loop {
-            if let Some(bytes) = self.pending.pop_front() {
-                return Some(bytes);
+            if let Some(next) = self.pending.pop_front() {
+                if next.reset {
+                    crate::metrics::reset_sent();
+                }
+                return Some(next.bytes);
             }
             match self.phase {
                 Phase::Backlog { upto } => self.read_backlog(upto).await,
@@ -427,6 +456,9 @@ impl Subscriber {
                             Ok(frame) if frame.cursor <= self.sent => {}
                             Ok(frame) => {
                                 self.sent = frame.cursor;
+                                if frame.reset {
+                                    crate::metrics::reset_sent();
+                                }
                                 return Some(frame.bytes);
                             }
                             Err(RecvError::Lagged(missed)) => {
@@ -448,7 +480,8 @@ impl Subscriber {
         self.live = self.live.resubscribe();
         let now = self.feed.published().max(self.sent);
         self.sent = now;
-        self.pending.push_back(self.feed.reset(now, reason));
+        self.pending
+            .push_back(Pending::reset(self.feed.reset(now, reason)));
         self.phase = Phase::Live;
     }
 
@@ -468,22 +501,22 @@ impl Subscriber {
         };
         if !page.resumable || page.rows.is_empty() {
             self.sent = upto;
-            self.pending.push_back(self.feed.reset(
+            self.pending.push_back(Pending::reset(self.feed.reset(
                 upto,
                 "the change log no longer holds the changes after Last-Event-ID; reload the list",
-            ));
+            )));
             self.phase = Phase::Live;
             return;
         }
         // One chunk per event: the connection buffers a bounded number of chunks, so a
         // client that stops reading holds a few events in the server, not pages of them.
         for row in page.rows.iter().take_while(|r| r.cursor <= upto) {
-            let bytes = match self.feed.encode(row) {
-                Ok(bytes) => bytes,
-                Err(reason) => self.feed.reset(row.cursor, &reason),
+            let next = match self.feed.encode(row) {
+                Ok(bytes) => Pending::event(bytes),
+                Err(reason) => Pending::reset(self.feed.reset(row.cursor, &reason)),
             };
             self.sent = row.cursor;
-            self.pending.push_back(bytes);
+            self.pending.push_back(next);
         }
         if self.pending.is_empty() {
             // Nothing at or below `upto` after `sent`: the backlog is done.

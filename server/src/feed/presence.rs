@@ -176,6 +176,7 @@ impl Feed {
             cursor: self.kind.start(),
             bytes: presence_frame(event),
             presence: true,
+            reset: false,
         });
     }
 

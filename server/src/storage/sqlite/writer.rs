@@ -451,16 +451,7 @@ fn record(
         .and_then(|mut s| s.execute([at_ms]))
         .map_err(db_err)?;
     let seq = conn.last_insert_rowid();
-    let event = ChangeEvent {
-        seq,
-        op,
-        id: product.id,
-        version: product.version,
-        etag: product.etag.clone(),
-        updated_by: by.to_string(),
-        updated_at: ms_to_rfc3339(at_ms),
-        product: product.clone(),
-    };
+    let event = ChangeEvent::from_product(seq, op, product.clone()).by(by, ms_to_rfc3339(at_ms));
     let json = serde_json::to_string(&event)
         .map_err(|e| StoreError::Database(format!("encoding a change event: {e}")))?;
     conn.prepare_cached("UPDATE changes SET event = ?1 WHERE seq = ?2")

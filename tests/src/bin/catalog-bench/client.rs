@@ -32,7 +32,7 @@ fn product(id: i64, version: i64) -> Product {
 fn catalog(n: i64) -> State {
     let mut s = State::new("bench", "http://127.0.0.1:8080", SystemTime::now());
     // A list is applied only as the answer to the latest load requested.
-    let load = s.load_requested;
+    let load = s.model.load_requested;
     update(
         &mut s,
         Action::Net(Reply::Loaded {
@@ -41,17 +41,17 @@ fn catalog(n: i64) -> State {
             list: (1..=n).map(|id| product(id, 1)).collect(),
         }),
     );
-    assert_eq!(s.products.len(), n as usize, "the list was applied");
+    assert_eq!(s.model.products.len(), n as usize, "the list was applied");
     s
 }
 
 /// Mean time per frame of the catalog screen.
-fn frame_time(s: &State, frames: u32) -> Duration {
+fn frame_time(s: &mut State, frames: u32) -> Duration {
     let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("a test terminal");
     let start = Instant::now();
     for _ in 0..frames {
         terminal
-            .draw(|f| catalog_client::screens::draw(f, s))
+            .draw(|f| catalog_client::view::draw(f, s))
             .expect("draw");
     }
     start.elapsed() / frames
@@ -67,20 +67,15 @@ fn burst_time(s: &mut State, n: i64, events: i64) -> Duration {
         p.updated_by = "alice".into();
         update(
             s,
-            Action::Net(Reply::Event(Box::new(ChangeEvent {
-                seq: 1000 + i,
-                op: Op::Updated,
-                id,
-                version: p.version,
-                etag: p.etag.clone(),
-                updated_by: p.updated_by.clone(),
-                updated_at: p.updated_at.clone(),
-                product: p,
-            }))),
+            Action::Net(Reply::Event(Box::new(ChangeEvent::from_product(
+                1000 + i,
+                Op::Updated,
+                p,
+            )))),
         );
         if i % 100 == 99 {
             terminal
-                .draw(|f| catalog_client::screens::draw(f, s))
+                .draw(|f| catalog_client::view::draw(f, s))
                 .expect("draw");
         }
     }
@@ -89,12 +84,12 @@ fn burst_time(s: &mut State, n: i64, events: i64) -> Duration {
 
 pub fn run(bench: &mut Bench) {
     let started = Instant::now();
-    let small = catalog(100);
+    let mut small = catalog(100);
     let load_small = started.elapsed();
     let started = Instant::now();
-    let large = catalog(100_000);
+    let mut large = catalog(100_000);
     let load_large = started.elapsed();
-    let (fs, fl) = (frame_time(&small, 300), frame_time(&large, 300));
+    let (fs, fl) = (frame_time(&mut small, 300), frame_time(&mut large, 300));
     let mut small = catalog(100);
     let mut large = catalog(100_000);
     let (bs, bl) = (

@@ -9,7 +9,8 @@
 //!   target/release/catalog-bench --addr 127.0.0.1:8080   # a server that is already running
 //!
 //! Scenarios: `client` (frame and event cost of the terminal client), `baseline` (the
-//! limits), `get`, `get-304`, `rmw`, `contend`, `events`, `slow-readers`, `pg-rmw`. With
+//! limits), `get`, `get-304`, `rmw`, `contend`, `events`, `slow-readers`, `pg-rmw`, `import`
+//! (`catalog import` of 10,000 rows, the release client binary as a person runs it). With
 //! `--spawn`, each server scenario gets its own `catalog-server --sync full` (the binary
 //! next to this one) on a fresh database in a temporary directory, so one scenario's
 //! leftovers (memory, change log, open streams) never colour the next. `pg-rmw` (only with
@@ -20,6 +21,7 @@ mod baseline;
 mod client;
 mod cpu;
 mod events;
+mod import;
 mod load;
 mod pg;
 mod report;
@@ -60,6 +62,9 @@ enum Scenario {
     /// conditional UPDATE on the same cluster, with one and two server instances.
     #[value(name = "pg-rmw")]
     PgRmw,
+    /// `catalog import` (the release client) of 10,000 new rows, then of 10,000 changed
+    /// rows, and the client's peak memory for 1,000 against 10,000 rows.
+    Import,
 }
 
 impl Scenario {
@@ -210,6 +215,7 @@ async fn main() {
             Scenario::Events => events::run(&mut bench).await,
             Scenario::SlowReaders => slow_readers::run(&mut bench).await,
             Scenario::PgRmw => pg::run(&mut bench).await,
+            Scenario::Import => import::run(&mut bench).await,
         }
         println!("  done in {:.1} s", t.elapsed().as_secs_f64());
     }

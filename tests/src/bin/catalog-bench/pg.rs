@@ -466,7 +466,9 @@ impl Waits {
             if wait.starts_with("Lock:") {
                 // "UPDATE products SET sku = ..." -> "UPDATE products SET ..."
                 let words: Vec<&str> = statement.split_whitespace().take(3).collect();
-                *locked.entry(format!("{} ...", words.join(" "))).or_insert(0) += n;
+                *locked
+                    .entry(format!("{} ...", words.join(" ")))
+                    .or_insert(0) += n;
                 w.lock += n;
             } else if wait.contains("WAL") {
                 w.wal += n;
