@@ -48,7 +48,7 @@ pub fn spawn(
                 }
                 Err(e) => tracing::warn!(
                     retry_in = ?backoff,
-                    "cannot LISTEN for other instances' changes: {e} (the change log is polled meanwhile)"
+                    "the LISTEN connection to PostgreSQL failed: {e}; reconnecting (the change log is polled meanwhile)"
                 ),
             }
             tokio::time::sleep(backoff).await;
