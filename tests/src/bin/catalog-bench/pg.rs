@@ -125,6 +125,9 @@ async fn measure(bench: &mut Bench) -> anyhow::Result<()> {
         .await
         .context("the delivery writer")?
         .context("timing delivery from one instance to the other")?;
+    let presence = cross_presence(a.addr, b.addr, 50)
+        .await
+        .context("timing presence from one instance to the other")?;
     drop((a, b));
 
     // SQLite beside it: the `rmw` scenario's first figure, the same loop on a fresh
@@ -236,6 +239,21 @@ async fn measure(bench: &mut Bench) -> anyhow::Result<()> {
         format!("< {} ms", TARGET_DELIVERY_MAX.as_millis()),
         Some(!sorted.is_empty() && max < TARGET_DELIVERY_MAX),
     ));
+    let mut sorted = presence.clone();
+    sorted.sort();
+    let (median, max) = (percentile(&sorted, 0.5), percentile(&sorted, 1.0));
+    table.push(Row::new(
+        SCENARIO,
+        format!(
+            "presence announced on A, on instance B's stream after it was sent, median ({} announcements, idle)",
+            sorted.len()
+        ),
+        ms(median),
+    ));
+    table.push(Row::new(SCENARIO, "same, max", ms(max)).target(
+        format!("< {} ms", TARGET_DELIVERY_MAX.as_millis()),
+        Some(!sorted.is_empty() && max < TARGET_DELIVERY_MAX),
+    ));
     for (what, usage, waits) in [
         (
             "pgbench SELECT+UPDATE",
@@ -341,6 +359,48 @@ async fn cross_delivery(
         };
         times.push(arrived.saturating_duration_since(committed));
         tokio::time::sleep_until((started + DELIVERY_EVERY).into()).await;
+    }
+    Ok(times)
+}
+
+/// Presence announced through instance `a` (a new field each time, so each is news),
+/// each followed by reading instance `b`'s event stream until it arrives: the time from
+/// sending the announcement to the presence event on `b` (an upper bound: it includes the
+/// announcement's own round trip, since the event may arrive before its 204), for each of
+/// `n`.
+async fn cross_presence(
+    a: std::net::SocketAddr,
+    b: std::net::SocketAddr,
+    n: usize,
+) -> anyhow::Result<Vec<Duration>> {
+    let client = reqwest::Client::new();
+    let writer = Target::remote(a);
+    let mut stream = SseStream::open(b, None).await?;
+    let mut times = Vec::with_capacity(n);
+    for i in 0..n {
+        let field = format!("field{i}");
+        let sent = Instant::now();
+        let r = client
+            .put(writer.url("/presence"))
+            .header("X-Client-Id", "bench-presence")
+            .header("X-User", "bench")
+            .json(&serde_json::json!({"product_id": 1, "field": field}))
+            .send()
+            .await
+            .context("PUT /presence")?;
+        if r.status() != 204 {
+            bail!("PUT /presence answered {}", r.status());
+        }
+        let arrived = loop {
+            let event = tokio::time::timeout(Duration::from_secs(10), stream.next_event())
+                .await
+                .context("no presence on instance B within 10 s")??
+                .context("instance B's event stream ended")?;
+            if event.event == "presence" && event.data.contains(&format!("\"{field}\"")) {
+                break Instant::now();
+            }
+        };
+        times.push(arrived.saturating_duration_since(sent));
     }
     Ok(times)
 }
