@@ -67,6 +67,11 @@ pub enum Fault {
     /// Close the client's connection as soon as a request (head and body) has arrived,
     /// without forwarding it: the server never sees it.
     Refuse,
+    /// Forward the request and read the server's whole reply, then answer the client
+    /// `504 Gateway Timeout` instead, as a reverse proxy does when its upstream was slow:
+    /// the request took effect, the client is told only that no answer came. A streamed
+    /// reply is cut off as for `DropReply`.
+    GatewayTimeout,
     /// `fault` applies only to requests with this method (ASCII case-insensitive) whose
     /// request target (path and query) starts with `path_prefix`; others pass untouched.
     /// The prefix is plain text: `/products/1` also matches `/products/12` and
@@ -113,6 +118,7 @@ impl Fault {
             Fault::HoldReply => leaf(Action::Hold),
             Fault::DropReply => leaf(Action::Drop),
             Fault::Refuse => leaf(Action::Refuse),
+            Fault::GatewayTimeout => leaf(Action::GatewayTimeout),
             Fault::Only {
                 method,
                 path_prefix,
@@ -248,7 +254,11 @@ enum Action {
     Hold,
     Drop,
     Refuse,
+    GatewayTimeout,
 }
+
+/// What a reverse proxy answers when its upstream did not answer in time (nginx's page).
+const GATEWAY_TIMEOUT: &[u8] = b"HTTP/1.1 504 Gateway Time-out\r\nContent-Type: text/html\r\nContent-Length: 55\r\nConnection: close\r\n\r\n<html><body><h1>504 Gateway Time-out</h1></body></html>";
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     let mut connections = JoinSet::new();
@@ -317,7 +327,7 @@ async fn serve(client: TcpStream, shared: &Shared) -> io::Result<()> {
         };
 
         if resp.status == 101 {
-            if action == Action::Drop {
+            if matches!(action, Action::Drop | Action::GatewayTimeout) {
                 return Ok(());
             }
             if let Action::Delay(d) = action {
@@ -333,7 +343,7 @@ async fn serve(client: TcpStream, shared: &Shared) -> io::Result<()> {
         let streamed = resp.event_stream || resp.body == Body::UntilClose;
         if streamed {
             match if explicit { action } else { Action::Pass } {
-                Action::Drop => return Ok(()),
+                Action::Drop | Action::GatewayTimeout => return Ok(()),
                 Action::Delay(d) => tokio::time::sleep(d).await,
                 Action::Hold => shared.hold().await,
                 Action::Pass | Action::Refuse => {}
@@ -349,6 +359,11 @@ async fn serve(client: TcpStream, shared: &Shared) -> io::Result<()> {
             copy_body(up_read, resp.body, &mut reply).await?;
             match action {
                 Action::Drop => return Ok(()),
+                Action::GatewayTimeout => {
+                    client_write.write_all(GATEWAY_TIMEOUT).await?;
+                    let _ = client_write.shutdown().await;
+                    return Ok(());
+                }
                 Action::Delay(d) => tokio::time::sleep(d).await,
                 Action::Hold => shared.hold().await,
                 Action::Pass | Action::Refuse => {}

@@ -137,6 +137,36 @@ async fn a_lost_reply_ends_in_saved_and_the_next_save_is_no_conflict_with_onesel
     );
 }
 
+/// A gateway in front of the server that gave up waiting answers 504 although the server
+/// made the save. That is no answer from the server: the client sends the same request
+/// again with the same key and learns it was saved, instead of saying "Not saved" and
+/// meeting its own save as a conflict at the next Ctrl-S.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_timeout_after_the_save_was_made_ends_in_saved() {
+    let s = Server::start();
+    let proxy = Proxy::start(s.addr).await.unwrap();
+    proxy.set(Fault::times(
+        1,
+        Fault::only("PUT", "/products/1", Fault::GatewayTimeout),
+    ));
+    let mut t = Tmux::new();
+    t.start("alice", 110, 32, &catalog_cmd(&proxy.url(""), "alice"))
+        .unwrap();
+    t.wait_for("alice", "Catalog: 25 products", WAIT).unwrap();
+    edit_price(&t, "alice", "300");
+    t.keys("alice", &["C-s"]);
+    let screen = t.wait_for("alice", "reply was lost", WAIT).unwrap();
+    assert!(screen.contains("Saved BBQ-KETTLE-57"), "{screen}");
+    assert!(!screen.contains("Not saved"), "{screen}");
+    s.wait_for_log("a keyed write was repeated", WAIT).unwrap();
+    let one = product(&s, 1).await;
+    assert_eq!(
+        (one["version"].as_i64(), one["price_cents"].as_i64()),
+        (Some(2), Some(30000)),
+        "one save, made once: {one}"
+    );
+}
+
 /// A draft survives the client being told to stop mid-edit (SIGTERM, or SIGHUP when its
 /// terminal is closed), and is offered with the typed text at the next start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

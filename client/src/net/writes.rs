@@ -43,8 +43,8 @@ impl Api {
         }
     }
 
-    /// A write with its action's Idempotency-Key. After an ambiguous failure (no reply, or
-    /// the connection lost after sending) the same request is sent again with the same key,
+    /// A write with its action's Idempotency-Key. After an ambiguous failure (no reply, the
+    /// connection lost after sending, or a 500, 502 or 504) the same request is sent again with the same key,
     /// a few times with backoff: the server applies it at most once, and its answer decides
     /// (2xx: it is mine; 412: a conflict). A 409 for the key means the first request is
     /// still being served: wait and ask again. Returns the answer and whether it came to a
@@ -71,6 +71,12 @@ impl Api {
                 Ok(reply) if reply.status == StatusCode::CONFLICT && key_in_flight(&reply) => {
                     ambiguous.get_or_insert(Failure {
                         message: "the first request with this key was still being served".into(),
+                        maybe_sent: true,
+                    });
+                }
+                Ok(reply) if maybe_applied(&reply) => {
+                    ambiguous = Some(Failure {
+                        message: reply.explain(),
                         maybe_sent: true,
                     });
                 }
@@ -112,6 +118,13 @@ pub fn new_key() -> String {
 /// The key as the draft's sf-string: quoted, `"` and `\` escaped.
 pub(super) fn quoted_key(key: &str) -> String {
     format!("\"{}\"", key.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Whether a 5xx leaves open that the write was made, so it is no answer to it: a gateway
+/// that gave up waiting for the server (502, 504) while the server went on, or a server
+/// error that may follow a commit (500). A 503 is the server saying nothing was changed.
+fn maybe_applied(reply: &Answer) -> bool {
+    matches!(reply.status.as_u16(), 500 | 502 | 504)
 }
 
 /// Whether a 409 says the key's first request is still in flight (not a duplicate sku).
