@@ -736,6 +736,37 @@ async fn a_create_whose_answer_was_lost_is_sent_again_with_its_key_and_creates_o
     );
 }
 
+/// A gateway that gave up waiting answers 504 while the server went on and created the
+/// product: no answer, so the row is sent again with its key, and created once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_answered_504_by_a_gateway_is_sent_again_with_its_key_and_creates_once() {
+    let s = Server::start();
+    let proxy = Proxy::start(s.addr).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = export(&s, dir.path()).await;
+    edit_csv(&path, |rows| {
+        rows.push(new_row("LANTERN-PAPER-40", "Paper lantern, 40 cm", "24.90"));
+    });
+    proxy.set(Fault::times(
+        1,
+        Fault::only("POST", "/products", Fault::GatewayTimeout),
+    ));
+    let run = catalog(&proxy.url(""), "alice", dir.path(), &["import", "catalog.csv"]).await;
+    assert!(run.ok(), "{run:?}");
+    assert!(
+        run.stdout.contains(&summary(0, 1, SEEDED, 0, 0)),
+        "{run:?}"
+    );
+    let all = products(&s).await;
+    assert_eq!(
+        all.values()
+            .filter(|p| p["sku"] == "LANTERN-PAPER-40")
+            .count(),
+        1,
+        "created once"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_import_killed_midway_and_run_again_creates_every_row_once() {
     let s = Server::start();
