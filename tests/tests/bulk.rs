@@ -751,12 +751,15 @@ async fn a_create_answered_504_by_a_gateway_is_sent_again_with_its_key_and_creat
         1,
         Fault::only("POST", "/products", Fault::GatewayTimeout),
     ));
-    let run = catalog(&proxy.url(""), "alice", dir.path(), &["import", "catalog.csv"]).await;
+    let run = catalog(
+        &proxy.url(""),
+        "alice",
+        dir.path(),
+        &["import", "catalog.csv"],
+    )
+    .await;
     assert!(run.ok(), "{run:?}");
-    assert!(
-        run.stdout.contains(&summary(0, 1, SEEDED, 0, 0)),
-        "{run:?}"
-    );
+    assert!(run.stdout.contains(&summary(0, 1, SEEDED, 0, 0)), "{run:?}");
     let all = products(&s).await;
     assert_eq!(
         all.values()

@@ -314,3 +314,79 @@ async fn a_save_resent_after_a_crash_cannot_apply_twice() {
     );
     s.wait_for_log("a keyed write was repeated", WAIT).unwrap();
 }
+
+/// As above, but bob typed on while the save was on its way, so the draft holds more
+/// than the save that went out. The reopened draft's Ctrl-S is another request than the
+/// one its key was sent with: it goes with a new key, meets bob's own first save as a
+/// conflict (the server made it; nothing is guessed), and merges into one more version.
+/// Never the first save's key on this other request (a 422 "Idempotency-Key reused",
+/// told to bob as "Not saved").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draft_typed_on_after_its_save_went_out_never_reuses_that_save_key() {
+    let s = Server::start();
+    let proxy = Proxy::start(s.addr).await.unwrap();
+    proxy.set(Fault::only("PUT", "/products/1", Fault::HoldReply));
+    let mut t = Tmux::new();
+    t.start("bob", 110, 32, &catalog_cmd(&proxy.url(""), "bob"))
+        .unwrap();
+    t.wait_for("bob", "Catalog: 25 products", WAIT).unwrap();
+    edit_price(&t, "bob", "250");
+    t.keys("bob", &["C-s"]);
+    wait_until("the save to be committed and its reply held", || {
+        proxy.held_replies() == 1
+    });
+    // Typing on while the save is out: the price field now reads 2509.
+    t.keys("bob", &["End"]);
+    t.type_text("bob", "9");
+    t.wait_for("bob", "2509", WAIT).unwrap();
+    let drafts = t.state_home().join("catalog/drafts");
+    wait_until("the draft with the typed-on price", || {
+        std::fs::read_dir(&drafts).is_ok_and(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("2509")))
+        })
+    });
+    let pid = t
+        .run(&["display-message", "-p", "-t", "bob", "#{pane_pid}"])
+        .unwrap();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-KILL", pid.trim()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_until("the client to die", || {
+        t.run(&["display-message", "-p", "-t", "bob", "#{pane_dead}"])
+            .is_ok_and(|d| d.trim() == "1")
+    });
+    assert_eq!(product(&s, 1).await["version"], 2, "the save was committed");
+    proxy.set(Fault::None);
+    proxy.release();
+    t.start("bob2", 110, 32, &catalog_cmd(&proxy.url(""), "bob"))
+        .unwrap();
+    t.wait_for("bob2", "1 unsaved draft", WAIT).unwrap();
+    t.keys("bob2", &["D"]);
+    t.wait_for("bob2", "Unsaved drafts: 1", WAIT).unwrap();
+    t.keys("bob2", &["Enter"]);
+    t.wait_for("bob2", "Draft opened", WAIT).unwrap();
+    t.keys("bob2", &["C-s"]);
+    let screen = t
+        .wait_for("bob2", "Conflict: bob saved product 1 first", WAIT)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(!screen.contains("Not saved"), "{screen}");
+    assert!(!screen.contains("Idempotency-Key"), "{screen}");
+    // Price changed on both sides (250 by the first save, 2509 typed on): mine, then save.
+    t.keys("bob2", &["m"]);
+    t.wait_for("bob2", "Both sides changed price", WAIT)
+        .unwrap();
+    t.keys("bob2", &["Left", "C-s"]);
+    t.wait_for("bob2", "Merged and saved", WAIT).unwrap();
+    let one = product(&s, 1).await;
+    assert_eq!(
+        (one["version"].as_i64(), one["price_cents"].as_i64()),
+        (Some(3), Some(250900)),
+        "the first save once, then the typed-on one: {one}"
+    );
+}
