@@ -1,8 +1,9 @@
 //! `catalog bot`: an editor for a person alone. It edits random products through the same
 //! HTTP API, always conditionally, and on a 412 retries from the current state the server
-//! sent back, so a single person sees live ETags change and meets real conflicts.
+//! sent back, so a single person sees live ETags change and meets real conflicts. It gives
+//! up, with a message and a failing exit status, when the server stays out of reach.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use catalog_shared::USER_HEADER;
@@ -21,6 +22,44 @@ pub struct BotConfig {
     pub fields: Vec<Field>,
     /// Stop after this many successful edits.
     pub count: Option<u64>,
+    /// Give up after this many failed attempts in a row.
+    pub max_failures: u32,
+    /// Give up when attempts have failed for this long without one succeeding.
+    pub max_unreachable: Duration,
+}
+
+/// Failed attempts in a row, and since when: whether to give up.
+#[derive(Debug, Default)]
+struct FailureStreak {
+    count: u32,
+    since: Option<Instant>,
+}
+
+impl FailureStreak {
+    fn succeeded(&mut self) {
+        *self = FailureStreak::default();
+    }
+
+    /// Counts a failure at `now`; returns why to give up, if it is time to.
+    fn failed(&mut self, now: Instant, cfg: &BotConfig) -> Option<String> {
+        self.count += 1;
+        let since = *self.since.get_or_insert(now);
+        let failing_for = now.duration_since(since);
+        if self.count >= cfg.max_failures {
+            Some(format!(
+                "{} attempts in a row failed (--max-failures)",
+                self.count
+            ))
+        } else if failing_for >= cfg.max_unreachable {
+            Some(format!(
+                "no attempt succeeded for {} ({} in a row failed; --max-unreachable)",
+                humantime::format_duration(Duration::from_secs(failing_for.as_secs())),
+                self.count
+            ))
+        } else {
+            None
+        }
+    }
 }
 
 /// Parses `price,status` into fields.
@@ -87,7 +126,8 @@ fn describe(before: &Product, after: &Product, field: Field) -> String {
     format!("{} {} -> {}", field.label(), show(before), show(after))
 }
 
-/// Runs until `count` edits are done, or Ctrl-C.
+/// Runs until `count` edits are done, or Ctrl-C; fails when the server stays out of reach
+/// (see [`BotConfig::max_failures`] and [`BotConfig::max_unreachable`]).
 pub async fn run(cfg: BotConfig) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .no_proxy()
@@ -106,15 +146,29 @@ pub async fn run(cfg: BotConfig) -> anyhow::Result<()> {
         cfg.every
     );
     let mut done = 0u64;
+    let mut failures = FailureStreak::default();
     let work = async {
         loop {
             if cfg.count.is_some_and(|c| done >= c) {
                 return Ok::<(), anyhow::Error>(());
             }
             match edit_one(&http, &base, &cfg).await {
-                Ok(true) => done += 1,
-                Ok(false) => {}
-                Err(e) => println!("bot {}: {e:#}; trying again in {:?}", cfg.user, cfg.every),
+                Ok(edited) => {
+                    failures.succeeded();
+                    if edited {
+                        done += 1;
+                    }
+                }
+                Err(e) => {
+                    if let Some(why) = failures.failed(Instant::now(), &cfg) {
+                        println!("bot {}: {e:#}", cfg.user);
+                        bail!(
+                            "bot {} gave up after {done} edits: {why}; the last said: {e:#}. Check that the server runs at {base} (catalog --server URL) and start the bot again.",
+                            cfg.user
+                        );
+                    }
+                    println!("bot {}: {e:#}; trying again in {:?}", cfg.user, cfg.every);
+                }
             }
             tokio::time::sleep(cfg.every).await;
         }
@@ -235,4 +289,46 @@ async fn edit_one(http: &reqwest::Client, base: &str, cfg: &BotConfig) -> anyhow
         cfg.user, current.id
     );
     Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(max_failures: u32, max_unreachable: Duration) -> BotConfig {
+        BotConfig {
+            server: String::new(),
+            user: "carol".into(),
+            token: None,
+            every: Duration::from_secs(2),
+            fields: vec![Field::Price],
+            count: None,
+            max_failures,
+            max_unreachable,
+        }
+    }
+
+    #[test]
+    fn the_bot_gives_up_after_n_failures_in_a_row_or_a_long_outage() {
+        let start = Instant::now();
+        let cfg = config(3, Duration::from_secs(30));
+        let mut streak = FailureStreak::default();
+        assert_eq!(streak.failed(start, &cfg), None);
+        assert_eq!(streak.failed(start, &cfg), None);
+        // A success in between starts the count again.
+        streak.succeeded();
+        assert_eq!(streak.failed(start, &cfg), None);
+        assert_eq!(streak.failed(start, &cfg), None);
+        let why = streak.failed(start, &cfg).expect("the third in a row");
+        assert!(why.contains("3 attempts in a row"), "{why}");
+
+        let cfg = config(100, Duration::from_secs(30));
+        let mut streak = FailureStreak::default();
+        assert_eq!(streak.failed(start, &cfg), None);
+        assert_eq!(streak.failed(start + Duration::from_secs(29), &cfg), None);
+        let why = streak
+            .failed(start + Duration::from_secs(30), &cfg)
+            .expect("30 s without success");
+        assert!(why.contains("for 30s"), "{why}");
+    }
 }

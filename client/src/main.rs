@@ -58,6 +58,12 @@ enum Cmd {
         /// Stop after this many edits (default: run until Ctrl-C).
         #[arg(long)]
         count: Option<u64>,
+        /// Give up (exit status 1) after this many failed attempts in a row.
+        #[arg(long, default_value_t = 20)]
+        max_failures: u32,
+        /// Give up (exit status 1) when no attempt has succeeded for this long (e.g. 30s).
+        #[arg(long, default_value = "30s")]
+        max_unreachable: String,
     },
     /// Write every product, with its ETag, as CSV (or JSON lines) for a spreadsheet.
     Export {
@@ -126,10 +132,16 @@ async fn main() -> anyhow::Result<()> {
         every,
         fields,
         count,
+        max_failures,
+        max_unreachable,
     }) = args.command
     {
         let every: Duration = humantime::parse_duration(&every)
             .with_context(|| format!("--every {every:?}: use a duration like 2s or 500ms"))?;
+        let max_unreachable: Duration =
+            humantime::parse_duration(&max_unreachable).with_context(|| {
+                format!("--max-unreachable {max_unreachable:?}: use a duration like 30s or 2m")
+            })?;
         return bot::run(BotConfig {
             server: args.server,
             user: args.user.unwrap_or_else(|| "carol".into()),
@@ -137,6 +149,8 @@ async fn main() -> anyhow::Result<()> {
             every,
             fields: bot::parse_fields(&fields)?,
             count,
+            max_failures: max_failures.max(1),
+            max_unreachable,
         })
         .await;
     }

@@ -11,7 +11,6 @@ use axum::http::{StatusCode, Version, header, uri::Authority};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::app::Shared;
 use crate::problem::ApiError;
 
 /// Limits on the request head.
@@ -25,8 +24,8 @@ pub struct HeadLimits {
     pub max_headers: usize,
 }
 
-pub async fn check_head(State(state): State<Shared>, req: Request, next: Next) -> Response {
-    match refuse(&state.head_limits, &req) {
+pub async fn check_head(State(limits): State<HeadLimits>, req: Request, next: Next) -> Response {
+    match refuse(&limits, &req) {
         Some(e) => e.into_response(),
         None => next.run(req).await,
     }

@@ -1,9 +1,10 @@
 //! `catalog-server`: the product catalog over HTTP, with exact RFC 9110 conditional
 //! requests, on SQLite or PostgreSQL, with a live change feed. Startup lives here; the
-//! parts are `app` (router, state), `serve` (connections, timeouts, caps, shutdown),
-//! `head` and `auth` (what is checked before any handler), `routes` (one module per resource),
-//! `storage` (the async boundary, its SQLite engine and its PostgreSQL engine for several
-//! instances on one database) and `feed` (the change log turned into events).
+//! parts are `state` (what handlers share), `app` (the router and its layers), `serve`
+//! (listener, connections, timeouts, caps, shutdown), `head` and `auth` (what is checked
+//! before any handler), `routes` (one module per resource), `storage` (the async
+//! boundary, its SQLite engine and its PostgreSQL engine for several instances on one
+//! database), `feed` (the change log turned into events) and `metrics` (what is counted).
 
 mod app;
 mod auth;
@@ -16,7 +17,9 @@ mod problem;
 mod routes;
 mod seed;
 mod serve;
+mod state;
 mod storage;
+mod user_command;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,13 +30,15 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio::sync::{Semaphore, watch};
 
-use crate::auth::{AuthMode, Users};
+use crate::auth::AuthMode;
 use crate::head::HeadLimits;
 use crate::serve::ServeOptions;
+use crate::user_command::UserCommand;
 
 use crate::feed::{Feed, FeedOptions};
+use crate::storage::CommitSync;
 use crate::storage::postgres::PgStore;
-use crate::storage::sqlite::{Options, SqliteStore, Sync};
+use crate::storage::sqlite::{Options, SqliteStore};
 
 /// The catalog server: products with ETags, If-Match and 412, and live change events.
 #[derive(Parser, Debug)]
@@ -64,7 +69,7 @@ struct Args {
     /// Commit durability: full survives power loss, normal survives a crash of the process
     /// (on PostgreSQL, normal turns synchronous_commit off).
     #[arg(long, value_enum, default_value = "full")]
-    sync: Sync,
+    sync: CommitSync,
     /// How many changes the change log keeps for resuming event streams.
     #[arg(long, default_value_t = 10_000)]
     change_log: i64,
@@ -106,7 +111,9 @@ struct Args {
     /// when all are busy a new one gets 503. Lowered to fit the file-descriptor limit.
     #[arg(long, default_value_t = 8192)]
     max_connections: usize,
-    /// Event streams (GET /events) open at most; past it: 503 with Retry-After.
+    /// Event streams (GET /events) open at most; past it: 503 with Retry-After. Never more
+    /// than 7/8 of --max-connections (lowered to fit), so that /health and writes always
+    /// find a connection.
     #[arg(long, default_value_t = 2048)]
     max_event_streams: usize,
     /// Bytes of request headers at most (past it: 431); hyper itself refuses a head
@@ -141,16 +148,6 @@ enum Command {
     Man,
 }
 
-#[derive(Subcommand, Debug)]
-enum UserCommand {
-    /// Add a user with a new random token, creating the file (mode 0600) if needed. The
-    /// token is printed once, on standard output; the file keeps only its SHA-256.
-    Add {
-        /// The user's name, as `updated_by` will show it.
-        name: String,
-    },
-}
-
 /// The request target at most, in bytes (past it: 414).
 const MAX_URI: usize = 8 * 1024;
 /// Header lines at most (past it: 431); hyper's own cap is twice this.
@@ -165,6 +162,9 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         // Colours for a person at a terminal; plain lines in a log file.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // A log that can no longer be written (its reader went away) must not stop the
+        // serving: by default the failure is reported with eprintln!, which panics then.
+        .log_internal_errors(false)
         .init();
     let args = Args::parse();
     match &args.command {
@@ -185,16 +185,15 @@ async fn main() -> anyhow::Result<()> {
         }
         _ => {}
     }
-    if let Some(Command::User(UserCommand::Add { name })) = &args.command {
-        return add_user(args.users.as_deref(), name);
+    if let Some(Command::User(command)) = &args.command {
+        return user_command::run(command, args.users.as_deref());
     }
-    let auth = match &args.users {
-        Some(path) => AuthMode::Bearer {
-            users: Users::load(path)?,
-            file: path.clone(),
-        },
+    let auth = Arc::new(match &args.users {
+        Some(path) => AuthMode::bearer(path)?,
         None => AuthMode::Open,
-    };
+    });
+    // From now on SIGHUP reloads the users file; it never ends the process.
+    spawn_reload_on_hangup(auth.clone())?;
     let (store, fresh, database) = open_store(&args).await?;
     let durability = store
         .durability()
@@ -229,17 +228,17 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.addr))?;
     let local = listener.local_addr()?;
-    let auth_note = match &auth {
+    let auth_note = match auth.as_ref() {
         AuthMode::Open => {
             "auth open: demo mode, anyone may write as any X-User; start with --users FILE to require tokens".to_string()
         }
-        AuthMode::Bearer { users, file } => format!(
+        AuthMode::Bearer { file, .. } => format!(
             "auth bearer: {} users from {}",
-            users.len(),
+            auth.user_count(),
             file.display()
         ),
     };
-    if matches!(auth, AuthMode::Open) && !local.ip().is_loopback() {
+    if matches!(*auth, AuthMode::Open) && !local.ip().is_loopback() {
         tracing::warn!(
             "listening on {local}, which is not loopback, in open demo mode: anyone who can reach it may change the catalog as anyone. Start with --users FILE (catalog-server user add NAME --users FILE) to require tokens."
         );
@@ -255,7 +254,14 @@ async fn main() -> anyhow::Result<()> {
         _ => args.max_connections,
     }
     .max(1);
-    let state = Arc::new(app::AppState {
+    let max_event_streams = event_stream_cap(args.max_event_streams, max_connections);
+    if max_event_streams < args.max_event_streams {
+        tracing::warn!(
+            "--max-event-streams {} lowered to {max_event_streams}: event streams may hold at most 7/8 of the {max_connections} connections, so that /health and writes always find one",
+            args.max_event_streams
+        );
+    }
+    let state = Arc::new(state::AppState {
         store,
         feed,
         allow_unconditional: args.allow_unconditional,
@@ -267,7 +273,7 @@ async fn main() -> anyhow::Result<()> {
             max_headers: MAX_HEADERS,
         },
         body_timeout: args.body_timeout,
-        event_streams: Arc::new(Semaphore::new(args.max_event_streams.max(1))),
+        event_streams: Arc::new(Semaphore::new(max_event_streams)),
         durability: durability.clone(),
         in_flight: Default::default(),
     });
@@ -291,12 +297,21 @@ async fn main() -> anyhow::Result<()> {
         tracing::info!("shutting down: finishing in-flight requests and ending event streams");
         let _ = stop_tx.send(true);
     });
-    let listener = app::DroppingListener::new(listener, args.write_timeout, args.send_buffer);
+    let listener = serve::DroppingListener::new(listener, args.write_timeout, args.send_buffer);
     serve::serve(listener, app::router(state), options, stop_rx).await;
     // Every acknowledged write was committed before its answer; dropping the last
     // handle on the store lets the SQLite writer finish its queue and stop.
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The event streams allowed with `connections` connections at most: what was asked,
+/// but never more than 7/8 of the connections. An event stream holds its connection for
+/// as long as it lasts; the eighth left over (one at least) keeps `/health` and writes
+/// answering when streams are at their cap.
+fn event_stream_cap(asked: usize, connections: usize) -> usize {
+    let reserve = connections.div_ceil(8).max(1);
+    asked.min(connections.saturating_sub(reserve))
 }
 
 /// Forgets Idempotency-Keys older than `ttl`, now and then: a key lives at least `ttl`.
@@ -315,25 +330,6 @@ fn spawn_key_pruning(store: Arc<dyn storage::Storage>, ttl: Duration) {
             }
         }
     });
-}
-
-/// `catalog-server user add NAME --users FILE`.
-fn add_user(users: Option<&std::path::Path>, name: &str) -> anyhow::Result<()> {
-    let Some(path) = users else {
-        anyhow::bail!(
-            "say which file: catalog-server user add {name} --users users.toml (or set CATALOG_USERS)"
-        );
-    };
-    let token = auth::add_user(path, name)?;
-    eprintln!(
-        "Added user {name} to {}. Its token, shown this once (the file keeps only its SHA-256):",
-        path.display()
-    );
-    println!("{token}");
-    eprintln!(
-        "Give it to {name}; the catalog client takes it as --token or CATALOG_TOKEN. Restart catalog-server to load the new user."
-    );
-    Ok(())
 }
 
 /// Opens the database `--db` names: PostgreSQL for a `postgres://` URL, else a SQLite
@@ -378,6 +374,23 @@ fn redact_password(url: &str) -> String {
     }
 }
 
+/// Reloads the users file on every SIGHUP (see [`AuthMode::reload`]).
+fn spawn_reload_on_hangup(auth: Arc<AuthMode>) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                auth.reload();
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = auth;
+    Ok(())
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -401,7 +414,16 @@ async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_password;
+    use super::{event_stream_cap, redact_password};
+
+    #[test]
+    fn event_streams_always_leave_connections_for_the_rest() {
+        assert_eq!(event_stream_cap(2048, 896), 784);
+        assert_eq!(event_stream_cap(2048, 8192), 2048);
+        assert_eq!(event_stream_cap(100, 16), 14);
+        assert_eq!(event_stream_cap(10, 3), 2);
+        assert_eq!(event_stream_cap(10, 1), 0);
+    }
 
     #[test]
     fn a_database_url_is_logged_without_its_password() {

@@ -1,6 +1,7 @@
-//! `GET /metrics`: what the server does, in the Prometheus text format. The `metrics`
-//! facade records; its Prometheus recorder keeps the values and renders them in our own
-//! route (it runs no listener of its own). The names, all prefixed `catalog_`:
+//! What the server does, counted in memory and rendered for `GET /metrics`
+//! (`routes::metrics`) in the Prometheus text format (version 0.0.4). The other parts call
+//! the functions here where things happen; this module knows no other part of the server.
+//! The names, all prefixed `catalog_`:
 //!
 //! - `http_requests_total{route,method,status}`: every request the router answered, by
 //!   matched route (`/products/{id}`, never the raw path), method and status.
@@ -9,115 +10,158 @@
 //! - `write_batch_size` and `commit_seconds{backend}`: histograms; SQLite's writer commits
 //!   a batch of writes per transaction, PostgreSQL one write per transaction.
 //! - `event_streams`: the event streams open now; `event_resets_total`: `reset` events
-//!   sent (a subscriber that fell behind, or resumed from a position the log no longer
-//!   has), the feed's lag made visible.
+//!   sent, one per subscriber told (a subscriber that fell behind, or resumed from a
+//!   position the log no longer has): the feed's lag made visible.
 //! - `presence`: the clients whose editor is on a product now ([`set_presence`]).
 
-use std::sync::OnceLock;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::extract::{MatchedPath, Request};
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-
-use crate::app::Shared;
-use crate::problem::ApiError;
-use crate::routes::{READ_ALLOW, options};
+use axum::response::Response;
 
 /// The Prometheus text format's media type.
 pub const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+const OUTCOMES: [&str; 3] = [
+    "not_modified",
+    "precondition_failed",
+    "precondition_required",
+];
 
-/// Installs the process-wide recorder (once; later calls do nothing). Values recorded
-/// before it are not kept.
-pub fn install() {
-    HANDLE.get_or_init(|| {
-        let builder = PrometheusBuilder::new()
-            .set_buckets_for_metric(
-                Matcher::Full("catalog_write_batch_size".into()),
-                &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
-            )
-            .and_then(|b| {
-                b.set_buckets_for_metric(
-                    Matcher::Full("catalog_commit_seconds".into()),
-                    &[
-                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-                    ],
-                )
-            });
-        let handle = builder.and_then(|b| b.install_recorder());
-        match handle {
-            Ok(handle) => {
-                describe();
-                Some(handle)
-            }
-            Err(e) => {
-                tracing::warn!("metrics are off: {e}");
-                None
-            }
+/// A histogram with fixed upper bounds.
+struct Histogram {
+    bounds: &'static [f64],
+    /// Observations per bucket (not cumulative); the last is above every bound.
+    counts: Vec<AtomicU64>,
+    /// The sum of the observations, as f64 bits.
+    sum: AtomicU64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Self {
+        Histogram {
+            bounds,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum: AtomicU64::new(0f64.to_bits()),
         }
-    });
+    }
+
+    fn observe(&self, value: f64) {
+        let bucket = self
+            .bounds
+            .iter()
+            .position(|b| value <= *b)
+            .unwrap_or(self.bounds.len());
+        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        let _ = self
+            .sum
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                Some((f64::from_bits(bits) + value).to_bits())
+            });
+    }
+
+    /// Its samples, with `labels` (`name="value",` each) before `le`; nothing until the
+    /// first observation.
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let counts: Vec<u64> = self
+            .counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return;
+        }
+        let mut cumulative = 0;
+        for (i, count) in counts.iter().enumerate() {
+            cumulative += count;
+            let le = self
+                .bounds
+                .get(i)
+                .map_or_else(|| "+Inf".to_string(), f64::to_string);
+            let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{le}\"}} {cumulative}");
+        }
+        let labels = labels.trim_end_matches(',');
+        let sum = f64::from_bits(self.sum.load(Ordering::Relaxed));
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+        let _ = writeln!(out, "{name}_count{{{labels}}} {total}");
+    }
 }
 
-fn describe() {
-    metrics::describe_counter!(
-        "catalog_http_requests_total",
-        "Requests answered, by matched route, method and status."
-    );
-    metrics::describe_counter!(
-        "catalog_conditional_responses_total",
-        "Conditional outcomes: not_modified (304), precondition_failed (412), precondition_required (428)."
-    );
-    metrics::describe_histogram!(
-        "catalog_write_batch_size",
-        "Writes committed in one SQLite transaction."
-    );
-    metrics::describe_histogram!(
-        "catalog_commit_seconds",
-        metrics::Unit::Seconds,
-        "Time to commit one transaction (a batch on SQLite, one write on PostgreSQL)."
-    );
-    metrics::describe_gauge!("catalog_event_streams", "Event streams (GET /events) open.");
-    metrics::describe_counter!(
-        "catalog_event_resets_total",
-        "reset events sent: a subscriber fell behind, or resumed from a position the change log no longer has."
-    );
-    metrics::describe_gauge!(
-        "catalog_presence",
-        "Clients whose editor is on a product now."
-    );
-    // Present from the first scrape, not only after the first of each.
-    for outcome in [
-        "not_modified",
-        "precondition_failed",
-        "precondition_required",
-    ] {
-        metrics::counter!("catalog_conditional_responses_total", "outcome" => outcome, "method" => "GET")
-            .absolute(0);
-    }
-    metrics::counter!("catalog_event_resets_total").absolute(0);
-    metrics::gauge!("catalog_event_streams").set(0.0);
-    metrics::gauge!("catalog_presence").set(0.0);
+struct Metrics {
+    /// (route, method, status) -> requests.
+    requests: Mutex<BTreeMap<(String, &'static str, u16), u64>>,
+    /// (outcome, method) -> responses.
+    conditional: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    resets: AtomicU64,
+    event_streams: AtomicI64,
+    presence: AtomicU64,
+    batch_size: Histogram,
+    commit_sqlite: Histogram,
+    commit_postgres: Histogram,
 }
+
+const COMMIT_SECONDS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    // Present from the first scrape, not only after the first of each.
+    let conditional = OUTCOMES.iter().map(|o| ((*o, "GET"), 0)).collect();
+    Metrics {
+        requests: Mutex::default(),
+        conditional: Mutex::new(conditional),
+        resets: AtomicU64::new(0),
+        event_streams: AtomicI64::new(0),
+        presence: AtomicU64::new(0),
+        batch_size: Histogram::new(&[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]),
+        commit_sqlite: Histogram::new(COMMIT_SECONDS),
+        commit_postgres: Histogram::new(COMMIT_SECONDS),
+    }
+});
 
 /// Sets the presence gauge: the clients whose editor is on a product now.
 pub fn set_presence(n: usize) {
-    metrics::gauge!("catalog_presence").set(n as f64);
+    METRICS.presence.store(n as u64, Ordering::Relaxed);
 }
 
 /// One committed SQLite batch: how many writes it held and how long the commit took.
 pub fn sqlite_batch(size: usize, commit: Duration) {
-    metrics::histogram!("catalog_write_batch_size").record(size as f64);
-    metrics::histogram!("catalog_commit_seconds", "backend" => "sqlite").record(commit);
+    METRICS.batch_size.observe(size as f64);
+    METRICS.commit_sqlite.observe(commit.as_secs_f64());
 }
 
 /// One committed PostgreSQL write transaction and how long its commit took.
 pub fn postgres_commit(commit: Duration) {
-    metrics::histogram!("catalog_commit_seconds", "backend" => "postgres").record(commit);
+    METRICS.commit_postgres.observe(commit.as_secs_f64());
+}
+
+/// One `reset` event sent to one subscriber (the feed calls this where it sends it).
+pub fn reset_sent() {
+    METRICS.resets.fetch_add(1, Ordering::Relaxed);
+}
+
+/// One open event stream, for the `catalog_event_streams` gauge: counted while it lasts
+/// (its holder is dropped when the stream ends or its client goes away).
+pub struct OpenStream(());
+
+impl OpenStream {
+    pub fn open() -> Self {
+        METRICS.event_streams.fetch_add(1, Ordering::Relaxed);
+        OpenStream(())
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        METRICS.event_streams.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 fn method_label(method: &Method) -> &'static str {
@@ -136,8 +180,7 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// The middleware that counts every request by matched route, method and status, and
-/// keeps the event-stream gauge and reset counter while an event stream's body lasts.
+/// The middleware that counts every request by matched route, method and status.
 pub async fn track(req: Request, next: Next) -> Response {
     let method = method_label(req.method());
     let route = req
@@ -148,120 +191,134 @@ pub async fn track(req: Request, next: Next) -> Response {
         .unwrap_or_else(|| "unmatched".into());
     let response = next.run(req).await;
     let status = response.status();
-    metrics::counter!(
-        "catalog_http_requests_total",
-        "route" => route,
-        "method" => method,
-        "status" => status.as_str().to_string(),
-    )
-    .increment(1);
+    if let Ok(mut requests) = METRICS.requests.lock() {
+        *requests
+            .entry((route, method, status.as_u16()))
+            .or_default() += 1;
+    }
     let outcome = match status {
         StatusCode::NOT_MODIFIED => Some("not_modified"),
         StatusCode::PRECONDITION_FAILED => Some("precondition_failed"),
         StatusCode::PRECONDITION_REQUIRED => Some("precondition_required"),
         _ => None,
     };
-    if let Some(outcome) = outcome {
-        metrics::counter!("catalog_conditional_responses_total", "outcome" => outcome, "method" => method)
-            .increment(1);
+    if let Some(outcome) = outcome
+        && let Ok(mut conditional) = METRICS.conditional.lock()
+    {
+        *conditional.entry((outcome, method)).or_default() += 1;
     }
-    let event_stream = status == StatusCode::OK
-        && response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-    if event_stream {
-        count_resets(response)
-    } else {
-        response
-    }
+    response
 }
 
-/// One open event stream, for the `catalog_event_streams` gauge: counted while its body
-/// lasts (the body is dropped when the stream ends or its client goes away).
-struct OpenStream;
-
-impl OpenStream {
-    fn new() -> Self {
-        metrics::gauge!("catalog_event_streams").increment(1.0);
-        OpenStream
-    }
+/// A label value as the text format writes it.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', r"\\")
+        .replace('"', "\\\"")
+        .replace('\n', r"\n")
 }
 
-impl Drop for OpenStream {
-    fn drop(&mut self) {
-        metrics::gauge!("catalog_event_streams").decrement(1.0);
-    }
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
-/// Counts the open event stream and the `reset` events its body carries.
-fn count_resets(response: Response) -> Response {
-    let (parts, body) = response.into_parts();
-    let open = OpenStream::new();
-    let stream = futures_util::StreamExt::map(body.into_data_stream(), move |chunk| {
-        let _open = &open;
-        if let Ok(bytes) = &chunk {
-            // Every event is one frame; a data line never starts with `event:`.
-            let resets = bytes
-                .split(|b| *b == b'\n')
-                .filter(|line| *line == b"event: reset")
-                .count();
-            if resets > 0 {
-                metrics::counter!("catalog_event_resets_total").increment(resets as u64);
-            }
+/// Every metric, in the Prometheus text format.
+pub fn render() -> String {
+    let m = &*METRICS;
+    let mut out = String::new();
+    header(
+        &mut out,
+        "catalog_http_requests_total",
+        "counter",
+        "Requests answered, by matched route, method and status.",
+    );
+    if let Ok(requests) = m.requests.lock() {
+        for ((route, method, status), n) in requests.iter() {
+            let route = escape(route);
+            let _ = writeln!(
+                out,
+                "catalog_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}"
+            );
         }
-        chunk
-    });
-    Response::from_parts(parts, Body::from_stream(stream))
-}
-
-/// `GET /metrics`. With `--users` it takes a token like the data does (a scraper sends
-/// one): it tells how busy the server is and with what.
-pub async fn metrics_route(
-    State(state): State<Shared>,
-    method: Method,
-) -> Result<Response, ApiError> {
-    match method {
-        Method::GET | Method::HEAD => {}
-        Method::OPTIONS => return Ok(options(READ_ALLOW, false)),
-        _ => return Err(ApiError::method_not_allowed(READ_ALLOW)),
     }
-    let Some(Some(handle)) = HANDLE.get() else {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "metrics-off",
-            "Service Unavailable",
-            "Metrics are not recorded by this process (see its log).",
-        ));
-    };
-    set_presence(state.feed.presence_count());
-    handle.run_upkeep();
-    let mut response = handle.render().into_response();
-    let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    header(
+        &mut out,
+        "catalog_conditional_responses_total",
+        "counter",
+        "Conditional outcomes: not_modified (304), precondition_failed (412), precondition_required (428).",
+    );
+    if let Ok(conditional) = m.conditional.lock() {
+        for ((outcome, method), n) in conditional.iter() {
+            let _ = writeln!(
+                out,
+                "catalog_conditional_responses_total{{outcome=\"{outcome}\",method=\"{method}\"}} {n}"
+            );
+        }
+    }
+    header(
+        &mut out,
+        "catalog_write_batch_size",
+        "histogram",
+        "Writes committed in one SQLite transaction.",
+    );
+    m.batch_size
+        .render(&mut out, "catalog_write_batch_size", "");
+    header(
+        &mut out,
+        "catalog_commit_seconds",
+        "histogram",
+        "Time to commit one transaction (a batch on SQLite, one write on PostgreSQL), in seconds.",
+    );
+    m.commit_sqlite
+        .render(&mut out, "catalog_commit_seconds", "backend=\"sqlite\",");
+    m.commit_postgres
+        .render(&mut out, "catalog_commit_seconds", "backend=\"postgres\",");
+    header(
+        &mut out,
+        "catalog_event_streams",
+        "gauge",
+        "Event streams (GET /events) open.",
+    );
+    let streams = m.event_streams.load(Ordering::Relaxed);
+    let _ = writeln!(out, "catalog_event_streams {streams}");
+    header(
+        &mut out,
+        "catalog_event_resets_total",
+        "counter",
+        "reset events sent: a subscriber fell behind, or resumed from a position the change log no longer has.",
+    );
+    let resets = m.resets.load(Ordering::Relaxed);
+    let _ = writeln!(out, "catalog_event_resets_total {resets}");
+    header(
+        &mut out,
+        "catalog_presence",
+        "gauge",
+        "Clients whose editor is on a product now.",
+    );
+    let presence = m.presence.load(Ordering::Relaxed);
+    let _ = writeln!(out, "catalog_presence {presence}");
+    out
 }
 
-#[utoipa::path(
-    method(get, head),
-    path = "/metrics",
-    tag = "operations",
-    operation_id = "getMetrics",
-    responses(
-        (status = 200, description = "The metrics, in the Prometheus text format.", content_type = "text/plain", body = String),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-    )
-)]
-#[allow(dead_code)]
-pub(crate) fn get_metrics() {}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-#[utoipa::path(
-    options,
-    path = "/metrics",
-    tag = "operations",
-    operation_id = "optionsMetrics",
-    responses((status = 204, description = "The methods supported.", headers(("Allow" = String))))
-)]
-#[allow(dead_code)]
-pub(crate) fn options_metrics() {}
+    #[test]
+    fn a_histogram_is_cumulative_with_sum_and_count() {
+        let h = Histogram::new(&[1.0, 2.0]);
+        let mut out = String::new();
+        h.render(&mut out, "x", "");
+        assert_eq!(out, "", "nothing before the first observation");
+        for v in [0.5, 1.5, 1.5, 3.0] {
+            h.observe(v);
+        }
+        h.render(&mut out, "x", "backend=\"b\",");
+        assert_eq!(
+            out,
+            "x_bucket{backend=\"b\",le=\"1\"} 1\nx_bucket{backend=\"b\",le=\"2\"} 3\nx_bucket{backend=\"b\",le=\"+Inf\"} 4\nx_sum{backend=\"b\"} 6.5\nx_count{backend=\"b\"} 4\n"
+        );
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

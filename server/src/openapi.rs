@@ -5,181 +5,30 @@
 
 use std::sync::OnceLock;
 
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use catalog_shared::event::{ChangeEvent, Op, ResetEvent};
 use catalog_shared::presence::{Announce, PresenceEvent};
-use catalog_shared::problem::{PROBLEM_JSON, Problem};
+use catalog_shared::problem::Problem;
 use catalog_shared::product::{FieldError, Product, Status, VersionInfo};
-use serde::Serialize;
+use utoipa::openapi::Ref;
 use utoipa::openapi::path::{Operation, PathItem};
-use utoipa::openapi::response::{Response as ApiResponse, ResponseBuilder};
-use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{Content, Header, Ref, RefOr};
-use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
+use utoipa::{Modify, OpenApi};
 
-use crate::problem::ApiError;
-use crate::routes::{READ_ALLOW, events, health, options, products, versions};
-
-/// The body of a create (`POST /products`) or a full replacement (`PUT /products/{id}`):
-/// the editable fields. The server-managed members of a product may be sent back as they
-/// came; they are ignored. Any other member is refused (422).
-#[derive(ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct ProductBody {
-    /// 1 to 64 of `A-Z`, `0-9` and `-`; unique among live products (409 otherwise).
-    #[schema(pattern = "^[A-Z0-9-]{1,64}$")]
-    sku: String,
-    /// 1 to 200 characters, not only white space, no control characters.
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
-    )]
-    name: String,
-    /// At most 5000 characters; no control characters but line feed and tab. Absent or
-    /// null: empty.
-    #[schema(max_length = 5000, pattern = "^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$")]
-    description: Option<String>,
-    /// The price in cents.
-    #[schema(minimum = 0, maximum = 9_007_199_254_740_992_i64)]
-    price_cents: i64,
-    status: Status,
-    /// Ignored (server-managed).
-    id: Option<serde_json::Value>,
-    /// Ignored (server-managed).
-    version: Option<serde_json::Value>,
-    /// Ignored (server-managed).
-    updated_at: Option<serde_json::Value>,
-    /// Ignored (server-managed).
-    updated_by: Option<serde_json::Value>,
-    /// Ignored (server-managed).
-    etag: Option<serde_json::Value>,
-}
-
-/// A JSON merge patch (RFC 7396) of the editable fields: a member present replaces the
-/// field; `description: null` empties it. Any other null leaves the product invalid (422).
-#[derive(ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct ProductPatch {
-    // Every member is optional (a merge patch names what it changes); only
-    // `description` may be null (null removes a member, and the others are required).
-    #[schema(nullable = false, pattern = "^[A-Z0-9-]{1,64}$")]
-    sku: Option<String>,
-    #[schema(
-        nullable = false,
-        min_length = 1,
-        max_length = 200,
-        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
-    )]
-    name: Option<String>,
-    #[schema(max_length = 5000, pattern = "^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$")]
-    #[schema(nullable)]
-    description: Option<String>,
-    #[schema(nullable = false, minimum = 0, maximum = 9_007_199_254_740_992_i64)]
-    price_cents: Option<i64>,
-    #[schema(nullable = false)]
-    status: Option<Status>,
-}
-
-/// One page of the product list.
-#[derive(ToSchema, Serialize)]
-pub struct ProductPage {
-    pub items: Vec<Product>,
-    /// The next page's URL, or null on the last page.
-    pub next: Option<String>,
-}
-
-/// What `/health` says.
-#[derive(ToSchema, Serialize)]
-pub struct Health {
-    /// Always `ok`.
-    pub status: String,
-    /// `open` (anyone may write, as `X-User` says) or `bearer` (tokens required).
-    pub auth: String,
-    /// The commit durability the database writer runs with.
-    #[schema(value_type = Object)]
-    pub durability: serde_json::Value,
-}
-
-/// An error: RFC 9457 problem details.
-#[derive(ToResponse)]
-#[response(
-    description = "An error, as RFC 9457 problem details (`application/problem+json`).",
-    content_type = "application/problem+json"
-)]
-#[allow(dead_code)]
-pub struct ProblemResponse(Problem);
-
-/// The reusable responses that carry headers of their own.
-fn problem_with(description: &str, headers: &[(&str, &str)]) -> ApiResponse {
-    let mut b = ResponseBuilder::new().description(description).content(
-        PROBLEM_JSON,
-        Content::new(Some(Ref::from_schema_name("Problem"))),
-    );
-    for (name, what) in headers {
-        b = b.header(*name, header_doc(what));
-    }
-    b.build()
-}
-
-fn header_doc(description: &str) -> Header {
-    let mut h = Header::new(ObjectBuilder::new().schema_type(Type::String));
-    h.description = Some(description.to_string());
-    h
-}
-
-macro_rules! problem_response {
-    ($name:ident, $description:expr, [$(($h:expr, $d:expr)),*]) => {
-        #[doc = $description]
-        pub struct $name;
-        impl<'s> ToResponse<'s> for $name {
-            fn response() -> (&'s str, RefOr<ApiResponse>) {
-                (stringify!($name), problem_with($description, &[$(($h, $d)),*]).into())
-            }
-        }
-    };
-}
-
-problem_response!(
-    PreconditionFailed,
-    "A precondition (If-Match, If-None-Match, If-Unmodified-Since) does not hold. The body has `current_etag` and `current`.",
-    [
-        ("ETag", "The current ETag."),
-        ("Last-Modified", "When the current version was made.")
-    ]
-);
-problem_response!(
-    MethodNotAllowed,
-    "The resource does not support this method.",
-    [("Allow", "The methods it supports.")]
-);
-problem_response!(
-    UnsupportedMediaType,
-    "The body's Content-Type is not the one the method takes.",
-    [("Accept-Patch", "On PATCH: application/merge-patch+json.")]
-);
-problem_response!(
-    Unauthorized,
-    "With --users: no valid bearer token.",
-    [(
-        "WWW-Authenticate",
-        "Bearer realm=\"catalog\", with error=\"invalid_token\" when a token was sent."
-    )]
-);
-problem_response!(
-    Unavailable,
-    "Busy, the database cannot take changes now, as many connections or event streams as the server takes, or metrics are off.",
-    [("Retry-After", "Seconds to wait before trying again.")]
-);
-problem_response!(
-    RequestTimeout,
-    "The request head or body did not arrive in time.",
-    [("Connection", "close")]
-);
+use crate::problem::{
+    MethodNotAllowed, PreconditionFailed, ProblemResponse, RequestTimeout, Unauthorized,
+    Unavailable, UnsupportedMediaType,
+};
+use crate::routes::health::Health;
+use crate::routes::products::ProductPage;
+use crate::routes::{
+    READ_ALLOW, events, health, metrics, not_allowed, options, presence, products, versions,
+};
+use crate::state::Shared;
+use catalog_shared::body::{ProductBody, ProductPatch};
 
 /// The document.
 #[derive(OpenApi)]
@@ -204,10 +53,10 @@ problem_response!(
         versions::get_version,
         versions::options_version,
         events::get_events,
-        put_presence,
-        delete_presence,
-        crate::metrics::get_metrics,
-        crate::metrics::options_metrics,
+        presence::announce,
+        presence::withdraw,
+        metrics::get_metrics,
+        metrics::options_metrics,
         get_openapi,
         options_openapi,
     ),
@@ -341,22 +190,15 @@ fn non_null_parameters(doc: &mut serde_json::Value) {
     }
 }
 
-/// `GET /openapi.json`: public, like `/health`: it describes the API, not the data.
-pub async fn openapi_route(method: Method) -> Result<Response, ApiError> {
-    match method {
-        Method::GET | Method::HEAD => {
-            let mut response = (StatusCode::OK, document()).into_response();
-            let h = response.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            Ok(response)
-        }
-        Method::OPTIONS => Ok(options(READ_ALLOW, false)),
-        _ => Err(ApiError::method_not_allowed(READ_ALLOW)),
-    }
+/// `/openapi.json`: GET (and HEAD) and OPTIONS; public, like `/health`: it describes the
+/// API, not the data.
+pub fn router() -> Router<Shared> {
+    Router::new().route(
+        "/openapi.json",
+        get(get_openapi)
+            .options(options_openapi)
+            .fallback(not_allowed(READ_ALLOW)),
+    )
 }
 
 #[utoipa::path(
@@ -369,8 +211,16 @@ pub async fn openapi_route(method: Method) -> Result<Response, ApiError> {
         (status = 405, response = MethodNotAllowed),
     )
 )]
-#[allow(dead_code)]
-fn get_openapi() {}
+async fn get_openapi() -> Response {
+    let mut response = (StatusCode::OK, document()).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
 
 #[utoipa::path(
     options,
@@ -379,43 +229,6 @@ fn get_openapi() {}
     operation_id = "optionsOpenApi",
     responses((status = 204, description = "The methods supported.", headers(("Allow" = String))))
 )]
-#[allow(dead_code)]
-fn options_openapi() {}
-
-// `/presence` (its handler is routes::presence).
-
-#[utoipa::path(
-    put,
-    path = "/presence",
-    tag = "live",
-    operation_id = "announcePresence",
-    description = "Announce or renew that this client's editor is on a product (and field). Advisory: it never blocks a write. Expires without renewal, and at once when the client's event stream ends.",
-    params(
-        ("X-Client-Id" = String, Header, description = "The client's random id, the same as on its event stream: 1 to 64 visible ASCII characters.", pattern = "^[!-~]{1,64}$"),
-    ),
-    request_body(content = Announce, content_type = "application/json"),
-    responses(
-        (status = 204, description = "Announced."),
-        (status = 405, response = MethodNotAllowed),
-        (status = 413, response = ProblemResponse),
-        (status = 422, response = ProblemResponse),
-    )
-)]
-#[allow(dead_code)]
-fn put_presence() {}
-
-#[utoipa::path(
-    delete,
-    path = "/presence",
-    tag = "live",
-    operation_id = "withdrawPresence",
-    params(
-        ("X-Client-Id" = String, Header, description = "The client's random id.", pattern = "^[!-~]{1,64}$"),
-    ),
-    responses(
-        (status = 204, description = "Withdrawn (also when there was nothing to withdraw)."),
-        (status = 405, response = MethodNotAllowed),
-    )
-)]
-#[allow(dead_code)]
-fn delete_presence() {}
+async fn options_openapi() -> Response {
+    options(READ_ALLOW, false)
+}

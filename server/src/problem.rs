@@ -1,9 +1,13 @@
 //! Error responses: every error the server sends is an RFC 9457 `application/problem+json`
-//! body, built here.
+//! body, built here; and the error responses as the OpenAPI document names them.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use catalog_shared::problem::{PROBLEM_JSON, Problem};
+use utoipa::ToResponse;
+use utoipa::openapi::response::{Response as ApiResponse, ResponseBuilder};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{Content, Header, Ref, RefOr};
 
 use crate::storage::StoreError;
 
@@ -134,6 +138,80 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+// The error responses of the OpenAPI document, named by the operations' annotations.
+
+/// The reusable responses that carry headers of their own.
+fn problem_with(description: &str, headers: &[(&str, &str)]) -> ApiResponse {
+    let mut b = ResponseBuilder::new().description(description).content(
+        PROBLEM_JSON,
+        Content::new(Some(Ref::from_schema_name("Problem"))),
+    );
+    for (name, what) in headers {
+        b = b.header(*name, header_doc(what));
+    }
+    b.build()
+}
+
+fn header_doc(description: &str) -> Header {
+    let mut h = Header::new(ObjectBuilder::new().schema_type(Type::String));
+    h.description = Some(description.to_string());
+    h
+}
+
+macro_rules! problem_response {
+    ($name:ident, $description:expr, [$(($h:expr, $d:expr)),*]) => {
+        #[doc = $description]
+        pub struct $name;
+        impl<'s> ToResponse<'s> for $name {
+            fn response() -> (&'s str, RefOr<ApiResponse>) {
+                (stringify!($name), problem_with($description, &[$(($h, $d)),*]).into())
+            }
+        }
+    };
+}
+
+problem_response!(
+    ProblemResponse,
+    "An error, as RFC 9457 problem details (`application/problem+json`).",
+    []
+);
+problem_response!(
+    PreconditionFailed,
+    "A precondition (If-Match, If-None-Match, If-Unmodified-Since) does not hold. The body has `current_etag` and `current`.",
+    [
+        ("ETag", "The current ETag."),
+        ("Last-Modified", "When the current version was made.")
+    ]
+);
+problem_response!(
+    MethodNotAllowed,
+    "The resource does not support this method.",
+    [("Allow", "The methods it supports.")]
+);
+problem_response!(
+    UnsupportedMediaType,
+    "The body's Content-Type is not the one the method takes.",
+    [("Accept-Patch", "On PATCH: application/merge-patch+json.")]
+);
+problem_response!(
+    Unauthorized,
+    "With --users: no valid bearer token.",
+    [(
+        "WWW-Authenticate",
+        "Bearer realm=\"catalog\", with error=\"invalid_token\" when a token was sent."
+    )]
+);
+problem_response!(
+    Unavailable,
+    "Busy, the database cannot take changes now, or as many connections or event streams as the server takes.",
+    [("Retry-After", "Seconds to wait before trying again.")]
+);
+problem_response!(
+    RequestTimeout,
+    "The request head or body did not arrive in time.",
+    [("Connection", "close")]
+);
 
 #[cfg(test)]
 mod tests {

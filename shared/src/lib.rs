@@ -2,6 +2,8 @@
 //! validation, entity tags and precondition evaluation (RFC 9110), the change-event format,
 //! problem details (RFC 9457), and the three-way field merge. No I/O.
 
+#[cfg(feature = "utoipa")]
+pub mod body;
 pub mod etag;
 pub mod event;
 pub mod merge;

@@ -94,6 +94,22 @@ fn build_binaries() -> Result<Vec<(String, PathBuf)>, String> {
     Ok(bins)
 }
 
+/// Whether this is a CI run (`CI` set, as CI services and `.ci/run` set it): there, a
+/// test whose tool is missing fails instead of skipping.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"))
+}
+
+/// A test cannot run because a tool it drives is missing (`why` says which and how to
+/// get it). In CI that is a failure, since CI installs every tool; elsewhere the test says
+/// SKIPPED on standard output and returns.
+pub fn missing_tool(test: &str, why: &str) {
+    if in_ci() {
+        panic!("{test} cannot run: {why}. CI is set, and a CI run must not skip it.");
+    }
+    println!("SKIPPED {test}: {why}");
+}
+
 /// Whether the black-box tests run their servers on PostgreSQL (`CATALOG_TEST_DB=postgres`)
 /// rather than on SQLite files.
 pub fn on_postgres() -> bool {
@@ -108,6 +124,8 @@ pub struct Server {
     /// shares the database.
     pub db: PathBuf,
     args: Vec<String>,
+    /// The open-file limit (`ulimit -n`) the server runs under, when a test sets one.
+    fd_limit: Option<u64>,
     log: Arc<Mutex<Vec<String>>>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -136,14 +154,35 @@ impl Server {
 
     /// A server on the given database file and address.
     pub fn start_on(db: &Path, args: &[&str], addr: &str) -> anyhow::Result<Server> {
+        Self::start_limited(db, args, addr, None)
+    }
+
+    /// A server on a fresh SQLite database, run under an open-file limit (`ulimit -n`),
+    /// as on a machine whose limit is low.
+    pub fn start_with_fd_limit(args: &[&str], fd_limit: u64) -> Server {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let db = dir.path().join("catalog.db");
+        let mut server = Self::start_limited(&db, args, "127.0.0.1:0", Some(fd_limit))
+            .expect("the server starts");
+        server._dir = Some(dir);
+        server
+    }
+
+    fn start_limited(
+        db: &Path,
+        args: &[&str],
+        addr: &str,
+        fd_limit: Option<u64>,
+    ) -> anyhow::Result<Server> {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         let log = Arc::new(Mutex::new(Vec::new()));
-        let (child, addr) = spawn(db, &args, addr, log.clone())?;
+        let (child, addr) = spawn(db, &args, addr, fd_limit, log.clone())?;
         Ok(Server {
             child: Some(child),
             addr,
             db: db.to_path_buf(),
             args,
+            fd_limit,
             log,
             _dir: None,
         })
@@ -178,6 +217,28 @@ impl Server {
 
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
+    }
+
+    /// Sends the server a signal by name (`HUP`, `TERM`, ...), as an operator's `kill`
+    /// does.
+    pub fn signal(&self, name: &str) -> anyhow::Result<()> {
+        let pid = self.pid().context("the server is not running")?;
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(pid.to_string())
+            .status()
+            .context("running kill")?;
+        if !status.success() {
+            bail!("kill -{name} {pid} failed");
+        }
+        Ok(())
+    }
+
+    /// Whether the server process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// SIGKILL: no chance to flush or clean up.
@@ -215,7 +276,7 @@ impl Server {
     pub fn restart(&mut self) -> anyhow::Result<()> {
         self.kill9();
         let addr = self.addr.to_string();
-        let (child, addr) = spawn(&self.db, &self.args, &addr, self.log.clone())?;
+        let (child, addr) = spawn(&self.db, &self.args, &addr, self.fd_limit, self.log.clone())?;
         self.child = Some(child);
         self.addr = addr;
         Ok(())
@@ -232,9 +293,22 @@ fn spawn(
     db: &Path,
     args: &[String],
     addr: &str,
+    fd_limit: Option<u64>,
     log: Arc<Mutex<Vec<String>>>,
 ) -> anyhow::Result<(Child, SocketAddr)> {
-    let mut child = Command::new(bin("catalog-server"))
+    let mut command = match fd_limit {
+        // The shell lowers its limit and becomes the server (exec): the child's pid is
+        // the server's.
+        Some(n) => {
+            let mut c = Command::new("sh");
+            c.arg("-c")
+                .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                .arg(bin("catalog-server"));
+            c
+        }
+        None => Command::new(bin("catalog-server")),
+    };
+    let mut child = command
         .arg("--db")
         .arg(db)
         .arg("--addr")
@@ -423,6 +497,21 @@ pub fn raw_status(text: &str) -> u16 {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)
+}
+
+/// Runs `catalog-server` with these arguments (a `user` command, say) and returns its
+/// exit status, standard output and standard error.
+pub fn server_command(args: &[&str]) -> anyhow::Result<(bool, String, String)> {
+    let out = Command::new(bin("catalog-server"))
+        .args(args)
+        .env_remove("CATALOG_USERS")
+        .output()
+        .context("running catalog-server")?;
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
 }
 
 /// Creates a users file holding one user, with `catalog-server user add`, and returns

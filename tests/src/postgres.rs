@@ -303,12 +303,13 @@ pub fn shared() -> &'static Cluster {
     }
 }
 
-/// The shared cluster for a PostgreSQL-only test, or `None` (with a line saying the test
-/// is skipped) when PostgreSQL is not installed here.
+/// The shared cluster for a PostgreSQL-only test, or `None` when PostgreSQL is not
+/// installed here (see [`crate::missing_tool`]: a failure in CI, SKIPPED elsewhere).
 pub fn shared_or_skip(test: &str) -> Option<&'static Cluster> {
     if bin_dir().is_none() {
-        eprintln!(
-            "SKIPPED {test}: PostgreSQL is not installed (apt-get install postgresql; .ci/run does)"
+        crate::missing_tool(
+            test,
+            "PostgreSQL is not installed (apt-get install postgresql; .ci/run does)",
         );
         return None;
     }

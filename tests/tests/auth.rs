@@ -1,10 +1,11 @@
 //! Who may write: open demo mode without `--users`, bearer tokens with it (`catalog-server
-//! user add`), the 401 challenge, `updated_by` from the token, and the warnings.
+//! user add|list|remove|rotate`), the 401 challenge, `updated_by` from the token, the
+//! warnings, and the users file reloaded on SIGHUP.
 
 use std::time::Duration;
 
 use catalog_tests::{
-    Server, add_user, client, health, product_json, raw_exchange, raw_status, send,
+    Server, add_user, client, health, product_json, raw_exchange, raw_status, send, server_command,
 };
 
 #[tokio::test]
@@ -168,4 +169,152 @@ async fn a_users_file_that_cannot_be_read_stops_the_start() {
         "127.0.0.1:0",
     );
     assert!(r.is_err(), "no silent fallback to open mode");
+}
+
+/// Runs `catalog-server user ARGS --users FILE`, which must succeed; returns its stdout.
+fn user_command(users: &std::path::Path, args: &[&str]) -> String {
+    let mut all = vec!["user"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--users", users.to_str().unwrap()]);
+    let (ok, out, err) = server_command(&all).unwrap();
+    assert!(ok, "catalog-server {all:?} failed: {err}");
+    out
+}
+
+async fn status_with(s: &Server, token: &str) -> u16 {
+    send(client().get(s.url("/products/1")).bearer_auth(token))
+        .await
+        .status
+}
+
+#[tokio::test]
+async fn user_list_remove_rotate_take_effect_on_sighup_and_end_the_removed_users_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    let alice = add_user(&users, "alice").unwrap();
+    let bob = add_user(&users, "bob").unwrap();
+    let carol = add_user(&users, "carol").unwrap();
+    assert_eq!(user_command(&users, &["list"]), "alice\nbob\ncarol\n");
+    let s = Server::start_with_args(&["--users", users.to_str().unwrap()]);
+    for token in [&alice, &bob, &carol] {
+        assert_eq!(status_with(&s, token).await, 200);
+    }
+    // Bob and carol each have an event stream open.
+    let c = client();
+    let mut bobs_stream = c
+        .get(s.url("/events"))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap();
+    let mut carols_stream = c
+        .get(s.url("/events"))
+        .bearer_auth(&carol)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            bobs_stream.status().as_u16(),
+            carols_stream.status().as_u16()
+        ),
+        (200, 200)
+    );
+
+    user_command(&users, &["remove", "bob"]);
+    let new_carol = user_command(&users, &["rotate", "carol"])
+        .trim()
+        .to_string();
+    assert!(
+        new_carol.starts_with("cat_") && new_carol != carol,
+        "{new_carol}"
+    );
+    assert_eq!(user_command(&users, &["list"]), "alice\ncarol\n");
+    // The running server has not been told yet.
+    assert_eq!(status_with(&s, &bob).await, 200);
+
+    s.signal("HUP").unwrap();
+    s.wait_for_log("reloaded the users file", Duration::from_secs(10))
+        .expect("the reload is said in the log");
+    let line = s
+        .wait_for_log("reloaded the users file", Duration::ZERO)
+        .unwrap();
+    assert!(
+        line.contains("2 users") && line.contains("removed: bob"),
+        "{line}"
+    );
+    // At once: the removed user and the replaced token are refused, the others pass.
+    let refused = send(client().get(s.url("/products/1")).bearer_auth(&bob)).await;
+    refused.problem(401);
+    assert_eq!(
+        status_with(&s, &carol).await,
+        401,
+        "the old token stops working"
+    );
+    assert_eq!(status_with(&s, &new_carol).await, 200);
+    assert_eq!(status_with(&s, &alice).await, 200);
+    // And the streams opened with those tokens end.
+    for stream in [&mut bobs_stream, &mut carols_stream] {
+        let ended = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Ok(Some(_)) = stream.chunk().await {}
+        })
+        .await;
+        assert!(ended.is_ok(), "the revoked token's event stream ends");
+    }
+    assert_eq!(
+        health(&s).await["status"],
+        "ok",
+        "SIGHUP never ends the server"
+    );
+}
+
+#[tokio::test]
+async fn a_users_file_that_does_not_parse_on_sighup_keeps_the_old_users_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    let alice = add_user(&users, "alice").unwrap();
+    let mut s = Server::start_with_args(&["--users", users.to_str().unwrap()]);
+    let good = std::fs::read_to_string(&users).unwrap();
+    std::fs::write(&users, "[users.alice\ntoken_sha256 = ").unwrap();
+    s.signal("HUP").unwrap();
+    let line = s
+        .wait_for_log("kept the 1 users loaded before", Duration::from_secs(10))
+        .expect("the log says the old users stay");
+    assert!(line.contains("not valid TOML"), "and why: {line}");
+    assert_eq!(status_with(&s, &alice).await, 200, "alice still gets in");
+    // Once the file is mended, the next SIGHUP takes it.
+    std::fs::write(&users, &good).unwrap();
+    let bob = add_user(&users, "bob").unwrap();
+    s.signal("HUP").unwrap();
+    s.wait_for_log("added: bob", Duration::from_secs(10))
+        .expect("the mended file is reloaded");
+    assert_eq!(status_with(&s, &bob).await, 200);
+    assert!(s.is_running());
+}
+
+#[tokio::test]
+async fn sighup_in_open_mode_is_said_and_changes_nothing() {
+    let mut s = Server::start();
+    s.signal("HUP").unwrap();
+    s.wait_for_log("no users file to reload", Duration::from_secs(10))
+        .expect("the log says there is nothing to reload");
+    assert_eq!(health(&s).await["auth"], "open");
+    assert!(s.is_running());
+}
+
+#[test]
+fn user_commands_say_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    add_user(&users, "alice").unwrap();
+    let path = users.to_str().unwrap();
+    let (ok, _, err) = server_command(&["user", "remove", "zoe", "--users", path]).unwrap();
+    assert!(
+        !ok && err.contains("has no user zoe (it has: alice)"),
+        "{err}"
+    );
+    let (ok, _, err) = server_command(&["user", "rotate", "zoe", "--users", path]).unwrap();
+    assert!(!ok && err.contains("has no user zoe"), "{err}");
+    let (ok, _, err) = server_command(&["user", "list"]).unwrap();
+    assert!(!ok && err.contains("say which file"), "{err}");
 }

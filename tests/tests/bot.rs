@@ -344,7 +344,8 @@ async fn two_bots_on_one_product_never_lose_an_edit() {
 }
 
 /// With nothing listening, the bot says it cannot reach the server, claims no edit, keeps
-/// trying (a server restart does not end it), and Ctrl-C stops it with the count it made.
+/// trying within its limits (a server restart does not end it), and Ctrl-C stops it with
+/// the count it made.
 #[tokio::test]
 async fn an_unreachable_server_is_said_and_no_edit_is_claimed() {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
@@ -362,6 +363,7 @@ async fn an_unreachable_server_is_said_and_no_edit_is_claimed() {
             "carol",
         ])
         .args(["--every", "50ms", "--count", "1"])
+        .args(["--max-failures", "100000", "--max-unreachable", "1h"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -399,6 +401,113 @@ async fn an_unreachable_server_is_said_and_no_edit_is_claimed() {
     .unwrap();
     assert!(reported(&text, "carol").is_empty(), "{text}");
     assert!(text.contains("stopped after 0 edits"), "{text}");
+    drop(holder);
+}
+
+/// A port bound but not listening, held so no other test's server can take it: connecting
+/// to it is refused.
+fn held_port() -> (tokio::net::TcpSocket, u16) {
+    let holder = tokio::net::TcpSocket::new_v4().unwrap();
+    holder.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = holder.local_addr().unwrap().port();
+    (holder, port)
+}
+
+/// Runs the bot to its end (a minute at most) and returns its exit status, stdout and stderr.
+async fn bot_until_it_stops(args: &[&str]) -> (std::process::ExitStatus, String, String) {
+    let child = tokio::process::Command::new(bin("catalog"))
+        .arg("bot")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the bot gives up within a minute")
+        .unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_bot_gives_up_after_n_failed_attempts_in_a_row() {
+    let (_holder, port) = held_port();
+    let server = format!("http://127.0.0.1:{port}");
+    let (status, out, err) = bot_until_it_stops(&[
+        "--server",
+        &server,
+        "--user",
+        "carol",
+        "--every",
+        "50ms",
+        "--max-failures",
+        "3",
+    ])
+    .await;
+    assert!(!status.success(), "a failing exit status: {out}{err}");
+    assert_eq!(out.matches("cannot reach the server").count(), 3, "{out}");
+    assert!(
+        err.contains("bot carol gave up after 0 edits: 3 attempts in a row failed"),
+        "{err}"
+    );
+    assert!(err.contains(&format!("runs at {server}")), "{err}");
+}
+
+#[tokio::test]
+async fn the_bot_gives_up_when_its_server_stays_away() {
+    // The bot edits, then its server dies and its port stays unreachable.
+    let mut s = Server::start();
+    let server = s.base_url();
+    let child = tokio::process::Command::new(bin("catalog"))
+        .args(["bot", "--server", &server, "--user", "carol"])
+        .args([
+            "--every",
+            "100ms",
+            "--max-failures",
+            "100000",
+            "--max-unreachable",
+            "2s",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !logged(&s)
+        .iter()
+        .any(|l| l.method == "PUT" && l.status == 200)
+    {
+        assert!(std::time::Instant::now() < deadline, "the bot never edited");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.kill9();
+    // Hold the port so no other test's server takes it (its old connections may linger).
+    let holder = tokio::net::TcpSocket::new_v4().unwrap();
+    holder.set_reuseaddr(true).unwrap();
+    holder
+        .bind(s.addr)
+        .expect("the dead server's port can be held");
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the bot gives up within a minute")
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a failing exit status: {text}{err}");
+    assert!(
+        !reported(&text, "carol").is_empty(),
+        "it edited first: {text}"
+    );
+    assert!(err.contains("bot carol gave up after"), "{err}");
+    assert!(err.contains("no attempt succeeded for 2s"), "{err}");
     drop(holder);
 }
 

@@ -1,6 +1,7 @@
 //! The server's command line as a user meets it: environment variables, --no-seed, signals,
 //! and a clear refusal of what this build cannot do.
 
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -9,31 +10,50 @@ use catalog_tests::{Server, bin, client, send};
 #[tokio::test]
 async fn env_vars_configure_the_server_and_no_seed_starts_empty() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(bin("catalog-server"))
-        .env("CATALOG_ADDR", format!("127.0.0.1:{port}"))
-        .env("CATALOG_DB", dir.path().join("env.db"))
-        .arg("--no-seed")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}/products");
-    let mut page = None;
-    for _ in 0..300 {
-        if let Ok(r) = client().get(&url).send().await {
-            page = Some(r.json::<serde_json::Value>().await.unwrap());
+    // A port free a moment ago may be taken before the server binds it: then the server
+    // stops without saying it listens, and the test tries another port.
+    let mut started = None;
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new(bin("catalog-server"))
+            .env("CATALOG_ADDR", format!("127.0.0.1:{port}"))
+            .env("CATALOG_DB", dir.path().join("env.db"))
+            .arg("--no-seed")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let said = format!("listening on http://127.0.0.1:{port}");
+        let listening = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.contains(&said));
+        // Keep reading the log, so the server never writes into a closed pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        if listening {
+            started = Some((child, port));
             break;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let _ = child.kill();
+        let _ = child.wait();
     }
+    let (mut child, port) = started.expect("the server listens on CATALOG_ADDR");
+    let url = format!("http://127.0.0.1:{port}/products");
+    let page = match client().get(&url).send().await {
+        Ok(r) => r
+            .json::<serde_json::Value>()
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
     let _ = child.kill();
     let _ = child.wait();
-    let page = page.expect("the server answered on CATALOG_ADDR");
+    let page = page.expect("the server answers on CATALOG_ADDR");
     assert_eq!(
         page["items"].as_array().unwrap().len(),
         0,
@@ -110,4 +130,38 @@ fn an_unusable_database_path_says_which() {
         err.contains("opening the database /nonexistent-dir/x/catalog.db"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn a_server_whose_log_reader_went_away_keeps_serving() {
+    // As when `catalog-server 2>&1 | tee log` loses its tee: stderr is a closed pipe.
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(bin("catalog-server"))
+        .args(["--addr", "127.0.0.1:0", "--db"])
+        .arg(dir.path().join("c.db"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.split("listening on http://")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next().map(str::to_string))
+        })
+        .expect("the server says where it listens");
+    drop(lines);
+    for _ in 0..3 {
+        let r = client()
+            .get(format!("http://{addr}/products/1"))
+            .send()
+            .await
+            .expect("the server answers although its log cannot be written");
+        assert_eq!(r.status(), 200);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }

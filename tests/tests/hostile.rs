@@ -380,7 +380,7 @@ async fn http11_without_host_or_with_two_is_400_and_http10_is_fine() {
 }
 
 #[tokio::test]
-async fn requests_hyper_cannot_parse_get_its_bare_400_and_nothing_else_happens() {
+async fn requests_hyper_cannot_parse_get_a_400_problem_and_nothing_else_happens() {
     let s = Server::start();
     let before = snapshot(&s).await;
     for head in [
@@ -396,6 +396,13 @@ async fn requests_hyper_cannot_parse_get_its_bare_400_and_nothing_else_happens()
             status == 400 || status == 0,
             "{head:?}: refused or closed, got {text}"
         );
+        if status == 400 {
+            assert!(
+                text.contains("content-type: application/problem+json")
+                    && text.contains("\"status\":400"),
+                "{head:?}: the refusal is a problem: {text}"
+            );
+        }
     }
     assert_unchanged(&s, &before).await;
 }

@@ -35,14 +35,21 @@ async fn health_under_flood(s: &Server, slow: usize, idle: usize) -> Duration {
             Err(e) => panic!("connection {} of the idle flood: {e}", idlers.len()),
         }
     }
-    // Let the server accept the backlog.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let started = Instant::now();
+    // The server accepts connections in order: once a /health sent after the flood is
+    // answered, it holds the whole flood. Then /health is timed.
     let c = reqwest::Client::builder()
         .no_proxy()
-        .timeout(Duration::from_secs(10))
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
+    let first = c
+        .get(s.url("/health"))
+        .send()
+        .await
+        .expect("/health answers once the flood is accepted");
+    assert_eq!(first.status(), 200);
+    let started = Instant::now();
     let r = c
         .get(s.url("/health"))
         .send()
@@ -171,24 +178,134 @@ async fn past_the_event_stream_cap_a_subscriber_gets_503_with_retry_after() {
     drop(b);
 }
 
+/// Opens event streams until the server refuses one; returns the open ones and the
+/// refusal.
+async fn open_streams_until_refused(
+    s: &Server,
+    at_most: usize,
+) -> (Vec<reqwest::Response>, catalog_tests::Reply) {
+    let c = client();
+    let mut streams = Vec::new();
+    for _ in 0..at_most {
+        let r = c
+            .get(s.url("/events"))
+            .send()
+            .await
+            .expect("the stream is answered");
+        if r.status() != 200 {
+            let status = r.status().as_u16();
+            let headers = r.headers().clone();
+            let body = r.bytes().await.expect("a body").to_vec();
+            return (
+                streams,
+                catalog_tests::Reply {
+                    status,
+                    headers,
+                    body,
+                },
+            );
+        }
+        streams.push(r);
+    }
+    panic!("{at_most} event streams were all accepted");
+}
+
+#[tokio::test]
+async fn event_streams_at_their_cap_leave_health_and_writes_answering() {
+    // 256 file descriptors: the server lowers its connection cap to 128, and the event
+    // stream cap (2,048 by default) to 7/8 of that.
+    let s = Server::start_with_fd_limit(&[], 256);
+    s.wait_for_log(
+        "--max-connections 8192 lowered to 128",
+        Duration::from_secs(5),
+    )
+    .expect("the connection cap is lowered and said");
+    s.wait_for_log(
+        "--max-event-streams 2048 lowered to 112",
+        Duration::from_secs(5),
+    )
+    .expect("the stream cap is lowered with it and said");
+    let (streams, refused) = open_streams_until_refused(&s, 200).await;
+    assert_eq!(
+        streams.len(),
+        112,
+        "streams took at most 7/8 of the connections"
+    );
+    refused.problem(503);
+    assert!(refused.header("retry-after").is_some());
+    // With every stream place taken, /health, reads and writes still answer, each on a
+    // connection of its own.
+    assert_eq!(health(&s).await["status"], "ok");
+    let current = send(client().get(s.url("/products/1"))).await;
+    assert_eq!(current.status, 200);
+    let mut product = current.json();
+    product["name"] = "Written while streams are at their cap".into();
+    let written = send(
+        client()
+            .put(s.url("/products/1"))
+            .header("if-match", current.etag())
+            .json(&product),
+    )
+    .await;
+    assert_eq!(
+        written.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&written.body)
+    );
+    // And the streams still hear the write.
+    let mut first = streams.into_iter().next().expect("a stream");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut text = String::new();
+    while !text.contains("event: updated") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let chunk = tokio::time::timeout(left, first.chunk())
+            .await
+            .expect("the update reaches a stream within 30 s")
+            .expect("the stream reads")
+            .expect("the stream stays open");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
 #[tokio::test]
 async fn when_every_connection_is_busy_a_new_one_gets_a_503_problem() {
     let s = Server::start_with_args(&["--max-connections", "3"]);
-    let c = client();
-    // Three event streams: three connections, each with a request in flight.
-    let mut streams = Vec::new();
+    // Three connections, each with a request in flight: the handler has asked for the body
+    // (100 Continue), which is still on its way.
+    let mut busy = Vec::new();
     for _ in 0..3 {
-        streams.push(c.get(s.url("/events")).send().await.unwrap());
+        let mut c = TcpStream::connect(s.addr).await.unwrap();
+        c.write_all(b"POST /products HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n")
+            .await
+            .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            let n = tokio::time::timeout(Duration::from_secs(30), c.read(&mut byte))
+                .await
+                .expect("100 Continue within 30 s")
+                .unwrap();
+            assert_eq!(n, 1, "the connection stays open");
+            head.push(byte[0]);
+        }
+        assert!(
+            head.starts_with(b"HTTP/1.1 100"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        c.write_all(b"{").await.unwrap();
+        busy.push(c);
     }
     let text = raw_exchange(
         s.addr,
-        b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         Duration::from_secs(5),
     );
     assert_eq!(raw_status(&text), 503, "{text}");
     assert!(text.contains("application/problem+json"), "{text}");
     assert!(text.to_ascii_lowercase().contains("retry-after"), "{text}");
-    drop(streams);
+    drop(busy);
     let deadline = Instant::now() + Duration::from_secs(10);
     while raw_status(&raw_exchange(
         s.addr,
@@ -202,7 +319,7 @@ async fn when_every_connection_is_busy_a_new_one_gets_a_503_problem() {
 }
 
 #[tokio::test]
-async fn oversized_headers_are_431_problems_and_huge_ones_are_refused_by_hyper() {
+async fn oversized_heads_and_targets_are_problems_at_every_size() {
     let s = Server::start();
     let c = client();
     let big = "a".repeat(64 * 1024);
@@ -215,13 +332,35 @@ async fn oversized_headers_are_431_problems_and_huge_ones_are_refused_by_hyper()
     send(many).await.problem(431);
     let long = format!("/products?after={}", "1".repeat(10_000));
     send(c.get(s.url(&long))).await.problem(414);
-    // Past hyper's own cap (four times ours) hyper answers by itself, without a body
-    // (documented in the README); the server carries on.
-    let huge = format!(
-        "GET /health HTTP/1.1\r\nHost: x\r\nX-Huge: {}\r\n\r\n",
-        "a".repeat(200 * 1024)
-    );
-    let text = raw_exchange(s.addr, huge.as_bytes(), Duration::from_secs(5));
-    assert_eq!(raw_status(&text), 431, "{text}");
+    // Past hyper's own limits (a head four times our cap, a target over 64 KiB) hyper
+    // refuses by itself; the answer is a problem all the same, and the server carries on.
+    for (head, status) in [
+        (
+            format!(
+                "GET /health HTTP/1.1\r\nHost: x\r\nX-Huge: {}\r\n\r\n",
+                "a".repeat(200 * 1024)
+            ),
+            431,
+        ),
+        (
+            format!(
+                "GET /products?after={} HTTP/1.1\r\nHost: x\r\n\r\n",
+                "1".repeat(70 * 1024)
+            ),
+            414,
+        ),
+    ] {
+        let text = raw_exchange(s.addr, head.as_bytes(), Duration::from_secs(5));
+        assert_eq!(raw_status(&text), status, "{text}");
+        assert!(
+            text.contains("content-type: application/problem+json"),
+            "{text}"
+        );
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+        let problem: serde_json::Value = serde_json::from_str(body)
+            .unwrap_or_else(|e| panic!("a problem document ({e}): {text}"));
+        assert_eq!(problem["status"], status);
+        assert!(problem["detail"].is_string(), "{problem}");
+    }
     assert_eq!(health(&s).await["status"], "ok");
 }

@@ -72,8 +72,9 @@ macro_rules! parser_or_skip {
         match python() {
             Some(p) => p,
             None => {
-                println!(
-                    "SKIPPED: no prometheus_client in target/schemathesis-venv (.ci/run installs it)"
+                catalog_tests::missing_tool(
+                    module_path!(),
+                    "no prometheus_client in target/schemathesis-venv (.ci/run installs it)",
                 );
                 return;
             }
@@ -231,4 +232,41 @@ async fn with_users_metrics_take_a_token_and_the_document_does_not() {
         r.status, 200,
         "the API's description is public, like /health"
     );
+}
+
+#[tokio::test]
+async fn every_reset_sent_to_a_subscriber_is_counted() {
+    let py = parser_or_skip!();
+    let s = Server::start();
+    let c = client();
+    let resets = |r: &catalog_tests::Reply| {
+        value(
+            &scrape(&py, &String::from_utf8_lossy(&r.body)),
+            "catalog_event_resets_total",
+            &[],
+        )
+    };
+    assert_eq!(resets(&send(c.get(s.url("/metrics"))).await), Some(0.0));
+    // Two subscribers resume from an event id of another database: each is sent `reset`.
+    for _ in 0..2 {
+        let mut stream = c
+            .get(s.url("/events"))
+            .header("last-event-id", "0123456789abcdef:5")
+            .send()
+            .await
+            .expect("the stream opens");
+        assert_eq!(stream.status(), 200);
+        let mut text = String::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !text.contains("event: reset") {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let chunk = tokio::time::timeout(left, stream.chunk())
+                .await
+                .expect("a reset within 30 s")
+                .expect("the stream reads")
+                .expect("the stream stays open");
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+    assert_eq!(resets(&send(c.get(s.url("/metrics"))).await), Some(2.0));
 }

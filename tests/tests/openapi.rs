@@ -176,9 +176,12 @@ async fn the_documented_idempotency_key_is_the_one_the_server_accepts() {
 fn schemathesis_finds_nothing() {
     let st = workspace().join("target/schemathesis-venv/bin/st");
     if !st.exists() {
-        println!(
-            "SKIPPED: schemathesis is not installed at {} (.ci/run installs it)",
-            st.display()
+        catalog_tests::missing_tool(
+            "schemathesis_finds_nothing",
+            &format!(
+                "schemathesis is not installed at {} (.ci/run installs it)",
+                st.display()
+            ),
         );
         return;
     }

@@ -31,7 +31,18 @@ struct Nginx {
 }
 
 impl Nginx {
+    /// nginx on a port that was free a moment ago; if another process took it meanwhile,
+    /// nginx cannot bind it and exits, and another port is tried.
     fn start(bin: &Path, upstreams: &[&Server]) -> Nginx {
+        for _ in 0..5 {
+            if let Some(nginx) = Self::try_start(bin, upstreams) {
+                return nginx;
+            }
+        }
+        panic!("nginx could not take any of 5 free ports");
+    }
+
+    fn try_start(bin: &Path, upstreams: &[&Server]) -> Option<Nginx> {
         let dir = tempfile::tempdir().expect("a directory for nginx");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -73,7 +84,7 @@ http {{
         );
         let conf_path = dir.path().join("nginx.conf");
         std::fs::write(&conf_path, conf).expect("writing nginx.conf");
-        let child = Command::new(bin)
+        let mut child = Command::new(bin)
             .arg("-p")
             .arg(dir.path())
             .arg("-c")
@@ -83,8 +94,21 @@ http {{
             .stderr(Stdio::null())
             .spawn()
             .expect("nginx starts");
+        // nginx writes its pid file once it holds its listening socket: then the port is
+        // its own, and connecting to it reaches nginx, not whoever else might hold it.
+        let pid_file = dir.path().join("nginx.pid");
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        loop {
+            if let Ok(Some(_)) = child.try_wait() {
+                let log = std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default();
+                assert!(log.contains("bind()"), "nginx stopped: {log}");
+                return None;
+            }
+            let own = std::fs::read_to_string(&pid_file)
+                .is_ok_and(|pid| pid.trim() == child.id().to_string());
+            if own && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
             assert!(
                 Instant::now() < deadline,
                 "nginx did not listen within 10 s: {}",
@@ -92,11 +116,11 @@ http {{
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Nginx {
+        Some(Nginx {
             child,
             port,
             _dir: dir,
-        }
+        })
     }
 
     fn url(&self, path: &str) -> String {
@@ -128,8 +152,9 @@ async fn two_instances_behind_nginx_serve_one_catalog_and_stream_events_through_
         return;
     };
     let Some(bin) = nginx_binary() else {
-        eprintln!(
-            "SKIPPED two_instances_behind_nginx: nginx is not installed (apt-get install nginx; .ci/run does)"
+        catalog_tests::missing_tool(
+            "two_instances_behind_nginx",
+            "nginx is not installed (apt-get install nginx; .ci/run does)",
         );
         return;
     };

@@ -7,6 +7,28 @@ use std::time::Duration;
 
 use catalog_tests::{Server, client, product_json, send};
 
+/// Reads the interim `100 Continue` a handler sends when it starts reading the body of a
+/// request that asked for it (RFC 9110 section 10.1.1); panics if it does not come.
+fn await_continue(conn: &mut std::net::TcpStream) {
+    use std::io::Read;
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut byte = [0u8; 1];
+    while !got.ends_with(b"\r\n\r\n") {
+        match conn.read(&mut byte) {
+            Ok(1) => got.push(byte[0]),
+            _ => panic!(
+                "no 100 Continue within 30 s: {}",
+                String::from_utf8_lossy(&got)
+            ),
+        }
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 100"), "{text}");
+    conn.set_read_timeout(None).unwrap();
+}
+
 #[tokio::test]
 async fn sigterm_exits_within_the_deadline_despite_half_sent_requests_and_loses_nothing() {
     let mut s = Server::start_with_args(&["--shutdown-timeout", "2s", "--no-seed"]);
@@ -31,12 +53,17 @@ async fn sigterm_exits_within_the_deadline_despite_half_sent_requests_and_loses_
     let mut half_body = std::net::TcpStream::connect(s.addr).unwrap();
     half_body
         .write_all(
-            b"POST /products HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"sku\":",
+            b"POST /products HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\nExpect: 100-continue\r\n\r\n",
         )
         .unwrap();
+    // The handler asks for the body (100 Continue) once it runs: the request is in flight.
+    await_continue(&mut half_body);
+    half_body.write_all(b"{\"sku\":").unwrap();
     let events = c.get(s.url("/events")).send().await.unwrap();
     assert_eq!(events.status(), 200);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Connections are accepted in order: once a later one is answered, the half-sent head's
+    // connection is the server's too.
+    assert_eq!(send(c.get(s.url("/health"))).await.status, 200);
 
     // Generous bound: the point is that it exits at all.
     let clean = s
@@ -69,12 +96,14 @@ async fn a_request_in_flight_finishes_during_shutdown() {
     let (first, rest) = body.split_at(10);
     write!(
         conn,
-        "PUT /products/1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nIf-Match: {}\r\nContent-Length: {}\r\n\r\n{first}",
+        "PUT /products/1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nIf-Match: {}\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
         current.etag(),
         body.len()
     )
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The handler has checked If-Match and asks for the body: the request is in flight.
+    await_continue(&mut conn);
+    conn.write_all(first.as_bytes()).unwrap();
     let pid = s.pid().unwrap();
     std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])

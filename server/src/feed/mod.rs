@@ -60,6 +60,8 @@ struct Frame {
     bytes: Bytes,
     /// A presence event: no id, not in the log, passed to every subscriber as it comes.
     presence: bool,
+    /// A `reset` event, counted in the metrics each time it is sent to a subscriber.
+    reset: bool,
 }
 
 /// Where one client is (its latest announcement) and until when.
@@ -208,18 +210,23 @@ impl Feed {
     }
 
     fn publish(&self, seq: i64, bytes: Bytes) {
+        self.send(seq, bytes, false);
+    }
+
+    fn publish_reset(&self, seq: i64, reason: &str) {
+        tracing::warn!(seq, "feed reset: {reason}");
+        self.send(seq, self.reset(seq, reason), true);
+    }
+
+    fn send(&self, seq: i64, bytes: Bytes, reset: bool) {
         self.published.store(seq, Ordering::SeqCst);
         // No subscriber is not an error.
         let _ = self.frames.send(Frame {
             seq,
             bytes,
             presence: false,
+            reset,
         });
-    }
-
-    fn publish_reset(&self, seq: i64, reason: &str) {
-        tracing::warn!(seq, "feed reset: {reason}");
-        self.publish(seq, self.reset(seq, reason));
     }
 
     fn id(&self, seq: i64) -> EventId {
@@ -278,7 +285,7 @@ impl Feed {
         let mut pending = VecDeque::new();
         let (sent, phase) = match last_event_id.map(|s| s.parse::<EventId>()) {
             None => {
-                pending.push_back(self.ready(now));
+                pending.push_back(Pending::event(self.ready(now)));
                 (now, Phase::Live)
             }
             Some(Ok(id)) if id.database == self.database => {
@@ -289,23 +296,23 @@ impl Feed {
                 }
             }
             Some(Ok(_)) => {
-                pending.push_back(self.reset(
+                pending.push_back(Pending::reset(self.reset(
                     now,
                     "Last-Event-ID belongs to another database; reload the list",
-                ));
+                )));
                 (now, Phase::Live)
             }
             Some(Err(_)) => {
-                pending.push_back(self.reset(
+                pending.push_back(Pending::reset(self.reset(
                     now,
                     "Last-Event-ID is not an event id of this server; reload the list",
-                ));
+                )));
                 (now, Phase::Live)
             }
         };
         // Who is editing what now: every stream, fresh or resumed, begins with the
         // presence of now, never a replay of stale announcements.
-        pending.extend(self.presence_now());
+        pending.extend(self.presence_now().into_iter().map(Pending::event));
         let start = tokio::time::Instant::now() + self.options.keep_alive;
         let mut keep_alive = tokio::time::interval_at(start, self.options.keep_alive);
         keep_alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -340,13 +347,32 @@ enum Phase {
     Live,
 }
 
+/// A frame one subscriber has yet to be sent.
+struct Pending {
+    bytes: Bytes,
+    reset: bool,
+}
+
+impl Pending {
+    fn event(bytes: Bytes) -> Self {
+        Pending {
+            bytes,
+            reset: false,
+        }
+    }
+
+    fn reset(bytes: Bytes) -> Self {
+        Pending { bytes, reset: true }
+    }
+}
+
 struct Subscriber {
     feed: Arc<Feed>,
     live: broadcast::Receiver<Frame>,
     /// The highest sequence number sent to this subscriber.
     sent: i64,
     /// Frames ready to send (at most one page of the backlog).
-    pending: VecDeque<Bytes>,
+    pending: VecDeque<Pending>,
     phase: Phase,
     keep_alive: tokio::time::Interval,
 }
@@ -354,8 +380,11 @@ struct Subscriber {
 impl Subscriber {
     async fn next(&mut self) -> Option<Bytes> {
         loop {
-            if let Some(bytes) = self.pending.pop_front() {
-                return Some(bytes);
+            if let Some(next) = self.pending.pop_front() {
+                if next.reset {
+                    crate::metrics::reset_sent();
+                }
+                return Some(next.bytes);
             }
             match self.phase {
                 Phase::Backlog { upto } => self.read_backlog(upto).await,
@@ -375,6 +404,9 @@ impl Subscriber {
                             Ok(frame) if frame.seq <= self.sent => {}
                             Ok(frame) => {
                                 self.sent = frame.seq;
+                                if frame.reset {
+                                    crate::metrics::reset_sent();
+                                }
                                 return Some(frame.bytes);
                             }
                             Err(RecvError::Lagged(missed)) => {
@@ -396,7 +428,8 @@ impl Subscriber {
         self.live = self.live.resubscribe();
         let now = self.feed.published.load(Ordering::SeqCst).max(self.sent);
         self.sent = now;
-        self.pending.push_back(self.feed.reset(now, reason));
+        self.pending
+            .push_back(Pending::reset(self.feed.reset(now, reason)));
         self.phase = Phase::Live;
     }
 
@@ -417,22 +450,22 @@ impl Subscriber {
         };
         if page.rows.first().map(|r| r.seq) != Some(self.sent + 1) {
             self.sent = upto;
-            self.pending.push_back(self.feed.reset(
+            self.pending.push_back(Pending::reset(self.feed.reset(
                 upto,
                 "the change log no longer holds the changes after Last-Event-ID; reload the list",
-            ));
+            )));
             self.phase = Phase::Live;
             return;
         }
         // One chunk per event: the connection buffers a bounded number of chunks, so a
         // client that stops reading holds a few events in the server, not pages of them.
         for row in page.rows.iter().take_while(|r| r.seq <= upto) {
-            let bytes = match self.feed.encode(row) {
-                Ok(bytes) => bytes,
-                Err(reason) => self.feed.reset(row.seq, &reason),
+            let next = match self.feed.encode(row) {
+                Ok(bytes) => Pending::event(bytes),
+                Err(reason) => Pending::reset(self.feed.reset(row.seq, &reason)),
             };
             self.sent = row.seq;
-            self.pending.push_back(bytes);
+            self.pending.push_back(next);
         }
     }
 }

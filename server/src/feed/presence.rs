@@ -100,6 +100,7 @@ impl Feed {
             seq: 0,
             bytes: presence_frame(event),
             presence: true,
+            reset: false,
         });
     }
 

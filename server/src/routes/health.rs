@@ -2,29 +2,41 @@
 //! may write (`"auth":"open"`) or only token holders (`"bearer"`), and the commit
 //! durability the database writer actually runs with.
 
+use axum::Router;
 use axum::extract::State;
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
+use axum::routing::get;
 
-use super::{READ_ALLOW, json_response, options};
-use crate::app::Shared;
-use crate::problem::ApiError;
+use serde::Serialize;
+use utoipa::ToSchema;
 
-pub async fn health(State(state): State<Shared>, method: Method) -> Result<Response, ApiError> {
-    match method {
-        Method::GET | Method::HEAD => Ok(json_response(
-            StatusCode::OK,
-            &serde_json::json!({
-                "status": "ok",
-                "auth": state.auth.name(),
-                "durability": state.durability,
-                // Clients whose editor is on a product now (presence).
-                "presence": state.feed.presence_count(),
-            }),
-        )),
-        Method::OPTIONS => Ok(options(READ_ALLOW, false)),
-        _ => Err(ApiError::method_not_allowed(READ_ALLOW)),
-    }
+use super::{READ_ALLOW, json_response, not_allowed, options};
+use crate::state::Shared;
+use crate::storage::Durability;
+
+/// What `/health` says.
+#[derive(ToSchema, Serialize)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: &'static str,
+    /// `open` (anyone may write, as `X-User` says) or `bearer` (tokens required).
+    pub auth: &'static str,
+    /// The commit durability the database writer runs with.
+    #[schema(value_type = Object)]
+    pub durability: Durability,
+    /// Clients whose editor is on a product now (presence).
+    pub presence: usize,
+}
+
+/// `/health`: GET (and HEAD) and OPTIONS.
+pub fn router() -> Router<Shared> {
+    Router::new().route(
+        "/health",
+        get(get_health)
+            .options(options_health)
+            .fallback(not_allowed(READ_ALLOW)),
+    )
 }
 
 #[utoipa::path(
@@ -34,12 +46,21 @@ pub async fn health(State(state): State<Shared>, method: Method) -> Result<Respo
     operation_id = "getHealth",
     description = "Answers while the process serves requests; public even with --users.",
     responses(
-        (status = 200, description = "Serving: how writes are authorised and how durable commits are.", body = crate::openapi::Health),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 200, description = "Serving: how writes are authorised and how durable commits are.", body = Health),
+        (status = 405, response = crate::problem::MethodNotAllowed),
     )
 )]
-#[allow(dead_code)]
-pub(crate) fn get_health() {}
+pub async fn get_health(State(state): State<Shared>) -> Response {
+    json_response(
+        StatusCode::OK,
+        &Health {
+            status: "ok",
+            auth: state.auth.name(),
+            durability: state.durability.clone(),
+            presence: state.feed.presence_count(),
+        },
+    )
+}
 
 #[utoipa::path(
     options,
@@ -48,5 +69,6 @@ pub(crate) fn get_health() {}
     operation_id = "optionsHealth",
     responses((status = 204, description = "The methods supported.", headers(("Allow" = String))))
 )]
-#[allow(dead_code)]
-pub(crate) fn options_health() {}
+pub async fn options_health() -> Response {
+    options(READ_ALLOW, false)
+}

@@ -7,9 +7,9 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{product_response, read_body, set};
-use crate::app::Shared;
 use crate::idempotency::{self, Claim};
 use crate::problem::ApiError;
+use crate::state::Shared;
 use crate::storage::{KeyClaim, KeyRecord};
 
 /// A keyed write being served.

@@ -4,6 +4,7 @@
 pub mod events;
 pub mod health;
 mod keyed;
+pub mod metrics;
 pub mod presence;
 pub mod products;
 pub mod versions;
@@ -413,6 +414,23 @@ pub fn patched(
     let mut doc = serde_json::to_value(current).map_err(ApiError::internal)?;
     json_patch::merge(&mut doc, patch);
     validated(&doc)
+}
+
+/// The fallback of a route for the methods it does not take: 405 with `Allow`, the body
+/// read and dropped as for any refusal (see [`discard`]).
+pub fn not_allowed(
+    allow: &'static str,
+) -> impl Fn(HeaderMap, Body) -> std::pin::Pin<Box<dyn std::future::Future<Output = ApiError> + Send>>
++ Clone
++ Send
++ Sync
++ 'static {
+    move |headers: HeaderMap, body: Body| {
+        Box::pin(async move {
+            discard(Some(body), expects_continue(&headers)).await;
+            ApiError::method_not_allowed(allow)
+        })
+    }
 }
 
 pub fn options(allow: &str, patch: bool) -> Response {

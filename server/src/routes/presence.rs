@@ -1,35 +1,37 @@
 //! `PUT /presence` and `DELETE /presence`: a client says which product (and field) its
 //! editor is on, and that it left. Advisory only: presence never blocks a write.
 
-use axum::Extension;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::put;
+use axum::{Extension, Router};
 use catalog_shared::presence::{Announce, CLIENT_HEADER};
 
-use super::read_body;
-use crate::app::Shared;
+use super::{discard, expects_continue, not_allowed, read_body};
 use crate::auth::Actor;
 use crate::problem::ApiError;
+use crate::state::Shared;
 
 const ALLOW: &str = "PUT, DELETE";
 
-pub async fn presence(
-    State(state): State<Shared>,
-    Extension(actor): Extension<Actor>,
-    method: Method,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    if !matches!(method, Method::PUT | Method::DELETE) {
-        return Err(ApiError::method_not_allowed(ALLOW));
-    }
-    let client = headers
+/// `/presence`: PUT and DELETE.
+pub fn router() -> Router<Shared> {
+    Router::new().route(
+        "/presence",
+        put(announce).delete(withdraw).fallback(not_allowed(ALLOW)),
+    )
+}
+
+/// The client a presence belongs to: its `X-Client-Id`.
+fn client_of(headers: &HeaderMap) -> Result<String, ApiError> {
+    headers
         .get(CLIENT_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|c| !c.is_empty() && c.len() <= 64 && c.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -39,12 +41,39 @@ pub async fn presence(
                     "Presence belongs to a client: send {CLIENT_HEADER} with a random id of up to 64 visible characters, the same on your event stream."
                 ),
             )
-        })?
-        .to_string();
-    if method == Method::DELETE {
-        state.feed.withdraw(&client);
-        return Ok(StatusCode::NO_CONTENT.into_response());
-    }
+        })
+}
+
+#[utoipa::path(
+    put,
+    path = "/presence",
+    tag = "live",
+    operation_id = "announcePresence",
+    description = "Announce or renew that this client's editor is on a product (and field). Advisory: it never blocks a write. Expires without renewal, and at once when the client's event stream ends.",
+    params(
+        ("X-Client-Id" = String, Header, description = "The client's random id, the same as on its event stream: 1 to 64 visible ASCII characters.", pattern = "^[!-~]{1,64}$"),
+    ),
+    request_body(content = Announce, content_type = "application/json"),
+    responses(
+        (status = 204, description = "Announced."),
+        (status = 405, response = crate::problem::MethodNotAllowed),
+        (status = 413, response = crate::problem::ProblemResponse),
+        (status = 422, response = crate::problem::ProblemResponse),
+    )
+)]
+pub async fn announce(
+    State(state): State<Shared>,
+    Extension(actor): Extension<Actor>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let client = match client_of(&headers) {
+        Ok(client) => client,
+        Err(e) => {
+            discard(Some(body), expects_continue(&headers)).await;
+            return Err(e);
+        }
+    };
     let bytes = read_body(body, state.body_timeout).await?;
     let announce = parse_announce(&bytes).map_err(|why| {
         ApiError::new(
@@ -55,6 +84,28 @@ pub async fn presence(
         )
     })?;
     state.feed.announce(&client, &actor.0, announce);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[utoipa::path(
+    delete,
+    path = "/presence",
+    tag = "live",
+    operation_id = "withdrawPresence",
+    params(
+        ("X-Client-Id" = String, Header, description = "The client's random id.", pattern = "^[!-~]{1,64}$"),
+    ),
+    responses(
+        (status = 204, description = "Withdrawn (also when there was nothing to withdraw)."),
+        (status = 405, response = crate::problem::MethodNotAllowed),
+    )
+)]
+pub async fn withdraw(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let client = client_of(&headers)?;
+    state.feed.withdraw(&client);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -1,18 +1,69 @@
 //! `/products/{id}/versions` and `/products/{id}/versions/{n}`: a product's history, and
 //! each past version, immutable and cacheable for good.
 
+use axum::Router;
+use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
+use axum::routing::get;
 use catalog_shared::precondition::{Decision, MethodKind};
 
 use super::*;
-use crate::app::Shared;
 use crate::problem::ApiError;
+use crate::state::Shared;
 
-pub async fn versions(
-    State(state): State<Shared>,
+/// The history routes: GET (and HEAD) and OPTIONS; another method is 405 (a path that
+/// names no product first is 404).
+pub fn router() -> Router<Shared> {
+    Router::new()
+        .route(
+            "/products/{id}/versions",
+            get(list_versions)
+                .options(options_versions)
+                .fallback(versions_not_allowed),
+        )
+        .route(
+            "/products/{id}/versions/{n}",
+            get(get_version)
+                .options(options_version)
+                .fallback(version_not_allowed),
+        )
+}
+
+async fn versions_not_allowed(
+    raw_id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiError {
+    let refusal = match path_text(raw_id) {
+        Err(e) => e,
+        Ok(raw) if parse_id(&raw).is_none() => ApiError::not_found(&format!("Product {raw}")),
+        Ok(_) => ApiError::method_not_allowed(READ_ALLOW),
+    };
+    discard(Some(body), expects_continue(&headers)).await;
+    refusal
+}
+
+async fn version_not_allowed(
+    raw: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiError {
+    let refusal = match path_text(raw) {
+        Err(e) => e,
+        Ok((id, n)) if parse_id(&id).is_none() || parse_id(&n).is_none() => {
+            ApiError::not_found(&format!("Version {n} of product {id}"))
+        }
+        Ok(_) => ApiError::method_not_allowed(READ_ALLOW),
+    };
+    discard(Some(body), expects_continue(&headers)).await;
+    refusal
+}
+
+async fn versions(
+    state: Shared,
     raw_id: Result<Path<String>, PathRejection>,
     method: Method,
 ) -> Result<Response, ApiError> {
@@ -35,8 +86,8 @@ pub async fn versions(
     }
 }
 
-pub async fn version(
-    State(state): State<Shared>,
+async fn version(
+    state: Shared,
     raw: Result<Path<(String, String)>, PathRejection>,
     method: Method,
     headers: HeaderMap,
@@ -81,12 +132,17 @@ pub async fn version(
     responses(
         (status = 200, description = "Every version of the product, oldest first.", body = Vec<catalog_shared::product::VersionInfo>,
             headers(("Cache-Control" = String))),
-        (status = 404, response = crate::openapi::ProblemResponse),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
+        (status = 404, response = crate::problem::ProblemResponse),
+        (status = 405, response = crate::problem::MethodNotAllowed),
     )
 )]
-#[allow(dead_code)]
-pub(crate) fn list_versions() {}
+pub async fn list_versions(
+    State(state): State<Shared>,
+    raw_id: Result<Path<String>, PathRejection>,
+    method: Method,
+) -> Result<Response, ApiError> {
+    versions(state, raw_id, method).await
+}
 
 #[utoipa::path(
     options,
@@ -96,11 +152,15 @@ pub(crate) fn list_versions() {}
     params(("id" = i64, Path, minimum = 1)),
     responses(
         (status = 204, description = "The methods supported.", headers(("Allow" = String))),
-        (status = 404, response = crate::openapi::ProblemResponse),
+        (status = 404, response = crate::problem::ProblemResponse),
     )
 )]
-#[allow(dead_code)]
-pub(crate) fn options_versions() {}
+pub async fn options_versions(
+    State(state): State<Shared>,
+    raw_id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    versions(state, raw_id, Method::OPTIONS).await
+}
 
 #[utoipa::path(
     method(get, head),
@@ -121,13 +181,19 @@ pub(crate) fn options_versions() {}
             headers(("ETag" = String), ("Last-Modified" = String), ("Cache-Control" = String))),
         (status = 304, description = "Not modified (If-None-Match or If-Modified-Since).",
             headers(("ETag" = String), ("Last-Modified" = String))),
-        (status = 404, response = crate::openapi::ProblemResponse),
-        (status = 405, response = crate::openapi::MethodNotAllowed),
-        (status = 412, response = crate::openapi::PreconditionFailed),
+        (status = 404, response = crate::problem::ProblemResponse),
+        (status = 405, response = crate::problem::MethodNotAllowed),
+        (status = 412, response = crate::problem::PreconditionFailed),
     )
 )]
-#[allow(dead_code)]
-pub(crate) fn get_version() {}
+pub async fn get_version(
+    State(state): State<Shared>,
+    raw: Result<Path<(String, String)>, PathRejection>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    version(state, raw, method, headers).await
+}
 
 #[utoipa::path(
     options,
@@ -137,8 +203,13 @@ pub(crate) fn get_version() {}
     params(("id" = i64, Path, minimum = 1), ("n" = i64, Path, minimum = 1)),
     responses(
         (status = 204, description = "The methods supported.", headers(("Allow" = String))),
-        (status = 404, response = crate::openapi::ProblemResponse),
+        (status = 404, response = crate::problem::ProblemResponse),
     )
 )]
-#[allow(dead_code)]
-pub(crate) fn options_version() {}
+pub async fn options_version(
+    State(state): State<Shared>,
+    raw: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    version(state, raw, Method::OPTIONS, headers).await
+}

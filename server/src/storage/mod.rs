@@ -136,6 +136,17 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// How hard a commit waits for the disk (`--sync`), as asked for; [`Durability`] is what
+/// the database reports it runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CommitSync {
+    /// fsync on every commit: survives a crash of the process and a power loss.
+    Full,
+    /// fsync at checkpoints: survives a crash of the process (`kill -9`), may lose the
+    /// last commits on a power loss.
+    Normal,
+}
+
 /// The commit durability the database runs with, read back from the database itself
 /// (not the flag that asked for it), so that `/health` and the tests see what is real.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

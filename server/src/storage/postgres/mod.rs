@@ -20,10 +20,9 @@ use deadpool_postgres::{
 use tokio::sync::watch;
 use tokio_postgres::NoTls;
 
-use super::sqlite::Sync;
 use super::{
-    CommitNotice, KeyClaim, KeyRecord, LogPage, LogRow, Lookup, Page, Storage, StoreError,
-    StoreResult, Stored, VersionInfo, Write,
+    CommitNotice, CommitSync, KeyClaim, KeyRecord, LogPage, LogRow, Lookup, Page, Storage,
+    StoreError, StoreResult, Stored, VersionInfo, Write,
 };
 
 /// The channel every instance NOTIFYs on commit and LISTENs to.
@@ -40,14 +39,14 @@ pub struct Options {
     pub pool: usize,
     /// `Normal` turns `synchronous_commit` off for this server's sessions: a commit is
     /// acknowledged before it is flushed, and a crash of PostgreSQL may lose the last ones.
-    pub sync: Sync,
+    pub sync: CommitSync,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             pool: 16,
-            sync: Sync::Full,
+            sync: CommitSync::Full,
         }
     }
 }
@@ -157,7 +156,7 @@ impl PgStore {
         config.connect_timeout(CONNECT_TIMEOUT);
         // A LISTEN connection idle for hours still notices a dead peer.
         config.keepalives_idle(Duration::from_secs(30));
-        if options.sync == Sync::Normal {
+        if options.sync == CommitSync::Normal {
             let extra = config.get_options().unwrap_or("").to_string();
             config.options(format!("{extra} -c synchronous_commit=off").trim());
         }

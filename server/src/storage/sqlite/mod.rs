@@ -19,24 +19,14 @@ use tokio::sync::{mpsc, oneshot, watch};
 use self::readers::Readers;
 use self::writer::{AfterCommit, Outcome, Request, WriteOp};
 use super::{
-    CommitNotice, KeyClaim, KeyRecord, LogPage, Lookup, Page, Storage, StoreError, StoreResult,
-    Stored, VersionInfo, Write,
+    CommitNotice, CommitSync, KeyClaim, KeyRecord, LogPage, Lookup, Page, Storage, StoreError,
+    StoreResult, Stored, VersionInfo, Write,
 };
-
-/// How hard a commit waits for the disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Sync {
-    /// fsync on every commit: survives a crash of the process and a power loss.
-    Full,
-    /// fsync at checkpoints: survives a crash of the process (`kill -9`), may lose the
-    /// last commits on a power loss.
-    Normal,
-}
 
 /// Tuning of the SQLite engine.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
-    pub sync: Sync,
+    pub sync: CommitSync,
     /// Writes waiting for the writer; past it, a write is refused with 503.
     pub queue: usize,
     /// The most writes committed together.
@@ -48,7 +38,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            sync: Sync::Full,
+            sync: CommitSync::Full,
             queue: 1024,
             batch: 256,
             readers: 2,
@@ -328,7 +318,7 @@ mod tests {
     async fn a_batch_commits_exactly_the_writes_whose_compare_and_set_held() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.db");
-        let (mut conn, identity, _) = schema::open_writer(&path, Sync::Full).unwrap();
+        let (mut conn, identity, _) = schema::open_writer(&path, CommitSync::Full).unwrap();
         let setup = [
             WriteOp::Create {
                 fields: fields("A", 1),

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use super::{Sync, db_err};
+use super::db_err;
+use crate::storage::CommitSync;
 use crate::storage::StoreError;
 
 pub const SCHEMA: &str = "
@@ -83,7 +84,10 @@ pub fn synchronous(conn: &Connection) -> Result<String, StoreError> {
 /// Opens the one connection that writes: WAL, the chosen durability, the schema, and the
 /// database's identity (created on first open). Returns it, the identity, and whether the
 /// database was new.
-pub fn open_writer(path: &Path, sync: Sync) -> Result<(Connection, String, bool), StoreError> {
+pub fn open_writer(
+    path: &Path,
+    sync: CommitSync,
+) -> Result<(Connection, String, bool), StoreError> {
     let conn = Connection::open(path).map_err(db_err)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(db_err)?;
     let mode: String = conn
@@ -96,8 +100,8 @@ pub fn open_writer(path: &Path, sync: Sync) -> Result<(Connection, String, bool)
         )));
     }
     let sync_pragma = match sync {
-        Sync::Full => "PRAGMA synchronous = FULL",
-        Sync::Normal => "PRAGMA synchronous = NORMAL",
+        CommitSync::Full => "PRAGMA synchronous = FULL",
+        CommitSync::Normal => "PRAGMA synchronous = NORMAL",
     };
     conn.execute_batch(sync_pragma).map_err(db_err)?;
     conn.execute_batch(SCHEMA).map_err(db_err)?;

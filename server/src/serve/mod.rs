@@ -30,7 +30,10 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 use tower_service::Service;
 
-use crate::app::{DroppingListener, Watched};
+mod listener;
+mod refusal;
+
+pub use listener::{DroppingListener, Watched};
 
 /// How connections are served.
 #[derive(Debug, Clone)]
