@@ -167,6 +167,47 @@ async fn a_gateway_timeout_after_the_save_was_made_ends_in_saved() {
     );
 }
 
+/// The save's reply is lost after the server made it, and the re-send meets a 503 (a
+/// gateway with no upstream for a moment). That 503 speaks of the re-send only: the first
+/// request may have been made, so the client keeps asking with the same key, and ends in
+/// "saved", never "Not saved".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_503_to_the_resend_of_a_lost_save_does_not_make_it_not_saved() {
+    let s = Server::start();
+    let proxy = Proxy::start(s.addr).await.unwrap();
+    proxy.set(
+        Fault::times(1, Fault::only("PUT", "/products/1", Fault::DropReply)).then(Fault::times(
+            1,
+            Fault::only("PUT", "/products/1", Fault::Unavailable),
+        )),
+    );
+    let mut t = Tmux::new();
+    t.start("alice", 110, 32, &catalog_cmd(&proxy.url(""), "alice"))
+        .unwrap();
+    t.wait_for("alice", "Catalog: 25 products", WAIT).unwrap();
+    edit_price(&t, "alice", "300");
+    t.keys("alice", &["C-s"]);
+    let screen = t
+        .wait_for("alice", "reply was lost", WAIT)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(screen.contains("Saved BBQ-KETTLE-57"), "{screen}");
+    assert!(!screen.contains("Not saved"), "{screen}");
+    assert_eq!(
+        proxy.fault(),
+        Fault::times(0, Fault::only("PUT", "/products/1", Fault::DropReply)).then(Fault::times(
+            0,
+            Fault::only("PUT", "/products/1", Fault::Unavailable)
+        )),
+        "the reply was lost once and the re-send refused once"
+    );
+    let one = product(&s, 1).await;
+    assert_eq!(
+        (one["version"].as_i64(), one["price_cents"].as_i64()),
+        (Some(2), Some(30000)),
+        "one save, made once: {one}"
+    );
+}
+
 /// A draft survives the client being told to stop mid-edit (SIGTERM, or SIGHUP when its
 /// terminal is closed), and is offered with the typed text at the next start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
