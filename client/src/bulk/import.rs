@@ -486,6 +486,8 @@ async fn write(
     body: Vec<u8>,
 ) -> Result<Answer, String> {
     let mut attempt = 0;
+    // Whether a try went unanswered: it may have been made, whatever a later try is told.
+    let mut unanswered = false;
     loop {
         attempt += 1;
         match conn
@@ -501,6 +503,7 @@ async fn write(
             // A gateway that gave up waiting (502, 504), or a server error that may follow
             // a commit (500): no answer, as if the reply was lost.
             Ok(a) if matches!(a.status, 500 | 502 | 504) => {
+                unanswered = true;
                 if attempt < TRIES {
                     tokio::time::sleep(backoff(attempt)).await;
                 } else {
@@ -515,8 +518,14 @@ async fn write(
                 )
                 .await;
             }
+            // The last try turned away (503, or the key still in flight) after one went
+            // unanswered: that one's fate is still not known.
+            Ok(a) if unanswered && retry_later(&a) => return Err(not_known(&a.explain())),
             Ok(a) => return Ok(a),
-            Err(_) if attempt < TRIES => tokio::time::sleep(backoff(attempt)).await,
+            Err(_) if attempt < TRIES => {
+                unanswered = true;
+                tokio::time::sleep(backoff(attempt)).await;
+            }
             Err(e) => return Err(not_known(&e.0)),
         }
     }
