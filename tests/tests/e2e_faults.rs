@@ -431,3 +431,52 @@ async fn a_draft_typed_on_after_its_save_went_out_never_reuses_that_save_key() {
         "the first save once, then the typed-on one: {one}"
     );
 }
+
+/// The save's reply is lost; before the re-send's answer (the replay of the version it
+/// made) arrives, bob deletes the product. The save was made, and so was the delete: the
+/// catalog must not bring the deleted product back from the replayed version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_save_of_a_product_deleted_meanwhile_does_not_revive_it() {
+    let s = Server::start();
+    let proxy = Proxy::start(s.addr).await.unwrap();
+    proxy.set(
+        Fault::times(1, Fault::only("PUT", "/products/1", Fault::DropReply)).then(Fault::only(
+            "PUT",
+            "/products/1",
+            Fault::HoldReply,
+        )),
+    );
+    let mut t = Tmux::new();
+    t.start("alice", 110, 32, &catalog_cmd(&proxy.url(""), "alice"))
+        .unwrap();
+    t.wait_for("alice", "Catalog: 25 products", WAIT).unwrap();
+    edit_price(&t, "alice", "300");
+    t.keys("alice", &["C-s"]);
+    wait_until("the re-send's replay to be held", || {
+        proxy.held_replies() == 1
+    });
+    assert_eq!(product(&s, 1).await["version"], 2, "the save was made");
+    let c = client();
+    let etag = send(c.get(s.url("/products/1"))).await.etag();
+    let deleted = send(
+        c.delete(s.url("/products/1"))
+            .header("If-Match", &etag)
+            .header("X-User", "bob"),
+    )
+    .await;
+    assert_eq!(deleted.status, 204);
+    t.wait_for("alice", "live ETag (deleted)", WAIT).unwrap();
+    proxy.set(Fault::None);
+    proxy.release();
+    let screen = t
+        .wait_for("alice", "reply was lost", WAIT)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(screen.contains("Saved BBQ-KETTLE-57"), "{screen}");
+    let screen = t
+        .wait_for("alice", "Catalog: 24 products", WAIT)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(
+        !screen.lines().any(|l| l.starts_with("│1 ")),
+        "no row for product 1:\n{screen}"
+    );
+}
