@@ -141,18 +141,16 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     }
 });
 
-/// The feed's published cursor, and what the snapshot horizon holds back.
-pub fn feed_published(cursor: crate::feed::Cursor, held: crate::storage::Held) {
-    let (tx, id) = match cursor {
-        crate::feed::Cursor::Seq(n) => (0, n),
-        crate::feed::Cursor::Tx { tx, id } => (tx, id),
-    };
+/// The feed's published position (`tx` is 0 on SQLite, where `id` is the sequence
+/// number), and what the snapshot horizon holds back: how many committed changes, and
+/// since when the oldest of them waits (ms since the epoch).
+pub fn feed_published(tx: u64, id: i64, held_changes: i64, held_since_ms: Option<i64>) {
     let m = &*METRICS;
     m.feed_tx.store(tx, Ordering::Relaxed);
     m.feed_id.store(id, Ordering::Relaxed);
-    m.feed_held.store(held.changes, Ordering::Relaxed);
+    m.feed_held.store(held_changes, Ordering::Relaxed);
     m.feed_held_since_ms
-        .store(held.oldest_ms.unwrap_or(-1), Ordering::Relaxed);
+        .store(held_since_ms.unwrap_or(-1), Ordering::Relaxed);
 }
 
 /// Sets the presence gauge: the clients whose editor is on a product now.
@@ -348,10 +346,7 @@ pub fn render() -> String {
             "How long the oldest committed change held above the snapshot horizon has waited (0 when none).",
             match m.feed_held_since_ms.load(Ordering::Relaxed) {
                 -1 => "0".to_string(),
-                since => format!(
-                    "{}",
-                    (crate::storage::now_ms() - since).max(0) as f64 / 1000.0
-                ),
+                since => format!("{}", (now_ms() - since).max(0) as f64 / 1000.0),
             },
         ),
     ] {
@@ -381,4 +376,12 @@ mod tests {
         );
         assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
+}
+
+/// Milliseconds since the epoch (the horizon lag's clock).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }

@@ -2,6 +2,7 @@
 //! done inside the database, each recording its change in the change log (the feed's
 //! source of truth) in the same transaction.
 
+mod cursor;
 pub mod postgres;
 pub mod sqlite;
 
@@ -10,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use catalog_shared::product::{Product, ProductFields};
 use tokio::sync::{broadcast, watch};
 
-pub use crate::feed::{Cursor, CursorKind};
+pub use cursor::{Cursor, CursorKind};
 
 /// A product's current row, with what HTTP needs beside the representation.
 #[derive(Debug, Clone)]
