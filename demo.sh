@@ -71,6 +71,9 @@ stop_server() {
   for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null || true
 }
+# The log exists before the server's shell opens it, so reading it for the address never
+# races the server's start (sed on a missing file fails, and with pipefail ends the demo).
+: >"$DIR/server.log"
 start_server
 SERVER_PID="$(cat "$DIR/server.pid")"
 BOT_PID=

@@ -225,7 +225,13 @@ async fn edit_one(http: &reqwest::Client, base: &str, cfg: &BotConfig) -> anyhow
                 .send()
                 .await;
             match sent {
-                Ok(r) if r.status() == StatusCode::CONFLICT && resends < crate::net::RESENDS => {
+                // The key still in flight (409), a gateway that gave up waiting (502, 504),
+                // a server error that may follow a commit (500), or this try turned away
+                // (503): the same request again with the same key.
+                Ok(r)
+                    if matches!(r.status().as_u16(), 409 | 500 | 502 | 503 | 504)
+                        && resends < crate::net::RESENDS =>
+                {
                     resends += 1;
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use catalog_shared::product::Field;
+use catalog_shared::product::{Field, ProductFields};
 use serde::{Deserialize, Serialize};
 
 /// A draft as stored.
@@ -25,6 +25,10 @@ pub struct Draft {
     /// same save after a restart goes with it, so it cannot apply twice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_key: Option<String>,
+    /// That save's request as it went out (its fields and If-Match), which the typing in
+    /// `fields` may have moved on from: only that request goes with that key again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingRequest>,
     /// The fields exactly as typed (they may not be valid yet), by label.
     pub fields: BTreeMap<String, String>,
     /// Milliseconds since the epoch.
@@ -37,6 +41,13 @@ impl Draft {
     pub fn text(&self, field: Field) -> Option<&str> {
         self.fields.get(field.label()).map(String::as_str)
     }
+}
+
+/// The request of a draft's save whose outcome is not known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRequest {
+    pub fields: ProductFields,
+    pub if_match: Option<String>,
 }
 
 /// A draft found on disk.
@@ -246,6 +257,7 @@ mod tests {
             based_on_version: Some(1),
             based_on_etag: None,
             pending_key: None,
+            pending: None,
             fields: BTreeMap::from([("price".to_string(), "123.45".to_string())]),
             saved_at_ms: 0,
         }

@@ -373,13 +373,15 @@ impl Model {
     }
 
     /// A saved product I made: its ETag is mine, and the table shows it unless it already
-    /// holds a newer version.
+    /// holds a newer version, or the product was deleted since (a replayed save answers
+    /// with the version it made, however long ago).
     pub fn take_saved(&mut self, p: &Product) {
         self.remember_mine(&p.etag);
-        if self
-            .products
-            .get(&p.id)
-            .is_none_or(|old| old.version < p.version)
+        if !self.tombstones.contains(&p.id)
+            && self
+                .products
+                .get(&p.id)
+                .is_none_or(|old| old.version < p.version)
         {
             self.products.insert(p.id, p.clone());
         }

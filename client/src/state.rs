@@ -130,6 +130,10 @@ impl State {
                     based_on_version: e.base.as_ref().map(|b| b.version),
                     based_on_etag: e.base.as_ref().map(|b| b.etag.clone()),
                     pending_key: e.pending.as_ref().map(|p| p.key.clone()),
+                    pending: e.pending.as_ref().map(|p| crate::draft::PendingRequest {
+                        fields: p.fields.clone(),
+                        if_match: p.if_match.clone(),
+                    }),
                     fields: Field::ALL
                         .iter()
                         .map(|f| (f.label().to_string(), e.text(*f)))

@@ -13,6 +13,12 @@
 //!   sent, one per subscriber told (a subscriber that fell behind, or resumed from a
 //!   position the log no longer has): the feed's lag made visible.
 //! - `presence`: the clients whose editor is on a product now ([`set_presence`]).
+//! - `feed_published_tx` and `feed_published_id`: the feed's published cursor (the latest
+//!   event id's position: on SQLite the sequence number is `id` and `tx` stays 0);
+//!   `feed_held_changes` and `feed_horizon_lag_seconds`: committed changes the feed cannot
+//!   publish yet because a transaction still running somewhere in the PostgreSQL cluster
+//!   holds the snapshot horizon below them, and how long the oldest has waited
+//!   ([`feed_published`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -106,6 +112,11 @@ struct Metrics {
     resets: AtomicU64,
     event_streams: AtomicI64,
     presence: AtomicU64,
+    feed_tx: AtomicU64,
+    feed_id: AtomicI64,
+    feed_held: AtomicI64,
+    /// When the oldest held change was committed (ms since the epoch), or -1.
+    feed_held_since_ms: AtomicI64,
     batch_size: Histogram,
     commit_sqlite: Histogram,
     commit_postgres: Histogram,
@@ -124,11 +135,27 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         resets: AtomicU64::new(0),
         event_streams: AtomicI64::new(0),
         presence: AtomicU64::new(0),
+        feed_tx: AtomicU64::new(0),
+        feed_id: AtomicI64::new(0),
+        feed_held: AtomicI64::new(0),
+        feed_held_since_ms: AtomicI64::new(-1),
         batch_size: Histogram::new(&[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]),
         commit_sqlite: Histogram::new(COMMIT_SECONDS),
         commit_postgres: Histogram::new(COMMIT_SECONDS),
     }
 });
+
+/// The feed's published position (`tx` is 0 on SQLite, where `id` is the sequence
+/// number), and what the snapshot horizon holds back: how many committed changes, and
+/// since when the oldest of them waits (ms since the epoch).
+pub fn feed_published(tx: u64, id: i64, held_changes: i64, held_since_ms: Option<i64>) {
+    let m = &*METRICS;
+    m.feed_tx.store(tx, Ordering::Relaxed);
+    m.feed_id.store(id, Ordering::Relaxed);
+    m.feed_held.store(held_changes, Ordering::Relaxed);
+    m.feed_held_since_ms
+        .store(held_since_ms.unwrap_or(-1), Ordering::Relaxed);
+}
 
 /// Sets the presence gauge: the clients whose editor is on a product now.
 pub fn set_presence(n: usize) {
@@ -308,7 +335,43 @@ pub fn render() -> String {
     );
     let presence = m.presence.load(Ordering::Relaxed);
     let _ = writeln!(out, "catalog_presence {presence}");
+    for (name, help, value) in [
+        (
+            "catalog_feed_published_tx",
+            "The published cursor's transaction id (PostgreSQL; 0 on SQLite).",
+            m.feed_tx.load(Ordering::Relaxed).to_string(),
+        ),
+        (
+            "catalog_feed_published_id",
+            "The published cursor's change-log row id (the sequence number on SQLite).",
+            m.feed_id.load(Ordering::Relaxed).to_string(),
+        ),
+        (
+            "catalog_feed_held_changes",
+            "Committed changes not yet publishable: above the snapshot horizon (PostgreSQL).",
+            m.feed_held.load(Ordering::Relaxed).to_string(),
+        ),
+        (
+            "catalog_feed_horizon_lag_seconds",
+            "How long the oldest committed change held above the snapshot horizon has waited (0 when none).",
+            match m.feed_held_since_ms.load(Ordering::Relaxed) {
+                -1 => "0".to_string(),
+                since => format!("{}", (now_ms() - since).max(0) as f64 / 1000.0),
+            },
+        ),
+    ] {
+        header(&mut out, name, "gauge", help);
+        let _ = writeln!(out, "{name} {value}");
+    }
     out
+}
+
+/// Milliseconds since the epoch (the horizon lag's clock).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -232,6 +232,17 @@ impl Cluster {
         .with_context(|| format!("psql: {sql}"))
     }
 
+    /// A session of its own on a database of this cluster, for a test that holds a
+    /// transaction open while servers work (its connection is driven by a task).
+    pub async fn connect(&self, database: &str) -> anyhow::Result<tokio_postgres::Client> {
+        let (client, connection) =
+            tokio_postgres::connect(&self.url(database), tokio_postgres::NoTls)
+                .await
+                .with_context(|| format!("connecting to {database}"))?;
+        tokio::spawn(connection);
+        Ok(client)
+    }
+
     /// A command running a server-side tool, as `postgres` when we are root.
     fn server_tool(&self, tool: &str, args: &[&str]) -> Command {
         let exe = self.bin.join(tool);
@@ -314,6 +325,31 @@ pub fn shared_or_skip(test: &str) -> Option<&'static Cluster> {
         return None;
     }
     Some(shared())
+}
+
+/// The database a `postgres://` URL names.
+pub fn database_of(url: &str) -> String {
+    url.rsplit('/').next().unwrap_or_default().to_string()
+}
+
+/// Where a PostgreSQL server's event id (`<database>:<tx>.<id>`) stands in the feed's
+/// order: by transaction id, then by change-log row id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Position {
+    pub tx: u64,
+    pub id: i64,
+}
+
+/// The position of an event id of a PostgreSQL server; panics on anything else.
+pub fn position(event_id: &str) -> Position {
+    let parsed = event_id.rsplit_once(':').and_then(|(_, cursor)| {
+        let (tx, id) = cursor.split_once('.')?;
+        Some(Position {
+            tx: tx.parse().ok()?,
+            id: id.parse().ok()?,
+        })
+    });
+    parsed.unwrap_or_else(|| panic!("{event_id:?} is not <database>:<tx>.<id>"))
 }
 
 fn free_port() -> anyhow::Result<u16> {

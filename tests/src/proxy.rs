@@ -67,6 +67,14 @@ pub enum Fault {
     /// Close the client's connection as soon as a request (head and body) has arrived,
     /// without forwarding it: the server never sees it.
     Refuse,
+    /// Forward the request and read the server's whole reply, then answer the client
+    /// `504 Gateway Timeout` instead, as a reverse proxy does when its upstream was slow:
+    /// the request took effect, the client is told only that no answer came. A streamed
+    /// reply is cut off as for `DropReply`.
+    GatewayTimeout,
+    /// Answer the client `503 Service Unavailable` without forwarding the request, as a
+    /// gateway with no upstream to send it to: the server never sees it.
+    Unavailable,
     /// `fault` applies only to requests with this method (ASCII case-insensitive) whose
     /// request target (path and query) starts with `path_prefix`; others pass untouched.
     /// The prefix is plain text: `/products/1` also matches `/products/12` and
@@ -79,6 +87,8 @@ pub enum Fault {
     /// Apply the inner fault to the next N requests it applies to, then behave as `None`.
     /// The count goes down as requests arrive; [`Proxy::fault`] shows what is left.
     Times(usize, Box<Fault>),
+    /// The first fault until it is used up (a `Times` down to 0), then the second.
+    Then(Box<Fault>, Box<Fault>),
 }
 
 impl Fault {
@@ -94,6 +104,11 @@ impl Fault {
     /// [`Fault::Times`], without the boxing.
     pub fn times(n: usize, fault: Fault) -> Fault {
         Fault::Times(n, Box::new(fault))
+    }
+
+    /// [`Fault::Then`], without the boxing.
+    pub fn then(self, next: Fault) -> Fault {
+        Fault::Then(Box::new(self), Box::new(next))
     }
 
     /// What to do with this request, counting it against any `Times` it uses up.
@@ -113,6 +128,12 @@ impl Fault {
             Fault::HoldReply => leaf(Action::Hold),
             Fault::DropReply => leaf(Action::Drop),
             Fault::Refuse => leaf(Action::Refuse),
+            Fault::GatewayTimeout => leaf(Action::GatewayTimeout),
+            Fault::Unavailable => leaf(Action::Unavailable),
+            Fault::Then(first, next) => match **first {
+                Fault::Times(0, _) => next.decide(req, explicit),
+                _ => first.decide(req, explicit),
+            },
             Fault::Only {
                 method,
                 path_prefix,
@@ -248,7 +269,14 @@ enum Action {
     Hold,
     Drop,
     Refuse,
+    GatewayTimeout,
+    Unavailable,
 }
+
+/// What a reverse proxy answers when its upstream did not answer in time (nginx's page).
+/// What a reverse proxy answers when it has no upstream to send a request to.
+const UNAVAILABLE: &[u8] = b"HTTP/1.1 503 Service Temporarily Unavailable\r\nContent-Type: text/html\r\nContent-Length: 70\r\nConnection: close\r\n\r\n<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>";
+const GATEWAY_TIMEOUT: &[u8] = b"HTTP/1.1 504 Gateway Time-out\r\nContent-Type: text/html\r\nContent-Length: 55\r\nConnection: close\r\n\r\n<html><body><h1>504 Gateway Time-out</h1></body></html>";
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     let mut connections = JoinSet::new();
@@ -295,6 +323,11 @@ async fn serve(client: TcpStream, shared: &Shared) -> io::Result<()> {
         if action == Action::Refuse {
             return Ok(());
         }
+        if action == Action::Unavailable {
+            client_write.write_all(UNAVAILABLE).await?;
+            let _ = client_write.shutdown().await;
+            return Ok(());
+        }
 
         let (up_read, up_write) = match &mut upstream {
             Some(up) => up,
@@ -317,7 +350,7 @@ async fn serve(client: TcpStream, shared: &Shared) -> io::Result<()> {
         };
 
         if resp.status == 101 {
-            if action == Action::Drop {
+            if matches!(action, Action::Drop | Action::GatewayTimeout) {
                 return Ok(());
             }
             if let Action::Delay(d) = action {
@@ -333,10 +366,10 @@ async fn serve(client: TcpStream, shared: &Shared) -> io::Result<()> {
         let streamed = resp.event_stream || resp.body == Body::UntilClose;
         if streamed {
             match if explicit { action } else { Action::Pass } {
-                Action::Drop => return Ok(()),
+                Action::Drop | Action::GatewayTimeout => return Ok(()),
                 Action::Delay(d) => tokio::time::sleep(d).await,
                 Action::Hold => shared.hold().await,
-                Action::Pass | Action::Refuse => {}
+                Action::Pass | Action::Refuse | Action::Unavailable => {}
             }
             client_write.write_all(&reply_head).await?;
             // Pass the body on as it comes; stop if the client hangs up meanwhile.
@@ -349,9 +382,14 @@ async fn serve(client: TcpStream, shared: &Shared) -> io::Result<()> {
             copy_body(up_read, resp.body, &mut reply).await?;
             match action {
                 Action::Drop => return Ok(()),
+                Action::GatewayTimeout => {
+                    client_write.write_all(GATEWAY_TIMEOUT).await?;
+                    let _ = client_write.shutdown().await;
+                    return Ok(());
+                }
                 Action::Delay(d) => tokio::time::sleep(d).await,
                 Action::Hold => shared.hold().await,
-                Action::Pass | Action::Refuse => {}
+                Action::Pass | Action::Refuse | Action::Unavailable => {}
             }
             client_write.write_all(&reply).await?;
         }

@@ -522,3 +522,35 @@ async fn bad_bot_arguments_are_explained() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown field \"colour\""), "{err}");
 }
+
+/// A gateway in front of the server answers the bot's save 504 after the server made it:
+/// no answer, so the bot sends it again with its key and gets the save it made. One edit
+/// asked for is one edit made, and reported.
+#[tokio::test]
+async fn a_save_answered_504_by_a_gateway_is_one_edit_made_and_reported() {
+    let s = Server::start_with_args(&["--no-seed"]);
+    let created = send(client().post(s.url("/products")).json(&product_json(
+        "ONLY-1",
+        "The only product",
+        10000,
+        "in_stock",
+    )))
+    .await;
+    assert_eq!(created.status, 201);
+    let proxy = Proxy::start(s.addr).await.unwrap();
+    proxy.set(Fault::times(
+        1,
+        Fault::only("PUT", "/products/1", Fault::GatewayTimeout),
+    ));
+    let out = run_bot(&proxy.url(""), "carol", 1, "10ms", "price").await;
+    assert_eq!(
+        proxy.fault(),
+        Fault::times(0, Fault::only("PUT", "/products/1", Fault::GatewayTimeout)),
+        "the gateway timed out once"
+    );
+    let h = history(&s, 1).await;
+    assert_eq!(h.len(), 2, "one edit made: {h:?}\n{out}");
+    let done = reported(&out, "carol");
+    assert_eq!(done.len(), 1, "{out}");
+    assert_eq!(done[0].version, 2, "{out}");
+}

@@ -736,6 +736,95 @@ async fn a_create_whose_answer_was_lost_is_sent_again_with_its_key_and_creates_o
     );
 }
 
+/// A gateway that gave up waiting answers 504 while the server went on and created the
+/// product: no answer, so the row is sent again with its key, and created once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_answered_504_by_a_gateway_is_sent_again_with_its_key_and_creates_once() {
+    let s = Server::start();
+    let proxy = Proxy::start(s.addr).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = export(&s, dir.path()).await;
+    edit_csv(&path, |rows| {
+        rows.push(new_row("LANTERN-PAPER-40", "Paper lantern, 40 cm", "24.90"));
+    });
+    proxy.set(Fault::times(
+        1,
+        Fault::only("POST", "/products", Fault::GatewayTimeout),
+    ));
+    let run = catalog(
+        &proxy.url(""),
+        "alice",
+        dir.path(),
+        &["import", "catalog.csv"],
+    )
+    .await;
+    assert!(run.ok(), "{run:?}");
+    assert!(run.stdout.contains(&summary(0, 1, SEEDED, 0, 0)), "{run:?}");
+    let all = products(&s).await;
+    assert_eq!(
+        all.values()
+            .filter(|p| p["sku"] == "LANTERN-PAPER-40")
+            .count(),
+        1,
+        "created once"
+    );
+}
+
+/// The answer to a create is lost after the server made it, and every re-send is turned
+/// away (503): the row is not known to be written or not, and is reported so (with what to
+/// do), never as plainly failed; the same import run again creates nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_create_whose_resends_are_all_turned_away_is_not_known_not_failed() {
+    let s = Server::start();
+    let proxy = Proxy::start(s.addr).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = export(&s, dir.path()).await;
+    edit_csv(&path, |rows| {
+        rows.push(new_row("LANTERN-PAPER-40", "Paper lantern, 40 cm", "24.90"));
+    });
+    proxy.set(
+        Fault::times(1, Fault::only("POST", "/products", Fault::DropReply)).then(Fault::only(
+            "POST",
+            "/products",
+            Fault::Unavailable,
+        )),
+    );
+    let run = catalog(
+        &proxy.url(""),
+        "alice",
+        dir.path(),
+        &["import", "catalog.csv"],
+    )
+    .await;
+    assert!(!run.ok(), "{run:?}");
+    assert!(run.stdout.contains(&summary(0, 0, SEEDED, 0, 1)), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("whether the row was written is not known"),
+        "{run:?}"
+    );
+    let again = catalog(
+        &s.base_url(),
+        "alice",
+        dir.path(),
+        &["import", "catalog.csv"],
+    )
+    .await;
+    assert!(again.ok(), "{again:?}");
+    assert!(
+        again.stdout.contains(&summary(0, 1, SEEDED, 0, 0)),
+        "{again:?}"
+    );
+    let all = products(&s).await;
+    assert_eq!(
+        all.values()
+            .filter(|p| p["sku"] == "LANTERN-PAPER-40")
+            .count(),
+        1,
+        "created once"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_import_killed_midway_and_run_again_creates_every_row_once() {
     let s = Server::start();

@@ -137,6 +137,77 @@ async fn a_lost_reply_ends_in_saved_and_the_next_save_is_no_conflict_with_onesel
     );
 }
 
+/// A gateway in front of the server that gave up waiting answers 504 although the server
+/// made the save. That is no answer from the server: the client sends the same request
+/// again with the same key and learns it was saved, instead of saying "Not saved" and
+/// meeting its own save as a conflict at the next Ctrl-S.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_timeout_after_the_save_was_made_ends_in_saved() {
+    let s = Server::start();
+    let proxy = Proxy::start(s.addr).await.unwrap();
+    proxy.set(Fault::times(
+        1,
+        Fault::only("PUT", "/products/1", Fault::GatewayTimeout),
+    ));
+    let mut t = Tmux::new();
+    t.start("alice", 110, 32, &catalog_cmd(&proxy.url(""), "alice"))
+        .unwrap();
+    t.wait_for("alice", "Catalog: 25 products", WAIT).unwrap();
+    edit_price(&t, "alice", "300");
+    t.keys("alice", &["C-s"]);
+    let screen = t.wait_for("alice", "reply was lost", WAIT).unwrap();
+    assert!(screen.contains("Saved BBQ-KETTLE-57"), "{screen}");
+    assert!(!screen.contains("Not saved"), "{screen}");
+    s.wait_for_log("a keyed write was repeated", WAIT).unwrap();
+    let one = product(&s, 1).await;
+    assert_eq!(
+        (one["version"].as_i64(), one["price_cents"].as_i64()),
+        (Some(2), Some(30000)),
+        "one save, made once: {one}"
+    );
+}
+
+/// The save's reply is lost after the server made it, and the re-send meets a 503 (a
+/// gateway with no upstream for a moment). That 503 speaks of the re-send only: the first
+/// request may have been made, so the client keeps asking with the same key, and ends in
+/// "saved", never "Not saved".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_503_to_the_resend_of_a_lost_save_does_not_make_it_not_saved() {
+    let s = Server::start();
+    let proxy = Proxy::start(s.addr).await.unwrap();
+    proxy.set(
+        Fault::times(1, Fault::only("PUT", "/products/1", Fault::DropReply)).then(Fault::times(
+            1,
+            Fault::only("PUT", "/products/1", Fault::Unavailable),
+        )),
+    );
+    let mut t = Tmux::new();
+    t.start("alice", 110, 32, &catalog_cmd(&proxy.url(""), "alice"))
+        .unwrap();
+    t.wait_for("alice", "Catalog: 25 products", WAIT).unwrap();
+    edit_price(&t, "alice", "300");
+    t.keys("alice", &["C-s"]);
+    let screen = t
+        .wait_for("alice", "reply was lost", WAIT)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(screen.contains("Saved BBQ-KETTLE-57"), "{screen}");
+    assert!(!screen.contains("Not saved"), "{screen}");
+    assert_eq!(
+        proxy.fault(),
+        Fault::times(0, Fault::only("PUT", "/products/1", Fault::DropReply)).then(Fault::times(
+            0,
+            Fault::only("PUT", "/products/1", Fault::Unavailable)
+        )),
+        "the reply was lost once and the re-send refused once"
+    );
+    let one = product(&s, 1).await;
+    assert_eq!(
+        (one["version"].as_i64(), one["price_cents"].as_i64()),
+        (Some(2), Some(30000)),
+        "one save, made once: {one}"
+    );
+}
+
 /// A draft survives the client being told to stop mid-edit (SIGTERM, or SIGHUP when its
 /// terminal is closed), and is offered with the typed text at the next start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -283,4 +354,129 @@ async fn a_save_resent_after_a_crash_cannot_apply_twice() {
         "one version: {one}"
     );
     s.wait_for_log("a keyed write was repeated", WAIT).unwrap();
+}
+
+/// As above, but bob typed on while the save was on its way, so the draft holds more
+/// than the save that went out. The reopened draft's Ctrl-S is another request than the
+/// one its key was sent with: it goes with a new key, meets bob's own first save as a
+/// conflict (the server made it; nothing is guessed), and merges into one more version.
+/// Never the first save's key on this other request (a 422 "Idempotency-Key reused",
+/// told to bob as "Not saved").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draft_typed_on_after_its_save_went_out_never_reuses_that_save_key() {
+    let s = Server::start();
+    let proxy = Proxy::start(s.addr).await.unwrap();
+    proxy.set(Fault::only("PUT", "/products/1", Fault::HoldReply));
+    let mut t = Tmux::new();
+    t.start("bob", 110, 32, &catalog_cmd(&proxy.url(""), "bob"))
+        .unwrap();
+    t.wait_for("bob", "Catalog: 25 products", WAIT).unwrap();
+    edit_price(&t, "bob", "250");
+    t.keys("bob", &["C-s"]);
+    wait_until("the save to be committed and its reply held", || {
+        proxy.held_replies() == 1
+    });
+    // Typing on while the save is out: the price field now reads 2509.
+    t.keys("bob", &["End"]);
+    t.type_text("bob", "9");
+    t.wait_for("bob", "2509", WAIT).unwrap();
+    let drafts = t.state_home().join("catalog/drafts");
+    wait_until("the draft with the typed-on price", || {
+        std::fs::read_dir(&drafts).is_ok_and(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("2509")))
+        })
+    });
+    let pid = t
+        .run(&["display-message", "-p", "-t", "bob", "#{pane_pid}"])
+        .unwrap();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-KILL", pid.trim()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_until("the client to die", || {
+        t.run(&["display-message", "-p", "-t", "bob", "#{pane_dead}"])
+            .is_ok_and(|d| d.trim() == "1")
+    });
+    assert_eq!(product(&s, 1).await["version"], 2, "the save was committed");
+    proxy.set(Fault::None);
+    proxy.release();
+    t.start("bob2", 110, 32, &catalog_cmd(&proxy.url(""), "bob"))
+        .unwrap();
+    t.wait_for("bob2", "1 unsaved draft", WAIT).unwrap();
+    t.keys("bob2", &["D"]);
+    t.wait_for("bob2", "Unsaved drafts: 1", WAIT).unwrap();
+    t.keys("bob2", &["Enter"]);
+    t.wait_for("bob2", "Draft opened", WAIT).unwrap();
+    t.keys("bob2", &["C-s"]);
+    let screen = t
+        .wait_for("bob2", "Conflict: bob saved product 1 first", WAIT)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(!screen.contains("Not saved"), "{screen}");
+    assert!(!screen.contains("Idempotency-Key"), "{screen}");
+    // Price changed on both sides (250 by the first save, 2509 typed on): mine, then save.
+    t.keys("bob2", &["m"]);
+    t.wait_for("bob2", "Both sides changed price", WAIT)
+        .unwrap();
+    t.keys("bob2", &["Left", "C-s"]);
+    t.wait_for("bob2", "Merged and saved", WAIT).unwrap();
+    let one = product(&s, 1).await;
+    assert_eq!(
+        (one["version"].as_i64(), one["price_cents"].as_i64()),
+        (Some(3), Some(250900)),
+        "the first save once, then the typed-on one: {one}"
+    );
+}
+
+/// The save's reply is lost; before the re-send's answer (the replay of the version it
+/// made) arrives, bob deletes the product. The save was made, and so was the delete: the
+/// catalog must not bring the deleted product back from the replayed version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_save_of_a_product_deleted_meanwhile_does_not_revive_it() {
+    let s = Server::start();
+    let proxy = Proxy::start(s.addr).await.unwrap();
+    proxy.set(
+        Fault::times(1, Fault::only("PUT", "/products/1", Fault::DropReply)).then(Fault::only(
+            "PUT",
+            "/products/1",
+            Fault::HoldReply,
+        )),
+    );
+    let mut t = Tmux::new();
+    t.start("alice", 110, 32, &catalog_cmd(&proxy.url(""), "alice"))
+        .unwrap();
+    t.wait_for("alice", "Catalog: 25 products", WAIT).unwrap();
+    edit_price(&t, "alice", "300");
+    t.keys("alice", &["C-s"]);
+    wait_until("the re-send's replay to be held", || {
+        proxy.held_replies() == 1
+    });
+    assert_eq!(product(&s, 1).await["version"], 2, "the save was made");
+    let c = client();
+    let etag = send(c.get(s.url("/products/1"))).await.etag();
+    let deleted = send(
+        c.delete(s.url("/products/1"))
+            .header("If-Match", &etag)
+            .header("X-User", "bob"),
+    )
+    .await;
+    assert_eq!(deleted.status, 204);
+    t.wait_for("alice", "live ETag (deleted)", WAIT).unwrap();
+    proxy.set(Fault::None);
+    proxy.release();
+    let screen = t
+        .wait_for("alice", "reply was lost", WAIT)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(screen.contains("Saved BBQ-KETTLE-57"), "{screen}");
+    let screen = t
+        .wait_for("alice", "Catalog: 24 products", WAIT)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(
+        !screen.lines().any(|l| l.starts_with("│1 ")),
+        "no row for product 1:\n{screen}"
+    );
 }

@@ -1,10 +1,14 @@
 //! The live event stream: one SSE event per committed change, in order, resumable with
-//! Last-Event-ID, with `reset` when the change log no longer has what was missed.
+//! Last-Event-ID, with `reset` when the change log no longer has what was missed. On
+//! SQLite an event id is `<database>:<seq>`; on PostgreSQL (`CATALOG_TEST_DB=postgres`)
+//! `<database>:<tx>.<id>`, in (transaction, row) order. The number these tests count is
+//! the sequence number, or the change-log row's id (which follows the same count while
+//! writes come one at a time).
 
 use std::time::Duration;
 
-use catalog_shared::event::{ChangeEvent, EventId, Op};
-use catalog_tests::{Server, client, product_json, send};
+use catalog_shared::event::{ChangeEvent, Op};
+use catalog_tests::{Server, client, on_postgres, product_json, send};
 use eventsource_stream::{Event, Eventsource};
 use futures_util::{Stream, StreamExt};
 
@@ -30,19 +34,63 @@ async fn subscribe(s: &Server, last_event_id: Option<&str>) -> Events {
     )
 }
 
-/// The sequence number an event's id carries (`<database>:<seq>`).
-fn seq(e: &Event) -> i64 {
-    e.id.parse::<EventId>()
-        .unwrap_or_else(|err| panic!("{err}: {e:?}"))
-        .seq
+/// Where an event's id stands in the stream's order: (0, seq) for `<database>:<seq>`,
+/// (tx, id) for `<database>:<tx>.<id>`.
+fn pos(e: &Event) -> (u64, i64) {
+    let parsed = e.id.rsplit_once(':').and_then(|(database, cursor)| {
+        if database.len() != 16 {
+            return None;
+        }
+        match cursor.split_once('.') {
+            Some((tx, id)) if on_postgres() => Some((tx.parse().ok()?, id.parse().ok()?)),
+            None if !on_postgres() => Some((0, cursor.parse().ok()?)),
+            _ => None,
+        }
+    });
+    parsed.unwrap_or_else(|| panic!("not an event id of this backend: {e:?}"))
 }
 
-/// An event id of this server's database at `seq`, as a client would have kept it.
-async fn event_id(s: &Server, seq: i64) -> String {
+/// The number an event's id counts: the sequence number, or the change-log row's id.
+fn seq(e: &Event) -> i64 {
+    pos(e).1
+}
+
+/// The id of this server's event number `number`, as a client would have kept it. On
+/// PostgreSQL the id also names the change's transaction, read from the log; a number the
+/// log does not hold (pruned, or not yet written) gets an id made up in the same form,
+/// which names no change of the log.
+async fn event_id(s: &Server, number: i64) -> String {
     let mut events = subscribe(s, None).await;
     let ready = next(&mut events).await;
-    let id: EventId = ready.id.parse().expect("the ready event has an event id");
-    EventId { seq, ..id }.to_string()
+    let database = ready.id.split(':').next().unwrap().to_string();
+    if !on_postgres() {
+        return format!("{database}:{number}");
+    }
+    let url = s.db.to_string_lossy().into_owned();
+    let tx = catalog_tests::postgres::shared()
+        .psql(
+            &catalog_tests::postgres::database_of(&url),
+            &format!("SELECT tx FROM changes WHERE id = {number}"),
+        )
+        .expect("the change log");
+    let tx = match tx.trim() {
+        "" if number == 0 => "0",
+        "" => "1",
+        tx => tx,
+    };
+    format!("{database}:{tx}.{number}")
+}
+
+/// Waits until the server has published its seeded catalog's 25 changes (on PostgreSQL
+/// a transaction still running elsewhere in the cluster may hold them back a while), so
+/// that a stream opened after it begins with `ready` at 25.
+async fn seeded(s: &Server) {
+    let mut events = subscribe(s, None).await;
+    let ready = next(&mut events).await;
+    let mut last = seq(&ready);
+    while last < 25 {
+        last = seq(&next(&mut events).await);
+    }
 }
 
 async fn next(events: &mut Events) -> Event {
@@ -55,6 +103,7 @@ async fn next(events: &mut Events) -> Event {
 #[tokio::test]
 async fn a_subscriber_sees_every_change_in_order() {
     let s = Server::start();
+    seeded(&s).await;
     let c = client();
     let mut events = subscribe(&s, None).await;
     let ready = next(&mut events).await;
@@ -102,10 +151,11 @@ async fn a_subscriber_sees_every_change_in_order() {
         let e = next(&mut events).await;
         assert_eq!(e.event, op.as_str());
         let data: ChangeEvent = serde_json::from_str(&e.data).unwrap();
-        assert_eq!(
+        assert!(
+            e.id.starts_with(&format!("{database}:")) && seq(&e) == data.seq,
+            "id: is the database and the change's position: {} {}",
             e.id,
-            format!("{database}:{}", data.seq),
-            "id: is the database and the global sequence"
+            data.seq
         );
         assert_eq!(data.op, op);
         assert_eq!(data.id, id);
@@ -145,6 +195,7 @@ async fn last_event_id_resumes_from_the_change_log() {
 #[tokio::test]
 async fn a_too_old_or_foreign_last_event_id_gets_reset() {
     let s = Server::start_with_args(&["--change-log", "5"]);
+    seeded(&s).await;
     let mut old = subscribe(&s, Some(&event_id(&s, 3).await)).await;
     let e = next(&mut old).await;
     assert_eq!(e.event, "reset");
@@ -158,6 +209,7 @@ async fn a_too_old_or_foreign_last_event_id_gets_reset() {
     // An id of another database, with a sequence number this one has, is not resumed
     // against the wrong data.
     let other = Server::start();
+    seeded(&other).await;
     let mut foreign = subscribe(&s, Some(&event_id(&other, 21).await)).await;
     let e = next(&mut foreign).await;
     assert_eq!((e.event.as_str(), seq(&e)), ("reset", 25));
@@ -170,6 +222,7 @@ async fn a_too_old_or_foreign_last_event_id_gets_reset() {
 #[tokio::test]
 async fn many_subscribers_all_see_the_same_order() {
     let s = Server::start();
+    seeded(&s).await;
     let c = client();
     let mut subs = Vec::new();
     for _ in 0..5 {
@@ -195,6 +248,7 @@ async fn many_subscribers_all_see_the_same_order() {
 #[tokio::test]
 async fn a_process_sharing_the_database_passes_on_the_others_changes_in_order() {
     let a = Server::start();
+    seeded(&a).await;
     let b = Server::start_on(&a.db, &[], "127.0.0.1:0").unwrap();
     let c = client();
     let mut events = subscribe(&b, None).await;
@@ -224,6 +278,7 @@ async fn a_process_sharing_the_database_passes_on_the_others_changes_in_order() 
 #[tokio::test]
 async fn two_processes_on_one_file_each_pass_on_every_change_of_the_other_once_in_order() {
     let a = Server::start();
+    seeded(&a).await;
     let b = Server::start_on(&a.db, &[], "127.0.0.1:0").unwrap();
     let mut on_a = subscribe(&a, None).await;
     let mut on_b = subscribe(&b, None).await;
@@ -262,24 +317,36 @@ async fn two_processes_on_one_file_each_pass_on_every_change_of_the_other_once_i
     }
     created.sort();
     let total = 8 * PER_WRITER as i64;
+    let mut heard_on_a = Vec::new();
     for (name, events) in [("A", &mut on_a), ("B", &mut on_b)] {
         let mut ids = Vec::new();
+        let mut last = (0, 25);
+        let mut heard = Vec::new();
         for want in 26..26 + total {
             let e = next(events).await;
-            assert_eq!(
-                (e.event.as_str(), seq(&e)),
-                ("created", want),
-                "{name}'s subscriber gets every change once, in order"
+            assert_eq!(e.event, "created", "{name}: {e:?}");
+            // SQLite numbers changes in commit order; PostgreSQL's row ids are handed out
+            // before commit, so there only the order of the ids is promised.
+            assert!(
+                pos(&e) > last && (on_postgres() || seq(&e) == want),
+                "{name}'s subscriber gets every change once, in order: {e:?} after {last:?}"
             );
+            last = pos(&e);
             let data: ChangeEvent = serde_json::from_str(&e.data).unwrap();
             ids.push(data.id);
+            heard.push(e.id);
         }
         ids.sort();
         assert_eq!(ids, created, "{name}'s subscriber heard of every product");
+        if name == "A" {
+            heard_on_a = heard;
+        } else {
+            assert_eq!(heard, heard_on_a, "both in one order");
+        }
     }
     // An event id from A resumes on B: same database, same log.
-    let mut resumed = subscribe(&b, Some(&event_id(&a, 30).await)).await;
-    assert_eq!(seq(&next(&mut resumed).await), 31);
+    let mut resumed = subscribe(&b, Some(&heard_on_a[4])).await;
+    assert_eq!(next(&mut resumed).await.id, heard_on_a[5]);
 }
 
 #[tokio::test]

@@ -248,25 +248,28 @@ async fn worker(n: usize, bases: Vec<String>, history: History) {
     }
 }
 
-/// Sets a random fault now and then: a reply dropped after the server acted, or delayed
-/// past the client's timeout (so the client sends again while the first is answered).
+/// Sets a fault about every fifth request: a reply dropped after the server acted, or
+/// delayed past the client's timeout (so the client sends again while the first is
+/// answered). Counted in requests, not time, so a client retrying alone is not faulted at
+/// every attempt.
 async fn faults(proxies: Vec<Arc<Proxy>>, stop: Arc<std::sync::atomic::AtomicBool>) {
+    let mut armed_at = vec![0; proxies.len()];
     while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-        for proxy in &proxies {
+        for (proxy, armed_at) in proxies.iter().zip(armed_at.iter_mut()) {
+            let seen = proxy.requests_seen();
             // A fault set stays until a request used it.
-            if !matches!(proxy.fault(), Fault::None | Fault::Times(0, _)) {
+            if seen < *armed_at + 5 || !matches!(proxy.fault(), Fault::None | Fault::Times(0, _)) {
                 continue;
             }
+            *armed_at = seen;
             let put = |f| Fault::times(1, Fault::only("PUT", "/products", f));
-            let fault = match fastrand::u8(..10) {
+            proxy.set(match fastrand::u8(..5) {
                 0..=2 => put(Fault::DropReply),
                 3 => put(Fault::DelayReply(TIMEOUT + Duration::from_millis(300))),
-                4 => Fault::times(1, Fault::DropReply),
-                _ => Fault::None,
-            };
-            proxy.set(fault);
+                _ => Fault::times(1, Fault::DropReply),
+            });
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 

@@ -391,3 +391,57 @@ async fn concurrent_identical_keyed_posts_on_two_servers_make_one_product() {
         .count();
     assert_eq!(made, 1);
 }
+
+/// A key is remembered for `--idempotency-ttl`, then forgotten: a retry after that is
+/// judged afresh like any request, and its If-Match (for a create, its sku) still keeps it
+/// from applying twice: 412 and 409, never a second version or product.
+#[tokio::test]
+async fn a_key_forgotten_after_its_ttl_is_judged_afresh_and_applies_nothing_twice() {
+    let s = Server::start_with_args(&["--idempotency-ttl", "1s"]);
+    let c = client();
+    let url = s.url("/products/1");
+    let v1 = send(c.get(&url)).await.etag();
+    let body = bbq(26500, "in_stock");
+    let first = send(put(&c, &url, &v1, Some("k-ttl"), &body)).await;
+    assert_eq!(first.status, 200);
+    let post = || {
+        c.post(s.url("/products"))
+            .header("X-User", "alice")
+            .header("Idempotency-Key", "\"post-ttl\"")
+            .json(&catalog_tests::product_json(
+                "TTL-1",
+                "Short-lived key",
+                100,
+                "in_stock",
+            ))
+    };
+    assert_eq!(send(post()).await.status, 201);
+    // Replayed while remembered; then forgotten, and a stale If-Match is 412.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let late = loop {
+        let r = send(put(&c, &url, &v1, Some("k-ttl"), &body)).await;
+        if r.header("idempotent-replayed").is_none() {
+            break r;
+        }
+        assert_replay(&r, &first);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the key was still remembered after 30 s with --idempotency-ttl 1s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let p = late.problem(412);
+    assert_eq!(p["current"]["version"], 2);
+    assert_eq!(versions(&c, &s, 1).await, 2, "no second version");
+    let again = send(post()).await;
+    let p = again.problem(409);
+    assert_eq!(p["type"], "/problems/duplicate-sku", "{p}");
+    let all = send(c.get(s.url("/products?limit=1000"))).await.json();
+    let made = all["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|p| p["sku"] == "TTL-1")
+        .count();
+    assert_eq!(made, 1, "no second product");
+}

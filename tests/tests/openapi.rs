@@ -105,6 +105,73 @@ async fn the_document_describes_every_route_status_and_header() {
     assert!(paths["/products"]["post"]["security"].is_array());
 }
 
+/// The Idempotency-Key a client may send is what the document says: every key of a sample
+/// that the server accepts matches the documented schema of each write, and every key it
+/// refuses (400) does not. The limit is 255 characters of the key, so a quoted key with
+/// escapes is a longer field and still valid.
+#[tokio::test]
+async fn the_documented_idempotency_key_is_the_one_the_server_accepts() {
+    let s = Server::start();
+    let c = client();
+    let doc = send(c.get(s.url("/openapi.json"))).await.json();
+    let escaped = format!("\"{}\"", "\\\"".repeat(255));
+    let samples = [
+        "\"8e03978e-40d5-43e8-bc93-6894a57f9324\"".to_string(),
+        "8e03978e-40d5".to_string(),
+        " \"padded\"\t".to_string(),
+        escaped,
+        "k".repeat(255),
+        "k".repeat(256),
+        format!("\"{}\"", "k".repeat(256)),
+        "two words".to_string(),
+        "\"unterminated".to_string(),
+        "\"\"".to_string(),
+        "back\\slash".to_string(),
+    ];
+    for (path, method) in [
+        ("/products", "post"),
+        ("/products/{id}", "put"),
+        ("/products/{id}", "patch"),
+        ("/products/{id}", "delete"),
+    ] {
+        let schema = &doc["paths"][path][method]["parameters"]
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .find(|p| p["name"] == "Idempotency-Key")
+            .unwrap_or_else(|| panic!("{method} {path} documents Idempotency-Key"))["schema"];
+        let pattern = regex::Regex::new(schema["pattern"].as_str().expect("a pattern"))
+            .expect("the pattern is a regular expression");
+        for key in &samples {
+            let documented = pattern.is_match(key)
+                && schema["maxLength"]
+                    .as_u64()
+                    .is_none_or(|max| key.chars().count() as u64 <= max)
+                && schema["minLength"]
+                    .as_u64()
+                    .is_none_or(|min| key.chars().count() as u64 >= min);
+            // A product that never existed: 400 for a key the server refuses, else 404.
+            let r = send(
+                c.delete(s.url("/products/999999"))
+                    .header("If-Match", "*")
+                    .header("Idempotency-Key", key.as_str()),
+            )
+            .await;
+            let accepted = match r.status {
+                400 => false,
+                404 => true,
+                other => panic!("{other} for {key:?}"),
+            };
+            assert_eq!(
+                documented,
+                accepted,
+                "{method} {path}: the schema says {documented}, the server {accepted}, for a key of {} characters: {key:.40?}",
+                key.len()
+            );
+        }
+    }
+}
+
 #[test]
 fn schemathesis_finds_nothing() {
     let st = workspace().join("target/schemathesis-venv/bin/st");

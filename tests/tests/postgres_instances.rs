@@ -1,17 +1,19 @@
 //! Several `catalog-server` instances on one PostgreSQL database: one winner per ETag
-//! generation whichever instance a racer reaches, every change on every instance's event
-//! stream exactly once and in order (even under writers on both), `Last-Event-ID`
-//! resumed against the other instance, a lost LISTEN connection recovered, and two
-//! instances starting together on a new database. Skipped, with a line saying so, where
-//! PostgreSQL is not installed; `.ci/run` installs it.
+//! generation whichever instance a racer reaches; under writers on both (version-checked
+//! racers on one product among them) every instance's stream is the same sequence, each
+//! acknowledged write once, versions of a product strictly increasing; `Last-Event-ID`
+//! from any event resumed on the other instance gives the same tail; presence crossing
+//! instances and ending when its instance is killed; a lost LISTEN connection
+//! recovered; two instances starting together on a new database. Skipped, with a line
+//! saying so, where PostgreSQL is not installed; `.ci/run` installs it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use catalog_shared::event::{ChangeEvent, EventId};
-use catalog_tests::postgres::{Cluster, shared_or_skip};
+use catalog_shared::event::ChangeEvent;
+use catalog_tests::postgres::{Cluster, Position, database_of, position, shared_or_skip};
 use catalog_tests::{Server, client, product_json, send};
 use eventsource_stream::{Event, Eventsource};
 use futures_util::{Stream, StreamExt};
@@ -21,10 +23,25 @@ type Events = std::pin::Pin<Box<dyn Stream<Item = Event> + Send>>;
 
 /// Two instances on one fresh database (the first seeds it).
 fn two_instances(cluster: &Cluster) -> (Server, Server) {
+    two_instances_with(cluster, &[])
+}
+
+fn two_instances_with(cluster: &Cluster, args: &[&str]) -> (Server, Server) {
     let url = cluster.create_database().expect("a fresh database");
-    let a = Server::start_on(Path::new(&url), &[], "127.0.0.1:0").expect("instance A starts");
-    let b = Server::start_on(Path::new(&url), &[], "127.0.0.1:0").expect("instance B starts");
+    let a = Server::start_on(Path::new(&url), args, "127.0.0.1:0").expect("instance A starts");
+    let b = Server::start_on(Path::new(&url), args, "127.0.0.1:0").expect("instance B starts");
     (a, b)
+}
+
+/// Waits until `s` has published the seeded catalog's 25 changes (a transaction still
+/// running elsewhere in the shared cluster may hold them back a while), so that a stream
+/// opened after it begins after them.
+async fn seeded(s: &Server) {
+    let mut events = subscribe(s, None).await;
+    let mut last = pos(&next(&mut events).await).id;
+    while last < 25 {
+        last = pos(&next(&mut events).await).id;
+    }
 }
 
 async fn subscribe(s: &Server, last_event_id: Option<&str>) -> Events {
@@ -48,10 +65,8 @@ async fn next(events: &mut Events) -> Event {
         .expect("the stream is open")
 }
 
-fn seq(e: &Event) -> i64 {
-    e.id.parse::<EventId>()
-        .unwrap_or_else(|err| panic!("{err}: {e:?}"))
-        .seq
+fn pos(e: &Event) -> Position {
+    position(&e.id)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -123,6 +138,8 @@ async fn an_update_on_one_instance_reaches_the_others_subscribers_and_resumes_th
         return;
     };
     let (a, b) = two_instances(cluster);
+    seeded(&a).await;
+    seeded(&b).await;
     let c = client();
     let mut on_a = subscribe(&a, None).await;
     let mut on_b = subscribe(&b, None).await;
@@ -159,52 +176,95 @@ async fn an_update_on_one_instance_reaches_the_others_subscribers_and_resumes_th
         assert_eq!(r.status, 201);
     }
     let mut resumed = subscribe(&b, Some(&on_a_event.id)).await;
-    for want in seq(&on_a_event) + 1..=seq(&on_a_event) + 3 {
-        let e = next(&mut resumed).await;
-        assert_eq!((e.event.as_str(), seq(&e)), ("created", want));
-    }
     let mut resumed_on_a = subscribe(&a, Some(&on_a_event.id)).await;
-    assert_eq!(seq(&next(&mut resumed_on_a).await), seq(&on_a_event) + 1);
+    let mut after = pos(&on_a_event);
+    for i in 0..3 {
+        let e = next(&mut resumed).await;
+        assert_eq!(e.event, "created");
+        assert!(
+            e.data.contains(&format!("R-{i}")),
+            "in the order written: {e:?}"
+        );
+        assert!(pos(&e) > after, "ids ascend: {e:?}");
+        after = pos(&e);
+        assert_eq!(next(&mut resumed_on_a).await.id, e.id, "A resumes alike");
+    }
+}
+
+/// A writer's PUT with If-Match, retried on 412 with the state the answer carries (as
+/// the client's conflict panel does) until it lands; returns the version it made.
+async fn put_until_it_lands(
+    c: &reqwest::Client,
+    url: &str,
+    mut current: serde_json::Value,
+    price: i64,
+) -> (i64, String) {
+    loop {
+        let etag = current["etag"].as_str().expect("an etag").to_string();
+        let mut body = current.clone();
+        body["price_cents"] = json!(price);
+        let r = send(c.put(url).header("If-Match", &etag).json(&body)).await;
+        match r.status {
+            200 => return (r.json()["version"].as_i64().expect("a version"), r.etag()),
+            412 => current = r.problem(412)["current"].clone(),
+            other => panic!("PUT answered {other}: {}", String::from_utf8_lossy(&r.body)),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn under_writers_on_both_instances_each_stream_carries_every_acknowledged_write_once_in_order()
+async fn under_writers_on_both_instances_every_stream_is_the_same_sequence_of_every_acknowledged_write()
  {
     let Some(cluster) = shared_or_skip("under_writers_on_both_instances") else {
         return;
     };
-    let (a, b) = two_instances(cluster);
+    let (a, b) = two_instances_with(cluster, &["--no-seed"]);
     // Each stream is read all along (a subscriber that stops reading is rightly sent
-    // `reset`), until it has heard the last acknowledged write.
-    let (last_tx, last_rx) = tokio::sync::watch::channel(None::<i64>);
+    // `reset`), from the creation of the product the racers share (the first write,
+    // its event is the mark: anything the stream carried before it is not counted),
+    // until it has heard as many changes as writes were acknowledged.
+    let (total_tx, total_rx) = tokio::sync::watch::channel(None::<usize>);
+    let (mark_tx, mark_rx) = tokio::sync::watch::channel(None::<String>);
     let mut readers = Vec::new();
-    let mut start = 0;
     for s in [&a, &b] {
         let mut events = subscribe(s, None).await;
         let ready = next(&mut events).await;
         assert_eq!(ready.event, "ready");
-        start = seq(&ready);
-        let mut last = last_rx.clone();
+        let mut total = total_rx.clone();
+        let mark = mark_rx.clone();
         readers.push(tokio::spawn(async move {
-            let mut heard = Vec::new();
+            let mut heard: Vec<Event> = Vec::new();
             loop {
-                if let Some(last) = *last.borrow_and_update()
-                    && heard.last().is_some_and(|e: &Event| seq(e) >= last)
-                {
+                if total.borrow_and_update().is_some_and(|t| heard.len() >= t) {
                     return heard;
                 }
                 tokio::select! {
-                    e = next(&mut events) => heard.push(e),
-                    _ = last.changed() => {}
+                    e = next(&mut events) => {
+                        let marked = mark.borrow().as_ref().is_some_and(|m| e.data.contains(m.as_str()));
+                        if marked || !heard.is_empty() {
+                            heard.push(e);
+                        }
+                    }
+                    _ = total.changed() => {}
                 }
             }
         }));
     }
-    // Writers on both instances for a few seconds, each creating products and updating
-    // them; every acknowledged write is kept as (id, version) -> etag.
+    let c = client();
+    let shared = send(
+        c.post(a.url("/products"))
+            .json(&product_json("SHARED", "raced", 0, "in_stock")),
+    )
+    .await;
+    assert_eq!(shared.status, 201);
+    let shared_product = shared.json()["id"].as_i64().expect("an id");
+    mark_tx.send_replace(Some(shared.etag().trim_matches('"').to_string()));
+    // Writers on both instances for a few seconds: some create products and update
+    // them, others race version-checked PUTs on one shared product (each retries its
+    // 412s); every acknowledged write is kept as (id, version) -> etag.
     let until = Instant::now() + Duration::from_secs(4);
     let mut writers = Vec::new();
-    for w in 0..6 {
+    for w in 0..8 {
         let base = if w % 2 == 0 {
             a.base_url()
         } else {
@@ -215,6 +275,14 @@ async fn under_writers_on_both_instances_each_stream_carries_every_acknowledged_
             let mut acked = Vec::new();
             let mut i = 0;
             while Instant::now() < until {
+                if w >= 4 {
+                    let url = format!("{base}/products/{shared_product}");
+                    let current = send(c.get(&url)).await.json();
+                    let (version, etag) = put_until_it_lands(&c, &url, current, i).await;
+                    acked.push(((shared_product, version), etag));
+                    i += 1;
+                    continue;
+                }
                 let r = send(c.post(format!("{base}/products")).json(&product_json(
                     &format!("L{w}-{i}"),
                     "load",
@@ -245,35 +313,47 @@ async fn under_writers_on_both_instances_each_stream_carries_every_acknowledged_
         }));
     }
     let mut acked = BTreeMap::new();
+    acked.insert((shared_product, 1), shared.etag());
     for w in writers {
         for (key, etag) in w.await.expect("the writer finishes") {
             assert!(
                 acked.insert(key, etag).is_none(),
-                "each write acknowledged once"
+                "each write acknowledged once: {key:?}"
             );
         }
     }
-    let total = acked.len() as i64;
+    let total = acked.len();
     assert!(total > 50, "the writers got through only {total} writes");
-    last_tx.send_replace(Some(start + total));
+    let raced = acked.keys().filter(|(id, _)| *id == shared_product).count();
+    assert!(raced > 10, "the racers landed only {raced} writes");
+    let started = Instant::now();
+    eprintln!("{total} writes acknowledged, {raced} of them by the racers");
+    total_tx.send_replace(Some(total));
+    let mut streams = Vec::new();
     for (name, reader) in ["A", "B"].into_iter().zip(readers) {
         let events = tokio::time::timeout(Duration::from_secs(60), reader)
             .await
-            .expect("the stream carries every write within 60 s")
+            .unwrap_or_else(|_| panic!("{name}'s stream carries {total} changes within 60 s"))
             .expect("the reader finishes");
         let mut heard = BTreeMap::new();
-        for (e, want) in events.iter().zip(start + 1..) {
-            assert_eq!(
-                seq(e),
-                want,
-                "{name}: sequence order, no gap, no repeat ({e:?})"
-            );
+        let mut versions: BTreeMap<i64, i64> = BTreeMap::new();
+        let mut last = None;
+        for e in &events {
             assert!(
                 e.event == "created" || e.event == "updated",
                 "{name}: {e:?}"
             );
+            assert!(last < Some(pos(e)), "{name}: ids ascend, no repeat ({e:?})");
+            last = Some(pos(e));
             let change: ChangeEvent = serde_json::from_str(&e.data).expect("a change event");
-            assert_eq!(change.seq, want);
+            assert_eq!(change.seq, pos(e).id, "{name}: the data names its row");
+            let before = versions.insert(change.id, change.version);
+            assert!(
+                before < Some(change.version),
+                "{name}: product {}'s versions strictly increase ({before:?} then {})",
+                change.id,
+                change.version
+            );
             assert!(
                 heard
                     .insert((change.id, change.version), change.etag)
@@ -281,12 +361,100 @@ async fn under_writers_on_both_instances_each_stream_carries_every_acknowledged_
                 "{name}: once"
             );
         }
-        assert_eq!(events.len() as i64, total, "{name}: nothing more");
-        assert_eq!(
-            heard, acked,
-            "{name}'s stream carries exactly the acknowledged writes"
+        assert_eq!(events.len(), total, "{name}: nothing more");
+        let missing: Vec<_> = acked
+            .iter()
+            .filter(|(k, v)| heard.get(k) != Some(v))
+            .take(5)
+            .collect();
+        let extra: Vec<_> = heard
+            .iter()
+            .filter(|(k, v)| acked.get(k) != Some(v))
+            .take(5)
+            .collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{name}'s stream carries exactly the acknowledged writes: missing {missing:?}, extra {extra:?}"
         );
+        streams.push(events);
     }
+    eprintln!("both streams checked after {:?}", started.elapsed());
+    let ids = |events: &[Event]| events.iter().map(|e| e.id.clone()).collect::<Vec<_>>();
+    assert!(
+        ids(&streams[0]) == ids(&streams[1]),
+        "both instances publish one sequence"
+    );
+    // Resuming from any event of A's stream on B (and of B's on A) gives the same tail.
+    let on_a = &streams[0];
+    for (k, from) in [0, on_a.len() / 3, on_a.len() / 2, on_a.len() - 2]
+        .into_iter()
+        .enumerate()
+    {
+        let other = if k % 2 == 0 { &b } else { &a };
+        eprintln!("resuming from {from} after {:?}", started.elapsed());
+        let mut resumed = subscribe(other, Some(&on_a[from].id)).await;
+        for want in &on_a[from + 1..] {
+            let e = next(&mut resumed).await;
+            assert_eq!(
+                (e.id.as_str(), e.data.as_str()),
+                (want.id.as_str(), want.data.as_str()),
+                "resumed after event {from}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn presence_crosses_instances_and_ends_when_its_instance_is_killed() {
+    let Some(cluster) = shared_or_skip("presence_crosses_instances") else {
+        return;
+    };
+    let (mut a, b) = two_instances_with(cluster, &["--presence-ttl", "3s", "--no-seed"]);
+    let c = client();
+    let mut on_b = subscribe(&b, None).await;
+    assert_eq!(next(&mut on_b).await.event, "ready");
+    let announced = send(
+        c.put(a.url("/presence"))
+            .header("X-Client-Id", "client-on-a")
+            .header("X-User", "alice")
+            .json(&json!({"product_id": 2, "field": "price"})),
+    )
+    .await;
+    assert_eq!(announced.status, 204);
+    let heard = next_presence(&mut on_b).await;
+    let p: serde_json::Value = serde_json::from_str(&heard.data).expect("presence data");
+    assert_eq!(
+        p,
+        json!({"client": "client-on-a", "user": "alice", "product_id": 2, "field": "price"})
+    );
+    // A stream opened on B now begins with it too.
+    let mut fresh = subscribe(&b, None).await;
+    assert_eq!(next(&mut fresh).await.event, "ready");
+    assert_eq!(next_presence(&mut fresh).await.data, heard.data);
+    // Not in the change log: no change event, and the feed's position did not move.
+    let log = cluster
+        .psql(
+            &database_of(&a.db.to_string_lossy()),
+            "SELECT count(*) FROM changes WHERE event LIKE '%client-on-a%'",
+        )
+        .expect("the change log");
+    assert_eq!(log.trim(), "0");
+    // A dies without withdrawing anything: B forgets it when it is not renewed.
+    a.kill9();
+    let gone = next_presence(&mut on_b).await;
+    let p: serde_json::Value = serde_json::from_str(&gone.data).expect("presence data");
+    assert_eq!(
+        (p["client"].as_str(), &p["product_id"]),
+        (Some("client-on-a"), &serde_json::Value::Null),
+        "{p}"
+    );
+}
+
+/// The next presence event of a stream (keep-alives aside, nothing else may come).
+async fn next_presence(events: &mut Events) -> Event {
+    let e = next(events).await;
+    assert_eq!(e.event, "presence", "{e:?}");
+    e
 }
 
 #[tokio::test]
@@ -305,7 +473,7 @@ async fn a_lost_listen_connection_is_reopened_and_changes_still_cross() {
         .psql(
             &database,
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-             WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+             WHERE datname = current_database() AND application_name LIKE '% listener'",
         )
         .expect("the LISTEN sessions are terminated");
     assert_eq!(killed.trim(), "2", "one LISTEN connection per instance");
@@ -315,7 +483,7 @@ async fn a_lost_listen_connection_is_reopened_and_changes_still_cross() {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let n = cluster
-            .psql(&database, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'")
+            .psql(&database, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE '% listener'")
             .expect("counting LISTEN sessions");
         if n.trim() == "2" {
             break;
@@ -327,6 +495,7 @@ async fn a_lost_listen_connection_is_reopened_and_changes_still_cross() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let c = client();
+    seeded(&b).await;
     let mut on_b = subscribe(&b, None).await;
     assert_eq!(next(&mut on_b).await.event, "ready");
     let r =

@@ -486,6 +486,8 @@ async fn write(
     body: Vec<u8>,
 ) -> Result<Answer, String> {
     let mut attempt = 0;
+    // Whether a try went unanswered: it may have been made, whatever a later try is told.
+    let mut unanswered = false;
     loop {
         attempt += 1;
         match conn
@@ -498,6 +500,16 @@ async fn write(
             )
             .await
         {
+            // A gateway that gave up waiting (502, 504), or a server error that may follow
+            // a commit (500): no answer, as if the reply was lost.
+            Ok(a) if matches!(a.status, 500 | 502 | 504) => {
+                unanswered = true;
+                if attempt < TRIES {
+                    tokio::time::sleep(backoff(attempt)).await;
+                } else {
+                    return Err(not_known(&a.explain()));
+                }
+            }
             Ok(a) if attempt < TRIES && retry_later(&a) => {
                 tokio::time::sleep(
                     a.retry_after
@@ -506,17 +518,25 @@ async fn write(
                 )
                 .await;
             }
+            // The last try turned away (503, or the key still in flight) after one went
+            // unanswered: that one's fate is still not known.
+            Ok(a) if unanswered && retry_later(&a) => return Err(not_known(&a.explain())),
             Ok(a) => return Ok(a),
-            Err(_) if attempt < TRIES => tokio::time::sleep(backoff(attempt)).await,
-            Err(e) => {
-                return Err(format!(
-                    "{} ({TRIES} tries); whether the row was written is not known: run the same \
-                     import again, which recognises rows already written by their Idempotency-Key",
-                    e.0
-                ));
+            Err(_) if attempt < TRIES => {
+                unanswered = true;
+                tokio::time::sleep(backoff(attempt)).await;
             }
+            Err(e) => return Err(not_known(&e.0)),
         }
     }
+}
+
+/// A write that got no answer to any of its tries.
+fn not_known(last: &str) -> String {
+    format!(
+        "{last} ({TRIES} tries); whether the row was written is not known: run the same \
+         import again, which recognises rows already written by their Idempotency-Key"
+    )
 }
 
 /// 503 (a full queue), or 409 with Retry-After and no other product named (the same

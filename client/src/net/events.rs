@@ -111,8 +111,8 @@ impl Api {
                                         }
                                     }
                                     "ready" | "reset" => {
-                                        if let Ok(id) = event.id.parse::<EventId>() {
-                                            self.send(Reply::Seq(id.seq));
+                                        if let Some(seq) = seq_of(&event.id) {
+                                            self.send(Reply::Seq(seq));
                                         }
                                         self.send(Reply::Reset);
                                     }
@@ -142,5 +142,29 @@ impl Api {
             let jitter = fastrand::u64(0..=base / 4);
             tokio::time::sleep(Duration::from_millis(base + jitter)).await;
         }
+    }
+}
+
+/// The change number an event id names, for the status bar: `<database>:<seq>` (SQLite) or
+/// `<database>:<tx>.<id>` (PostgreSQL, where the change's own number is `id`, the `seq` its
+/// event carries). The id itself goes back to the server unchanged.
+fn seq_of(id: &str) -> Option<i64> {
+    if let Ok(id) = id.parse::<EventId>() {
+        return Some(id.seq);
+    }
+    let (_, position) = id.trim().rsplit_once(':')?;
+    let (tx, change) = position.split_once('.')?;
+    tx.parse::<u64>().ok()?;
+    change.parse::<i64>().ok().filter(|n| *n >= 0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn both_backends_event_ids_give_the_change_number() {
+        assert_eq!(super::seq_of("0123abcd:42"), Some(42));
+        assert_eq!(super::seq_of("0123abcd:7781.42"), Some(42));
+        assert_eq!(super::seq_of("0123abcd:x.42"), None);
+        assert_eq!(super::seq_of("garbage"), None);
     }
 }

@@ -43,11 +43,12 @@ impl Api {
         }
     }
 
-    /// A write with its action's Idempotency-Key. After an ambiguous failure (no reply, or
-    /// the connection lost after sending) the same request is sent again with the same key,
-    /// a few times with backoff: the server applies it at most once, and its answer decides
-    /// (2xx: it is mine; 412: a conflict). A 409 for the key means the first request is
-    /// still being served: wait and ask again. Returns the answer and whether it came to a
+    /// A write with its action's Idempotency-Key. After an ambiguous failure (no reply, the
+    /// connection lost after sending, or a 500, 502 or 504) the same request is sent again
+    /// with the same key, a few times with backoff: the server applies it at most once, and
+    /// its answer decides (2xx: it is mine; 412: a conflict). A 409 for the key means the
+    /// first request is still being served, and a 408, 429 or 503 to a re-send turns only
+    /// that re-send away: wait and ask again. Returns the answer and whether it came to a
     /// re-send.
     pub(super) async fn keyed_write(
         &self,
@@ -74,6 +75,15 @@ impl Api {
                         maybe_sent: true,
                     });
                 }
+                Ok(reply) if maybe_applied(&reply) => {
+                    ambiguous = Some(Failure {
+                        message: reply.explain(),
+                        maybe_sent: true,
+                    });
+                }
+                // This request was turned away for now; after an ambiguous one that says
+                // nothing of the first, which may have been made: keep asking.
+                Ok(reply) if ambiguous.is_some() && turned_away(&reply) => {}
                 Ok(reply) => return Ok((reply, ambiguous.is_some())),
                 // Nothing was sent: a first attempt that never connected is simply not
                 // saved; after an ambiguous one, keep asking.
@@ -112,6 +122,19 @@ pub fn new_key() -> String {
 /// The key as the draft's sf-string: quoted, `"` and `\` escaped.
 pub(super) fn quoted_key(key: &str) -> String {
     format!("\"{}\"", key.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Whether a 5xx leaves open that the write was made, so it is no answer to it: a gateway
+/// that gave up waiting for the server (502, 504) while the server went on, or a server
+/// error that may follow a commit (500). A 503 is the server saying nothing was changed.
+fn maybe_applied(reply: &Answer) -> bool {
+    matches!(reply.status.as_u16(), 500 | 502 | 504)
+}
+
+/// Whether the answer turns this request away for now (408, 429, 503): nothing was done
+/// with it, and nothing is said of an earlier request with the key.
+fn turned_away(reply: &Answer) -> bool {
+    matches!(reply.status.as_u16(), 408 | 429 | 503)
 }
 
 /// Whether a 409 says the key's first request is still in flight (not a duplicate sku).

@@ -49,15 +49,25 @@ impl EditSession {
             }
         }
         // A save of this draft was sent before the restart and never answered: the same
-        // save goes with the same key, so it cannot apply twice.
-        if let Some(key) = &file.draft.pending_key
-            && let Ok(fields) = session.editor.check()
-        {
-            session.editor.pending = Some(PendingSave {
-                key: key.clone(),
-                fields,
-                if_match: file.draft.based_on_etag.clone(),
-            });
+        // save goes with the same key, so it cannot apply twice; typing on since makes
+        // another request, which gets a key of its own. (A draft written before the request
+        // was kept in it has only the key: the typed fields and the base stand in.)
+        if let Some(key) = &file.draft.pending_key {
+            let request = match &file.draft.pending {
+                Some(p) => Some((p.fields.clone(), p.if_match.clone())),
+                None => session
+                    .editor
+                    .check()
+                    .ok()
+                    .map(|f| (f, file.draft.based_on_etag.clone())),
+            };
+            if let Some((fields, if_match)) = request {
+                session.editor.pending = Some(PendingSave {
+                    key: key.clone(),
+                    fields,
+                    if_match,
+                });
+            }
         }
         session.draft_path = Some(file.path.clone());
         model.drafts.retain(|d| d.path != file.path);

@@ -26,6 +26,7 @@ fn drafts_found_at_start_are_offered_and_reopen_on_their_base() {
             based_on_version: Some(1),
             based_on_etag: None,
             pending_key: None,
+            pending: None,
             fields,
             saved_at_ms: 1,
         },

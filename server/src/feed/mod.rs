@@ -6,25 +6,43 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use catalog_shared::event::{EventId, Op, READY, RESET, ResetEvent};
+use catalog_shared::event::{Op, READY, RESET, ResetEvent};
 use futures_util::Stream;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::watch;
 
-use crate::storage::{LogRow, Storage, StoreResult};
+use crate::storage::{Held, LogRow, Storage, StoreResult};
 
 mod presence;
+
+pub use crate::storage::{Cursor, CursorKind};
+
+/// The published position and the horizon's hold, for `/metrics`.
+fn publish_metrics(cursor: Cursor, held: Held) {
+    let (tx, id) = match cursor {
+        Cursor::Seq(n) => (0, n),
+        Cursor::Tx { tx, id } => (tx, id),
+    };
+    crate::metrics::feed_published(tx, id, held.changes, held.oldest_ms);
+}
 
 /// How many log rows the publisher reads at a time.
 const PAGE: usize = 256;
 /// How many log rows a resuming stream reads at a time: what one stream holds at most of
 /// its backlog (about 500 bytes an event, so about 16 KiB), whatever the backlog's size.
 const BACKLOG_PAGE: usize = 32;
+/// How soon the publisher reads the log again while committed changes wait for the
+/// horizon (PostgreSQL): the transactions holding it back are usually other writes that
+/// end within milliseconds.
+const HELD_POLL: Duration = Duration::from_millis(5);
+/// The least time between two reads of the log: under a stream of commits, one read
+/// publishes all of those of the last interval instead of one read per commit.
+const READ_EVERY: Duration = Duration::from_millis(5);
 
 /// Tuning of the feed.
 #[derive(Debug, Clone, Copy)]
@@ -33,7 +51,8 @@ pub struct FeedOptions {
     pub retain: i64,
     /// Events a subscriber may fall behind the live feed before it gets `reset`.
     pub buffer: usize,
-    /// How often the log is read for changes committed by other processes.
+    /// How often the log is read for changes committed by other processes when nothing
+    /// is known to be waiting.
     pub poll: Duration,
     /// How often an idle stream gets a comment, so proxies and clients know it is alive.
     pub keep_alive: Duration,
@@ -56,7 +75,7 @@ impl Default for FeedOptions {
 /// One encoded event, shared by every subscriber (cloning it clones a reference).
 #[derive(Clone)]
 struct Frame {
-    seq: i64,
+    cursor: Cursor,
     bytes: Bytes,
     /// A presence event: no id, not in the log, passed to every subscriber as it comes.
     presence: bool,
@@ -71,39 +90,54 @@ struct Here {
     product_id: i64,
     field: Option<String>,
     until: tokio::time::Instant,
+    /// Announced through another instance: it renews it, and it expires here when that
+    /// instance stops renewing it (it died).
+    remote: bool,
 }
 
 pub struct Feed {
     store: Arc<dyn Storage>,
     /// The database's identity as event ids carry it.
     database: String,
+    kind: CursorKind,
     frames: broadcast::Sender<Frame>,
-    /// The highest sequence number handed to subscribers. Stored before the frame is
-    /// sent, so a subscriber that subscribes and then reads it misses nothing.
-    published: AtomicI64,
+    /// The latest position handed to subscribers. Stored before the frame is sent, so a
+    /// subscriber that subscribes and then reads it misses nothing.
+    published: Mutex<Cursor>,
+    /// Changes published since the log was last pruned.
+    since_prune: AtomicI64,
     /// Presence, by client id: advisory, in memory, never in the log.
     presence: watch::Sender<Arc<std::collections::HashMap<String, Here>>>,
     options: FeedOptions,
 }
 
 impl Feed {
-    /// A feed that starts after the latest change in the log.
+    /// A feed that starts after the latest publishable change in the log.
     pub async fn new(store: Arc<dyn Storage>, options: FeedOptions) -> StoreResult<Arc<Feed>> {
-        let (latest, _) = store.latest_change().await?;
+        let head = store.log_head().await?;
         // Start within the retention, so a stale Last-Event-ID is refused from the start.
-        if latest - options.retain > 0 {
-            store.prune_changes(latest - options.retain).await?;
-        }
+        store.prune_changes(head, options.retain).await?;
         let database = store.identity().chars().take(16).collect();
         let (frames, _) = broadcast::channel(options.buffer.max(1));
+        publish_metrics(head, Held::default());
         Ok(Arc::new(Feed {
+            kind: store.cursor_kind(),
             store,
             database,
             frames,
-            published: AtomicI64::new(latest),
+            published: Mutex::new(head),
+            since_prune: AtomicI64::new(0),
             presence: watch::channel(Arc::new(std::collections::HashMap::new())).0,
             options,
         }))
+    }
+
+    /// The latest position handed to subscribers.
+    fn published(&self) -> Cursor {
+        match self.published.lock() {
+            Ok(p) => *p,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
     }
 
     /// Runs the publisher until `stop` turns true.
@@ -111,9 +145,8 @@ impl Feed {
         let feed = self.clone();
         let mut commits = self.store.commits();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(feed.options.poll);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut pruned = 0i64;
+            let mut next_read = tokio::time::Instant::now();
+            let mut last_read = next_read;
             let mut woken = true;
             loop {
                 let notice = tokio::select! {
@@ -121,20 +154,39 @@ impl Feed {
                         woken = changed.is_ok();
                         woken.then(|| commits.borrow_and_update().clone())
                     }
-                    _ = tick.tick() => None,
+                    _ = tokio::time::sleep_until(next_read) => None,
                     _ = stop.wait_for(|s| *s) => return,
                 };
                 // This process's own commit, following on from what was published: its
-                // rows are sent as the writer logged them. Anything else (a gap, other
-                // processes' commits, a timer tick) is read from the log.
-                // A notice without rows (another instance's commit, say) is only a wake-up.
+                // rows are sent as the writer logged them (SQLite). Anything else (a
+                // gap, other processes' commits, a timer, any PostgreSQL commit, whose
+                // place in the order only the horizon tells) is read from the log.
                 let sent =
                     notice.is_some_and(|n| !n.rows.is_empty() && feed.publish_committed(&n.rows));
-                if !sent && let Err(e) = feed.catch_up().await {
-                    tracing::warn!("reading the change log: {e}; retrying");
-                    continue;
+                if !sent {
+                    tokio::time::sleep_until(last_read + READ_EVERY).await;
+                    last_read = tokio::time::Instant::now();
                 }
-                pruned = feed.prune(pruned).await;
+                let held = if sent {
+                    Held::default()
+                } else {
+                    match feed.catch_up().await {
+                        Ok(held) => held,
+                        Err(e) => {
+                            tracing::warn!("reading the change log: {e}; retrying");
+                            next_read = tokio::time::Instant::now() + feed.options.poll;
+                            continue;
+                        }
+                    }
+                };
+                publish_metrics(feed.published(), held);
+                let wait = if held.changes > 0 {
+                    HELD_POLL
+                } else {
+                    feed.options.poll
+                };
+                next_read = tokio::time::Instant::now() + wait;
+                feed.prune().await;
             }
         });
     }
@@ -142,15 +194,15 @@ impl Feed {
     /// Publishes rows this process's writer just committed, if they follow on from what
     /// was published; returns false when there is a gap only the log can fill.
     fn publish_committed(&self, rows: &[LogRow]) -> bool {
-        let published = self.published.load(Ordering::SeqCst);
-        let mut fresh = rows.iter().filter(|r| r.seq > published).peekable();
+        let published = self.published();
+        let mut fresh = rows.iter().filter(|r| r.cursor > published).peekable();
         match fresh.peek() {
             None => true,
-            Some(first) if first.seq == published + 1 => {
+            Some(first) if first.cursor.follows(published) => {
                 for row in fresh {
                     match self.encode(row) {
-                        Ok(bytes) => self.publish(row.seq, bytes),
-                        Err(reason) => self.publish_reset(row.seq, &reason),
+                        Ok(bytes) => self.publish(row.cursor, bytes),
+                        Err(reason) => self.publish_reset(row.cursor, &reason),
                     }
                 }
                 true
@@ -159,81 +211,80 @@ impl Feed {
         }
     }
 
-    /// Publishes every committed change after the last published one, in order.
-    async fn catch_up(&self) -> StoreResult<()> {
+    /// Publishes every publishable change after the last published one, in order, and
+    /// says what is still held back.
+    async fn catch_up(&self) -> StoreResult<Held> {
         loop {
-            let after = self.published.load(Ordering::SeqCst);
+            let after = self.published();
             let page = self.store.changes_since(after, PAGE).await?;
-            let Some(first) = page.rows.first() else {
-                if page.latest > after {
-                    self.publish_reset(
-                        page.latest,
-                        "the change log was pruned past changes this server had not sent yet",
-                    );
-                }
-                return Ok(());
-            };
-            if first.seq != after + 1 {
+            if !page.resumable {
+                // Another process pruned past what this one had sent.
                 self.publish_reset(
-                    first.seq - 1,
+                    page.head.max(after),
                     "the change log was pruned past changes this server had not sent yet",
                 );
+                if page.head <= after {
+                    return Ok(page.held);
+                }
+                continue;
             }
             let full = page.rows.len() == PAGE;
             for row in &page.rows {
                 match self.encode(row) {
-                    Ok(bytes) => self.publish(row.seq, bytes),
-                    Err(reason) => self.publish_reset(row.seq, &reason),
+                    Ok(bytes) => self.publish(row.cursor, bytes),
+                    Err(reason) => self.publish_reset(row.cursor, &reason),
                 }
             }
             if !full {
-                return Ok(());
+                return Ok(page.held);
             }
         }
     }
 
     /// Drops log rows older than the retention behind what was published, in steps so
     /// that pruning costs one write per many changes.
-    async fn prune(&self, pruned: i64) -> i64 {
-        let upto = self.published.load(Ordering::SeqCst) - self.options.retain;
+    async fn prune(&self) {
         let step = (self.options.retain / 10).max(1);
-        if upto < pruned + step {
-            return pruned;
+        if self.since_prune.load(Ordering::Relaxed) < step {
+            return;
         }
-        match self.store.prune_changes(upto).await {
-            Ok(()) => upto,
-            Err(e) => {
-                tracing::warn!("pruning the change log: {e}");
-                pruned
-            }
+        match self
+            .store
+            .prune_changes(self.published(), self.options.retain)
+            .await
+        {
+            Ok(()) => self.since_prune.store(0, Ordering::Relaxed),
+            Err(e) => tracing::warn!("pruning the change log: {e}"),
         }
     }
 
-    fn publish(&self, seq: i64, bytes: Bytes) {
-        self.send(seq, bytes, false);
+    fn publish(&self, cursor: Cursor, bytes: Bytes) {
+        self.send(cursor, bytes, false);
     }
 
-    fn publish_reset(&self, seq: i64, reason: &str) {
-        tracing::warn!(seq, "feed reset: {reason}");
-        self.send(seq, self.reset(seq, reason), true);
+    fn publish_reset(&self, cursor: Cursor, reason: &str) {
+        tracing::warn!(%cursor, "feed reset: {reason}");
+        self.send(cursor, self.reset(cursor, reason), true);
     }
 
-    fn send(&self, seq: i64, bytes: Bytes, reset: bool) {
-        self.published.store(seq, Ordering::SeqCst);
+    fn send(&self, cursor: Cursor, bytes: Bytes, reset: bool) {
+        match self.published.lock() {
+            Ok(mut p) => *p = cursor,
+            Err(poisoned) => *poisoned.into_inner() = cursor,
+        }
+        self.since_prune.fetch_add(1, Ordering::Relaxed);
         // No subscriber is not an error.
         let _ = self.frames.send(Frame {
-            seq,
+            cursor,
             bytes,
             presence: false,
             reset,
         });
     }
 
-    fn id(&self, seq: i64) -> EventId {
-        EventId {
-            database: self.database.clone(),
-            seq,
-        }
+    /// `<database>:<cursor>`.
+    fn id(&self, cursor: Cursor) -> String {
+        format!("{}:{cursor}", self.database)
     }
 
     /// A logged change as an SSE frame: the stored JSON is sent as it is, once checked.
@@ -241,9 +292,9 @@ impl Feed {
         if let Some(op) = row.op {
             // Just written by this process's writer, from a serialised ChangeEvent.
             if row.event.contains(['\n', '\r']) {
-                return Err(format!("change {} is damaged", row.seq));
+                return Err(format!("change {} is damaged", row.cursor));
             }
-            return Ok(frame(&self.id(row.seq), op.as_str(), &row.event));
+            return Ok(frame(&self.id(row.cursor), op.as_str(), &row.event));
         }
         // What the frame needs, checked without building the whole event.
         #[derive(serde::Deserialize)]
@@ -252,24 +303,46 @@ impl Feed {
             op: Op,
         }
         let head: Head = serde_json::from_str(&row.event)
-            .map_err(|e| format!("change {} in the log cannot be read ({e})", row.seq))?;
-        if head.seq != row.seq || row.event.contains(['\n', '\r']) {
-            return Err(format!("change {} in the log is damaged", row.seq));
+            .map_err(|e| format!("change {} in the log cannot be read ({e})", row.cursor))?;
+        if head.seq != row.cursor.number() || row.event.contains(['\n', '\r']) {
+            return Err(format!("change {} in the log is damaged", row.cursor));
         }
-        Ok(frame(&self.id(row.seq), head.op.as_str(), &row.event))
+        Ok(frame(&self.id(row.cursor), head.op.as_str(), &row.event))
     }
 
-    fn reset(&self, seq: i64, reason: &str) -> Bytes {
+    fn reset(&self, cursor: Cursor, reason: &str) -> Bytes {
         let data = serde_json::to_string(&ResetEvent {
-            seq,
+            seq: cursor.number(),
             reason: reason.to_string(),
         })
         .unwrap_or_else(|_| "{}".into());
-        frame(&self.id(seq), RESET, &data)
+        frame(&self.id(cursor), RESET, &data)
     }
 
-    fn ready(&self, seq: i64) -> Bytes {
-        frame(&self.id(seq), READY, &format!("{{\"seq\":{seq}}}"))
+    fn ready(&self, cursor: Cursor) -> Bytes {
+        frame(
+            &self.id(cursor),
+            READY,
+            &format!("{{\"seq\":{}}}", cursor.number()),
+        )
+    }
+
+    /// What a `Last-Event-ID` names: a position of this database's log in this backend's
+    /// form, or why not.
+    fn position(&self, last_event_id: &str) -> Result<Cursor, &'static str> {
+        let (database, cursor) = last_event_id
+            .trim()
+            .rsplit_once(':')
+            .ok_or("Last-Event-ID is not an event id of this server; reload the list")?;
+        if database.is_empty() || !database.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err("Last-Event-ID is not an event id of this server; reload the list");
+        }
+        if database != self.database {
+            return Err("Last-Event-ID belongs to another database; reload the list");
+        }
+        self.kind
+            .parse(cursor)
+            .ok_or("Last-Event-ID is not an event id of this server; reload the list")
     }
 
     /// The event stream of one subscriber: from now (a `ready` event first), or resumed
@@ -281,32 +354,17 @@ impl Feed {
         // Subscribe first, then read the position: a change published in between is in
         // both, and `sent` drops the repeat.
         let live = self.frames.subscribe();
-        let now = self.published.load(Ordering::SeqCst);
+        let now = self.published();
         let mut pending = VecDeque::new();
-        let (sent, phase) = match last_event_id.map(|s| s.parse::<EventId>()) {
+        let (sent, phase) = match last_event_id.map(|s| self.position(s)) {
             None => {
                 pending.push_back(Pending::event(self.ready(now)));
                 (now, Phase::Live)
             }
-            Some(Ok(id)) if id.database == self.database => {
-                if id.seq > now {
-                    (id.seq, Phase::Ahead)
-                } else {
-                    (id.seq, Phase::Backlog { upto: now })
-                }
-            }
-            Some(Ok(_)) => {
-                pending.push_back(Pending::reset(self.reset(
-                    now,
-                    "Last-Event-ID belongs to another database; reload the list",
-                )));
-                (now, Phase::Live)
-            }
-            Some(Err(_)) => {
-                pending.push_back(Pending::reset(self.reset(
-                    now,
-                    "Last-Event-ID is not an event id of this server; reload the list",
-                )));
+            Some(Ok(cursor)) if cursor > now => (cursor, Phase::Ahead),
+            Some(Ok(cursor)) => (cursor, Phase::Backlog { upto: now }),
+            Some(Err(reason)) => {
+                pending.push_back(Pending::reset(self.reset(now, reason)));
                 (now, Phase::Live)
             }
         };
@@ -331,18 +389,18 @@ impl Feed {
     }
 }
 
-/// `id: <database>:<seq>`, `event:`, `data:` and the blank line that ends an event.
-fn frame(id: &EventId, event: &str, data: &str) -> Bytes {
+/// `id: <database>:<cursor>`, `event:`, `data:` and the blank line that ends an event.
+fn frame(id: &str, event: &str, data: &str) -> Bytes {
     Bytes::from(format!("id: {id}\nevent: {event}\ndata: {data}\n\n"))
 }
 
 enum Phase {
     /// Sending logged changes after `sent` up to `upto`, then live.
     Backlog {
-        upto: i64,
+        upto: Cursor,
     },
     /// `Last-Event-ID` is past what this process has published: it may come from another
-    /// process on the same database that is ahead, or be invalid. The log decides.
+    /// process on the same database that is ahead, or name nothing. The log decides.
     Ahead,
     Live,
 }
@@ -369,8 +427,8 @@ impl Pending {
 struct Subscriber {
     feed: Arc<Feed>,
     live: broadcast::Receiver<Frame>,
-    /// The highest sequence number sent to this subscriber.
-    sent: i64,
+    /// The latest position sent to this subscriber.
+    sent: Cursor,
     /// Frames ready to send (at most one page of the backlog).
     pending: VecDeque<Pending>,
     phase: Phase,
@@ -390,10 +448,12 @@ impl Subscriber {
                 Phase::Backlog { upto } => self.read_backlog(upto).await,
                 Phase::Ahead => {
                     self.phase = Phase::Live;
-                    let latest = self.feed.store.latest_change().await.map(|l| l.0);
-                    if latest.map_or(true, |latest| self.sent > latest) {
+                    // Live frames up to `sent` are skipped, so this stream goes on from
+                    // there once this process publishes that far, if the log has it.
+                    let known = self.feed.store.changes_since(self.sent, 1).await;
+                    if !known.is_ok_and(|page| page.resumable) {
                         self.reset_to_now(
-                            "Last-Event-ID is ahead of the change log; reload the list",
+                            "Last-Event-ID names no change the change log holds; reload the list",
                         );
                     }
                 }
@@ -401,9 +461,9 @@ impl Subscriber {
                     tokio::select! {
                         received = self.live.recv() => match received {
                             Ok(frame) if frame.presence => return Some(frame.bytes),
-                            Ok(frame) if frame.seq <= self.sent => {}
+                            Ok(frame) if frame.cursor <= self.sent => {}
                             Ok(frame) => {
-                                self.sent = frame.seq;
+                                self.sent = frame.cursor;
                                 if frame.reset {
                                     crate::metrics::reset_sent();
                                 }
@@ -426,7 +486,7 @@ impl Subscriber {
         // Start over at the tail of the live feed (what the old receiver still holds is
         // older than the reset), then read the position, as in `subscribe`.
         self.live = self.live.resubscribe();
-        let now = self.feed.published.load(Ordering::SeqCst).max(self.sent);
+        let now = self.feed.published().max(self.sent);
         self.sent = now;
         self.pending
             .push_back(Pending::reset(self.feed.reset(now, reason)));
@@ -434,13 +494,12 @@ impl Subscriber {
     }
 
     /// Reads the next page of the backlog into `pending`.
-    async fn read_backlog(&mut self, upto: i64) {
+    async fn read_backlog(&mut self, upto: Cursor) {
         if self.sent >= upto {
             self.phase = Phase::Live;
             return;
         }
-        let want = BACKLOG_PAGE.min((upto - self.sent) as usize);
-        let page = match self.feed.store.changes_since(self.sent, want).await {
+        let page = match self.feed.store.changes_since(self.sent, BACKLOG_PAGE).await {
             Ok(page) => page,
             Err(e) => {
                 tracing::warn!("reading the change log for a resumed stream: {e}");
@@ -448,7 +507,7 @@ impl Subscriber {
                 return;
             }
         };
-        if page.rows.first().map(|r| r.seq) != Some(self.sent + 1) {
+        if !page.resumable || page.rows.is_empty() {
             self.sent = upto;
             self.pending.push_back(Pending::reset(self.feed.reset(
                 upto,
@@ -459,225 +518,20 @@ impl Subscriber {
         }
         // One chunk per event: the connection buffers a bounded number of chunks, so a
         // client that stops reading holds a few events in the server, not pages of them.
-        for row in page.rows.iter().take_while(|r| r.seq <= upto) {
+        for row in page.rows.iter().take_while(|r| r.cursor <= upto) {
             let next = match self.feed.encode(row) {
                 Ok(bytes) => Pending::event(bytes),
-                Err(reason) => Pending::reset(self.feed.reset(row.seq, &reason)),
+                Err(reason) => Pending::reset(self.feed.reset(row.cursor, &reason)),
             };
-            self.sent = row.seq;
+            self.sent = row.cursor;
             self.pending.push_back(next);
+        }
+        if self.pending.is_empty() {
+            // Nothing at or below `upto` after `sent`: the backlog is done.
+            self.phase = Phase::Live;
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use catalog_shared::product::{ProductFields, Status};
-    use futures_util::StreamExt;
-
-    use super::*;
-    use crate::storage::sqlite::writer::{AfterCommit, WriteOp};
-    use crate::storage::sqlite::{Options, SqliteStore};
-
-    fn fields(i: usize) -> ProductFields {
-        ProductFields {
-            sku: format!("S-{i}"),
-            name: "n".into(),
-            description: String::new(),
-            price_cents: 1,
-            status: Status::InStock,
-        }
-    }
-
-    async fn store(dir: &tempfile::TempDir, after_commit: Option<AfterCommit>) -> Arc<SqliteStore> {
-        Arc::new(
-            SqliteStore::open_with(&dir.path().join("c.db"), Options::default(), after_commit)
-                .unwrap()
-                .0,
-        )
-    }
-
-    /// Reads a stream event by event (a chunk may hold several).
-    struct Events<S> {
-        stream: S,
-        buf: String,
-    }
-
-    fn events<S>(stream: S) -> Events<S> {
-        Events {
-            stream,
-            buf: String::new(),
-        }
-    }
-
-    /// The next event of a stream, as text (keep-alive comments skipped).
-    async fn next<S: Stream<Item = Result<Bytes, Infallible>> + Unpin>(
-        events: &mut Events<S>,
-    ) -> String {
-        loop {
-            if let Some(end) = events.buf.find("\n\n") {
-                let event: String = events.buf.drain(..end + 2).collect();
-                if event.starts_with(':') {
-                    continue;
-                }
-                return event;
-            }
-            let chunk = tokio::time::timeout(Duration::from_secs(10), events.stream.next())
-                .await
-                .expect("a frame within 10 s")
-                .expect("the stream is open")
-                .unwrap_or_else(|e| match e {});
-            events.buf.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    }
-
-    fn seq_of(frame: &str) -> i64 {
-        let id = frame
-            .strip_prefix("id: ")
-            .and_then(|rest| rest.split('\n').next())
-            .expect("the frame has an id");
-        id.parse::<EventId>().expect("a well-formed event id").seq
-    }
-
-    fn kind_of(frame: &str) -> &str {
-        frame
-            .split('\n')
-            .find_map(|l| l.strip_prefix("event: "))
-            .expect("the frame names its event")
-    }
-
-    #[tokio::test]
-    async fn a_lagging_subscriber_gets_reset_and_then_follows_live_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store(&dir, None).await;
-        let options = FeedOptions {
-            buffer: 8,
-            ..FeedOptions::default()
-        };
-        let feed = Feed::new(store.clone(), options).await.unwrap();
-        let mut stream = events(Box::pin(feed.subscribe(None)));
-        // Nobody reads the stream while more changes are published than its buffer holds.
-        for i in 0..50 {
-            store.create(fields(i), "w".into(), None).await.unwrap();
-        }
-        feed.catch_up().await.unwrap();
-        let ready = next(&mut stream).await;
-        assert_eq!((kind_of(&ready), seq_of(&ready)), ("ready", 0));
-        let reset = next(&mut stream).await;
-        assert_eq!(kind_of(&reset), "reset", "{reset}");
-        assert_eq!(seq_of(&reset), 50, "the reset names the latest change");
-        // After the reset it follows live changes again, without repeats.
-        store.create(fields(100), "w".into(), None).await.unwrap();
-        feed.catch_up().await.unwrap();
-        let live = next(&mut stream).await;
-        assert_eq!((kind_of(&live), seq_of(&live)), ("created", 51));
-    }
-
-    #[tokio::test]
-    async fn an_undecodable_log_row_is_a_reset_never_a_silent_gap() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store(&dir, None).await;
-        let feed = Feed::new(store.clone(), FeedOptions::default())
-            .await
-            .unwrap();
-        let mut live = events(Box::pin(feed.subscribe(None)));
-        assert_eq!(kind_of(&next(&mut live).await), "ready");
-        for i in 0..3 {
-            store.create(fields(i), "w".into(), None).await.unwrap();
-        }
-        store
-            .exec(WriteOp::Exec(
-                "UPDATE changes SET event = '{not json' WHERE seq = 2".into(),
-            ))
-            .await
-            .unwrap();
-        feed.catch_up().await.unwrap();
-        let got: Vec<(String, i64)> = [
-            next(&mut live).await,
-            next(&mut live).await,
-            next(&mut live).await,
-        ]
-        .iter()
-        .map(|f| (kind_of(f).to_string(), seq_of(f)))
-        .collect();
-        let want = [("created", 1), ("reset", 2), ("created", 3)];
-        assert_eq!(
-            got,
-            want.map(|(k, s)| (k.to_string(), s)).to_vec(),
-            "live subscribers"
-        );
-        // A stream resumed from the log hears the same.
-        let id = EventId {
-            database: feed.database.clone(),
-            seq: 0,
-        }
-        .to_string();
-        let mut resumed = events(Box::pin(feed.subscribe(Some(&id))));
-        let got: Vec<(String, i64)> = [
-            next(&mut resumed).await,
-            next(&mut resumed).await,
-            next(&mut resumed).await,
-        ]
-        .iter()
-        .map(|f| (kind_of(f).to_string(), seq_of(f)))
-        .collect();
-        assert_eq!(
-            got,
-            want.map(|(k, s)| (k.to_string(), s)).to_vec(),
-            "resumed subscribers"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_change_whose_commit_notice_was_lost_still_reaches_subscribers() {
-        let dir = tempfile::tempdir().unwrap();
-        let failing: AfterCommit = Box::new(|_| Err("injected fault after the commit".into()));
-        let store = store(&dir, Some(failing)).await;
-        let options = FeedOptions {
-            poll: Duration::from_millis(20),
-            ..FeedOptions::default()
-        };
-        let feed = Feed::new(store.clone(), options).await.unwrap();
-        let (_stop, stop) = watch::channel(false);
-        feed.spawn_publisher(stop);
-        let mut stream = events(Box::pin(feed.subscribe(None)));
-        assert_eq!(kind_of(&next(&mut stream).await), "ready");
-        let p = store.create(fields(1), "w".into(), None).await.unwrap();
-        assert_eq!(p.version, 1, "the write is answered as committed");
-        let event = next(&mut stream).await;
-        assert_eq!((kind_of(&event), seq_of(&event)), ("created", 1));
-    }
-
-    #[tokio::test]
-    async fn a_resumed_stream_reads_its_backlog_page_by_page() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store(&dir, None).await;
-        for i in 0..(3 * BACKLOG_PAGE + 5) {
-            store.create(fields(i), "w".into(), None).await.unwrap();
-        }
-        let feed = Feed::new(store.clone(), FeedOptions::default())
-            .await
-            .unwrap();
-        let id = EventId {
-            database: feed.database.clone(),
-            seq: 2,
-        };
-        let mut stream = events(Box::pin(feed.subscribe(Some(&id.to_string()))));
-        let first = next(&mut stream).await;
-        assert_eq!(seq_of(&first), 3);
-        // Holding one page at most, never the whole backlog.
-        let mut want = 4;
-        while want <= (3 * BACKLOG_PAGE + 5) as i64 {
-            let f = next(&mut stream).await;
-            assert_eq!(seq_of(&f), want);
-            want += 1;
-        }
-        // Another database's event id is not resumed against this one.
-        let foreign = EventId {
-            database: "0123456789abcdef".into(),
-            seq: 2,
-        };
-        let mut other = events(Box::pin(feed.subscribe(Some(&foreign.to_string()))));
-        assert_eq!(kind_of(&next(&mut other).await), "reset");
-    }
-}
+mod tests;

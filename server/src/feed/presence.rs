@@ -1,18 +1,34 @@
 //! Presence in the feed: who is editing what, kept in memory (never in the log), fanned out
-//! to every subscriber as `presence` events without ids, expired when not renewed.
+//! to every subscriber as `presence` events without ids, expired when not renewed. Every
+//! announcement (renewals too) and withdrawal of this instance's clients is also told to
+//! the other instances on the database (PostgreSQL), which hold it as theirs until it is
+//! withdrawn or no longer renewed: an instance that dies takes its clients' presence with
+//! it within the TTL.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use catalog_shared::presence::{Announce, PRESENCE, PresenceEvent};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use super::{Feed, Frame, Here};
 
 impl Feed {
     /// "`client` (`user`) is editing this product, this field", renewed by each call.
     pub fn announce(&self, client: &str, user: &str, announce: Announce) {
+        self.tell_peers(&PresenceEvent {
+            client: client.to_string(),
+            user: user.to_string(),
+            product_id: Some(announce.product_id),
+            field: announce.field.clone(),
+        });
+        self.note(client, user, announce, false);
+    }
+
+    /// Records an announcement (this instance's, or another's when `remote`), and tells
+    /// the subscribers when it changed anything.
+    fn note(&self, client: &str, user: &str, announce: Announce, remote: bool) {
         let until = tokio::time::Instant::now() + self.options.presence_ttl;
         let mut news = None;
         self.presence.send_modify(|map| {
@@ -27,6 +43,7 @@ impl Feed {
                     product_id: announce.product_id,
                     field: announce.field.clone(),
                     until,
+                    remote,
                 },
             );
             if changed {
@@ -45,19 +62,60 @@ impl Feed {
 
     /// `client` left (closed its editor, or its event stream ended).
     pub fn withdraw(&self, client: &str) {
+        if self.forget(client).is_some_and(|h| !h.remote) {
+            self.tell_peers(&PresenceEvent {
+                client: client.to_string(),
+                user: String::new(),
+                product_id: None,
+                field: None,
+            });
+        }
+    }
+
+    /// Forgets `client`'s announcement, telling the subscribers; returns what it was.
+    fn forget(&self, client: &str) -> Option<Here> {
         let mut gone = None;
         self.presence.send_modify(|map| {
             if map.contains_key(client) {
                 gone = Arc::make_mut(map).remove(client);
             }
         });
-        if let Some(here) = gone {
+        if let Some(here) = &gone {
             self.publish_presence(&PresenceEvent {
                 client: client.to_string(),
-                user: here.user,
+                user: here.user.clone(),
                 product_id: None,
                 field: None,
             });
+        }
+        gone
+    }
+
+    fn tell_peers(&self, event: &PresenceEvent) {
+        if let Ok(message) = serde_json::to_string(event) {
+            self.store.tell_peers(message);
+        }
+    }
+
+    /// Another instance's announcement or withdrawal.
+    fn heard(&self, message: &str) {
+        let Ok(event) = serde_json::from_str::<PresenceEvent>(message) else {
+            tracing::debug!("ignored a peer message that is not presence: {message:?}");
+            return;
+        };
+        match event.product_id {
+            Some(product_id) => self.note(
+                &event.client,
+                &event.user,
+                Announce {
+                    product_id,
+                    field: event.field,
+                },
+                true,
+            ),
+            None => {
+                self.forget(&event.client);
+            }
         }
     }
 
@@ -81,8 +139,26 @@ impl Feed {
         self.presence.borrow().len()
     }
 
-    /// Expires stale presence every second until `stop` turns true.
+    /// Expires stale presence every second, and takes in the other instances' presence,
+    /// until `stop` turns true.
     pub fn spawn_presence_reaper(self: &Arc<Self>, mut stop: watch::Receiver<bool>) {
+        if let Some(mut peers) = self.store.peer_messages() {
+            let feed = self.clone();
+            let mut stop = stop.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        message = peers.recv() => match message {
+                            Ok(message) => feed.heard(&message),
+                            // Missed announcements come back with their renewal.
+                            Err(broadcast::error::RecvError::Lagged(_)) => {}
+                            Err(broadcast::error::RecvError::Closed) => return,
+                        },
+                        _ = stop.wait_for(|s| *s) => return,
+                    }
+                }
+            });
+        }
         let feed = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -97,7 +173,7 @@ impl Feed {
 
     fn publish_presence(&self, event: &PresenceEvent) {
         let _ = self.frames.send(Frame {
-            seq: 0,
+            cursor: self.kind.start(),
             bytes: presence_frame(event),
             presence: true,
             reset: false,

@@ -2,13 +2,16 @@
 //! done inside the database, each recording its change in the change log (the feed's
 //! source of truth) in the same transaction.
 
+mod cursor;
 pub mod postgres;
 pub mod sqlite;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use catalog_shared::product::{Product, ProductFields};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
+
+pub use cursor::{Cursor, CursorKind};
 
 /// A product's current row, with what HTTP needs beside the representation.
 #[derive(Debug, Clone)]
@@ -64,7 +67,8 @@ pub use catalog_shared::product::VersionInfo;
 /// cannot be decoded becomes a `reset` for subscribers rather than an error here.
 #[derive(Debug, Clone)]
 pub struct LogRow {
-    pub seq: i64,
+    /// Its position: the event id's cursor.
+    pub cursor: Cursor,
     pub event: String,
     /// Set when this process's writer just wrote the row (so it needs no decoding to be
     /// trusted); `None` for a row read back from the log.
@@ -79,13 +83,29 @@ pub struct CommitNotice {
     pub rows: Vec<LogRow>,
 }
 
-/// A page of the change log after some sequence number.
+/// A page of the change log after some position.
 #[derive(Debug, Clone)]
 pub struct LogPage {
-    /// Rows in sequence order, at most the page size asked for.
+    /// Rows in publication order, at most the page size asked for; only rows that no
+    /// later commit can precede.
     pub rows: Vec<LogRow>,
-    /// The latest committed sequence number when the page was read.
-    pub latest: i64,
+    /// Whether the log still holds every change after the position asked for. False when
+    /// it was pruned past it, or it names no change of this log (never silence: the
+    /// feed answers `reset`).
+    pub resumable: bool,
+    /// The latest publishable position when the page was read.
+    pub head: Cursor,
+    /// Committed changes that cannot be published yet, and the commit time (ms) of the
+    /// oldest: on PostgreSQL, rows above the snapshot horizon, held back by a transaction
+    /// still running anywhere in the cluster. Always none on SQLite.
+    pub held: Held,
+}
+
+/// Committed changes the feed must wait for (see [`LogPage::held`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Held {
+    pub changes: i64,
+    pub oldest_ms: Option<i64>,
 }
 
 /// A write's Idempotency-Key: recorded with the write, in its transaction, only when the
@@ -172,8 +192,13 @@ pub trait Storage: Send + Sync + 'static {
     async fn durability(&self) -> StoreResult<Durability>;
     async fn get(&self, id: i64) -> StoreResult<Lookup>;
     async fn list(&self, after: i64, limit: usize) -> StoreResult<Page>;
-    /// The latest change sequence number and its time.
+    /// A number that changes with every committed change a list can show, and the time
+    /// of the latest change: the list's validators.
     async fn latest_change(&self) -> StoreResult<(i64, SystemTime)>;
+    /// The form of this backend's change-log positions.
+    fn cursor_kind(&self) -> CursorKind;
+    /// The latest position the feed may publish up to now.
+    async fn log_head(&self) -> StoreResult<Cursor>;
     /// Creates a product; with a key, records it in the same transaction
     /// ([`StoreError::KeyUsed`] when it is taken: nothing is created).
     async fn create(
@@ -208,16 +233,23 @@ pub trait Storage: Send + Sync + 'static {
     /// `None` when the id never existed.
     async fn versions(&self, id: i64) -> StoreResult<Option<Vec<VersionInfo>>>;
     async fn version(&self, id: i64, version: i64) -> StoreResult<Option<Stored>>;
-    /// Up to `limit` change-log rows with a sequence number above `after`, in order. Only
-    /// committed rows, and never a row while an earlier one could still appear.
-    async fn changes_since(&self, after: i64, limit: usize) -> StoreResult<LogPage>;
-    /// Removes change-log rows with a sequence number up to `upto` (the feed calls this
-    /// once every subscriber it serves has been sent them).
-    async fn prune_changes(&self, upto: i64) -> StoreResult<()>;
+    /// Up to `limit` change-log rows after `after`, in order. Only committed rows, and
+    /// never a row while an earlier one could still appear.
+    async fn changes_since(&self, after: Cursor, limit: usize) -> StoreResult<LogPage>;
+    /// Removes the change-log rows at or before `published` except the `keep` latest of
+    /// them (kept for `Last-Event-ID`).
+    async fn prune_changes(&self, published: Cursor, keep: i64) -> StoreResult<()>;
     /// The latest commit of this process and the log rows it wrote: the feed's wake-up,
     /// and, when it follows on from what the feed published, its events without reading
     /// them back. Changes of other processes are found by reading the log.
     fn commits(&self) -> watch::Receiver<std::sync::Arc<CommitNotice>>;
+    /// Sends an ephemeral message (presence) to the other instances on this database,
+    /// none of which stores it. Nothing on a backend that has no such channel.
+    fn tell_peers(&self, _message: String) {}
+    /// The other instances' messages, if this backend carries any.
+    fn peer_messages(&self) -> Option<broadcast::Receiver<std::sync::Arc<str>>> {
+        None
+    }
 }
 
 /// Milliseconds since the epoch, as stored.

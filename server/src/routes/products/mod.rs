@@ -116,7 +116,7 @@ pub async fn list_products(
     tag = "products",
     operation_id = "createProduct",
     params(
-        ("Idempotency-Key" = Option<String>, Header, max_length = 257, pattern = r#"^[ \t]*("([ !#-\[\]-~]|\\["\\])+"|[!#-\[\]-~]+)[ \t]*$"#, description = "Names this write: a retry with the same key and the same request gets the first outcome again (same status, representation and ETag, header Idempotent-Replayed: true), with no new version. The same key with another request is 422; while its first request is in flight, 409 with Retry-After. A quoted string (RFC 8941) or a bare key, up to 255 characters. Without a key, a stale If-Match is always 412."),
+        ("Idempotency-Key" = Option<String>, Header, pattern = r#"^[ \t]*("([ !#-\[\]-~]|\\["\\]){1,255}"|[!#-\[\]-~]{1,255})[ \t]*$"#, description = "Names this write: a retry with the same key and the same request gets the first outcome again (same status, representation and ETag, header Idempotent-Replayed: true), with no new version. The same key with another request is 422; while its first request is in flight, 409 with Retry-After. A quoted string (RFC 8941) or a bare key, up to 255 characters. Without a key, a stale If-Match is always 412."),
     ),
     request_body(content = catalog_shared::body::ProductBody, content_type = "application/json"),
     responses(
@@ -227,7 +227,7 @@ pub async fn get_product(
     description = "Replaces the editable fields. If-Match is required (428 without it, unless the server runs with --allow-unconditional); a stale one is 412 with the current product.",
     params(
         ("id" = i64, Path, minimum = 1),
-        ("Idempotency-Key" = Option<String>, Header, max_length = 257, pattern = r#"^[ \t]*("([ !#-\[\]-~]|\\["\\])+"|[!#-\[\]-~]+)[ \t]*$"#, description = "Names this write: a retry with the same key and the same request gets the first outcome again (same status, representation and ETag, header Idempotent-Replayed: true), with no new version. The same key with another request is 422; while its first request is in flight, 409 with Retry-After. A quoted string (RFC 8941) or a bare key, up to 255 characters. Without a key, a stale If-Match is always 412."),
+        ("Idempotency-Key" = Option<String>, Header, pattern = r#"^[ \t]*("([ !#-\[\]-~]|\\["\\]){1,255}"|[!#-\[\]-~]{1,255})[ \t]*$"#, description = "Names this write: a retry with the same key and the same request gets the first outcome again (same status, representation and ETag, header Idempotent-Replayed: true), with no new version. The same key with another request is 422; while its first request is in flight, 409 with Retry-After. A quoted string (RFC 8941) or a bare key, up to 255 characters. Without a key, a stale If-Match is always 412."),
         ("If-Match" = String, Header, pattern = r#"^(\*|((W/)?"[!#-~]*"( ?, ?(W/)?"[!#-~]*")*)?)$"#, description = "The ETag the change was made against, or *."),
         ("If-Unmodified-Since" = Option<String>, Header, pattern = r"^[\t -~\x80-\xff]*$"),
         ("If-None-Match" = Option<String>, Header, pattern = r#"^(\*|((W/)?"[!#-~]*"( ?, ?(W/)?"[!#-~]*")*)?)$"#),
@@ -277,7 +277,7 @@ pub async fn put_product(
     description = "Applies a JSON merge patch (RFC 7396). If-Match is required as for PUT.",
     params(
         ("id" = i64, Path, minimum = 1),
-        ("Idempotency-Key" = Option<String>, Header, max_length = 257, pattern = r#"^[ \t]*("([ !#-\[\]-~]|\\["\\])+"|[!#-\[\]-~]+)[ \t]*$"#, description = "Names this write: a retry with the same key and the same request gets the first outcome again (same status, representation and ETag, header Idempotent-Replayed: true), with no new version. The same key with another request is 422; while its first request is in flight, 409 with Retry-After. A quoted string (RFC 8941) or a bare key, up to 255 characters. Without a key, a stale If-Match is always 412."),
+        ("Idempotency-Key" = Option<String>, Header, pattern = r#"^[ \t]*("([ !#-\[\]-~]|\\["\\]){1,255}"|[!#-\[\]-~]{1,255})[ \t]*$"#, description = "Names this write: a retry with the same key and the same request gets the first outcome again (same status, representation and ETag, header Idempotent-Replayed: true), with no new version. The same key with another request is 422; while its first request is in flight, 409 with Retry-After. A quoted string (RFC 8941) or a bare key, up to 255 characters. Without a key, a stale If-Match is always 412."),
         ("If-Match" = String, Header, pattern = r#"^(\*|((W/)?"[!#-~]*"( ?, ?(W/)?"[!#-~]*")*)?)$"#),
         ("If-Unmodified-Since" = Option<String>, Header, pattern = r"^[\t -~\x80-\xff]*$"),
         ("If-None-Match" = Option<String>, Header, pattern = r#"^(\*|((W/)?"[!#-~]*"( ?, ?(W/)?"[!#-~]*")*)?)$"#),
@@ -326,7 +326,7 @@ pub async fn patch_product(
     operation_id = "deleteProduct",
     params(
         ("id" = i64, Path, minimum = 1),
-        ("Idempotency-Key" = Option<String>, Header, max_length = 257, pattern = r#"^[ \t]*("([ !#-\[\]-~]|\\["\\])+"|[!#-\[\]-~]+)[ \t]*$"#, description = "Names this write: a retry with the same key and the same request gets the first outcome again (same status, representation and ETag, header Idempotent-Replayed: true), with no new version. The same key with another request is 422; while its first request is in flight, 409 with Retry-After. A quoted string (RFC 8941) or a bare key, up to 255 characters. Without a key, a stale If-Match is always 412."),
+        ("Idempotency-Key" = Option<String>, Header, pattern = r#"^[ \t]*("([ !#-\[\]-~]|\\["\\]){1,255}"|[!#-\[\]-~]{1,255})[ \t]*$"#, description = "Names this write: a retry with the same key and the same request gets the first outcome again (same status, representation and ETag, header Idempotent-Replayed: true), with no new version. The same key with another request is 422; while its first request is in flight, 409 with Retry-After. A quoted string (RFC 8941) or a bare key, up to 255 characters. Without a key, a stale If-Match is always 412."),
         ("If-Match" = String, Header, pattern = r#"^(\*|((W/)?"[!#-~]*"( ?, ?(W/)?"[!#-~]*")*)?)$"#),
         ("If-Unmodified-Since" = Option<String>, Header, pattern = r"^[\t -~\x80-\xff]*$"),
         ("If-None-Match" = Option<String>, Header, pattern = r#"^(\*|((W/)?"[!#-~]*"( ?, ?(W/)?"[!#-~]*")*)?)$"#),

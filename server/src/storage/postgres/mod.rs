@@ -1,32 +1,43 @@
 //! PostgreSQL storage, for several server instances on one database: a connection pool
-//! for requests ([`writes`], [`rows`]), versioned migrations under an advisory lock at
-//! start ([`schema`]), and a change log whose sequence numbers come from one counter row
-//! locked to commit, so sequence order is commit order (the remedy to the sequence trap
-//! of STORAGE.md). Other instances' commits arrive by NOTIFY, which only wakes the feed
-//! ([`listener`]): the feed reads the log.
+//! for requests ([`writes`]: one statement per write, [`rows`]), versioned migrations
+//! under an advisory lock at start ([`schema`]), and a change log whose rows carry their
+//! transaction id and are published below the snapshot horizon in (tx, id) order, the
+//! same sequence on every instance (STORAGE.md). A write wakes this process's feed in
+//! memory; other instances are told by one coalesced NOTIFY from a connection of its
+//! own, which also carries presence between instances ([`listener`]). The feed reads
+//! the log: notifications only wake it.
 
 mod listener;
 mod rows;
 mod schema;
 mod writes;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use catalog_shared::product::{Product, ProductFields};
 use deadpool_postgres::{
     Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
 };
-use tokio::sync::watch;
+use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio_postgres::NoTls;
 
 use super::{
-    CommitNotice, CommitSync, KeyClaim, KeyRecord, LogPage, LogRow, Lookup, Page, Storage,
-    StoreError, StoreResult, Stored, VersionInfo, Write,
+    CommitNotice, CommitSync, Cursor, CursorKind, KeyClaim, KeyRecord, LogPage, Lookup, Page,
+    Storage, StoreError, StoreResult, Stored, VersionInfo, Write,
 };
 
-/// The channel every instance NOTIFYs on commit and LISTENs to.
+/// The channel every instance NOTIFYs after its commits and LISTENs to.
 const NOTIFY_CHANNEL: &str = "catalog_changes";
+/// The channel presence travels on between instances (never stored).
+const PRESENCE_CHANNEL: &str = "catalog_presence";
+/// A statement of ours that runs longer is cancelled (a request waiting on a lock or a
+/// stuck database answers 503 instead of hanging).
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// A session of ours idle inside a transaction that long is ended by PostgreSQL: an
+/// open transaction holds the snapshot horizon, and so the feed of every instance.
+const IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a request waits for a pooled connection before it is answered 503.
 const POOL_WAIT: Duration = Duration::from_secs(5);
 /// How long opening a connection may take.
@@ -98,28 +109,24 @@ fn pool_err(e: PoolError) -> StoreError {
     }
 }
 
-/// Hands this process's commits to the feed, and the listener's wake-ups.
+/// Hands this process's commits to its feed (in memory) and to the other instances (by
+/// the listener's coalesced NOTIFY), and the other instances' messages to the feed.
 pub struct Notifier {
     commits: watch::Sender<Arc<CommitNotice>>,
-    /// The highest sequence announced with its rows. Writers finish in commit order but
-    /// may announce out of it; a notice behind one already sent becomes a plain wake-up,
-    /// so the feed reads the log rather than miss the rows the later notice replaced.
-    announced: Mutex<i64>,
+    /// Set by each commit of this process; cleared when the other instances are told.
+    unsignalled: AtomicBool,
+    signal: Notify,
+    /// Presence of this instance's clients, to send to the other instances.
+    presence_out: mpsc::Sender<String>,
+    /// The other instances' presence, as they sent it.
+    peers: broadcast::Sender<Arc<str>>,
 }
 
 impl Notifier {
-    fn committed(&self, row: LogRow) {
-        let Ok(mut announced) = self.announced.lock() else {
-            self.wake();
-            return;
-        };
-        if row.seq > *announced {
-            *announced = row.seq;
-            self.commits
-                .send_replace(Arc::new(CommitNotice { rows: vec![row] }));
-        } else {
-            self.wake();
-        }
+    fn committed(&self) {
+        self.wake();
+        self.unsignalled.store(true, Ordering::Release);
+        self.signal.notify_one();
     }
 
     /// Tells the feed to read the log.
@@ -160,7 +167,19 @@ impl PgStore {
             let extra = config.get_options().unwrap_or("").to_string();
             config.options(format!("{extra} -c synchronous_commit=off").trim());
         }
+        // Migrations may wait for another instance's and take long: no timeouts there.
         let (identity, fresh) = schema::migrate(&config).await?;
+        let extra = config.get_options().unwrap_or("").to_string();
+        config.options(
+            format!(
+                // jit off: ours are short statements, which JIT compilation (triggered by
+                // cost estimates, not by work) made hundreds of times slower.
+                "{extra} -c statement_timeout={} -c idle_in_transaction_session_timeout={} -c jit=off",
+                STATEMENT_TIMEOUT.as_millis(),
+                IDLE_IN_TRANSACTION_TIMEOUT.as_millis()
+            )
+            .trim(),
+        );
         let manager = Manager::from_config(
             config.clone(),
             NoTls,
@@ -177,11 +196,15 @@ impl PgStore {
             .build()
             .map_err(|e| StoreError::Database(format!("building the connection pool: {e}")))?;
         let (commits_tx, commits) = watch::channel(Arc::new(CommitNotice::default()));
+        let (presence_out, presence_queue) = mpsc::channel(1024);
         let notifier = Arc::new(Notifier {
             commits: commits_tx,
-            announced: Mutex::new(0),
+            unsignalled: AtomicBool::new(false),
+            signal: Notify::new(),
+            presence_out,
+            peers: broadcast::channel(1024).0,
         });
-        listener::spawn(config, notifier.clone());
+        listener::spawn(config, notifier.clone(), presence_queue);
         Ok((
             PgStore {
                 identity,
@@ -206,44 +229,12 @@ impl Storage for PgStore {
 
     async fn get(&self, id: i64) -> StoreResult<Lookup> {
         let client = self.client().await?;
-        rows::lookup(&**client, &self.identity, id).await
+        rows::lookup(&client, &self.identity, id).await
     }
 
     async fn list(&self, after: i64, limit: usize) -> StoreResult<Page> {
-        let mut client = self.client().await?;
-        // The page and the sequence it reflects come from one snapshot, so the list's
-        // ETag names exactly the state shown.
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(pg_err)?;
-        let sql = format!(
-            "SELECT {} FROM products WHERE NOT deleted AND id > $1 ORDER BY id LIMIT $2",
-            rows::PRODUCT_COLUMNS
-        );
-        let stmt = tx.prepare_cached(&sql).await.map_err(pg_err)?;
-        let want = i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1;
-        let found = tx.query(&stmt, &[&after, &want]).await.map_err(pg_err)?;
-        let (seq, changed_at) = rows::latest(&*tx).await?;
-        // Read-only: ending it either way keeps nothing.
-        let _ = tx.commit().await;
-        let mut items = Vec::with_capacity(found.len().min(limit));
-        for r in found.iter().take(limit) {
-            items.push(
-                rows::row_to_stored(&self.identity, r)
-                    .map_err(pg_err)?
-                    .product,
-            );
-        }
-        Ok(Page {
-            items,
-            more: found.len() > limit,
-            seq,
-            changed_at,
-        })
+        let client = self.client().await?;
+        rows::list(&client, &self.identity, after, limit).await
     }
 
     async fn durability(&self) -> StoreResult<super::Durability> {
@@ -262,7 +253,16 @@ impl Storage for PgStore {
 
     async fn latest_change(&self) -> StoreResult<(i64, SystemTime)> {
         let client = self.client().await?;
-        rows::latest(&**client).await
+        rows::list_version(&client).await
+    }
+
+    fn cursor_kind(&self) -> CursorKind {
+        CursorKind::Tx
+    }
+
+    async fn log_head(&self) -> StoreResult<Cursor> {
+        let client = self.client().await?;
+        rows::head(&**client).await
     }
 
     async fn create(
@@ -272,9 +272,9 @@ impl Storage for PgStore {
         key: Option<KeyClaim>,
     ) -> StoreResult<Product> {
         let mut client = self.client().await?;
-        let (product, row) =
+        let product =
             writes::create(&mut client, &self.identity, &fields, &user, key.as_ref()).await?;
-        self.notifier.committed(row);
+        self.notifier.committed();
         Ok(product)
     }
 
@@ -287,7 +287,7 @@ impl Storage for PgStore {
         key: Option<KeyClaim>,
     ) -> StoreResult<Write<Product>> {
         let mut client = self.client().await?;
-        let (write, row) = writes::update(
+        let write = writes::update(
             &mut client,
             &self.identity,
             id,
@@ -297,8 +297,8 @@ impl Storage for PgStore {
             key.as_ref(),
         )
         .await?;
-        if let Some(row) = row {
-            self.notifier.committed(row);
+        if matches!(write, Write::Done(_)) {
+            self.notifier.committed();
         }
         Ok(write)
     }
@@ -311,7 +311,7 @@ impl Storage for PgStore {
         key: Option<KeyClaim>,
     ) -> StoreResult<Write<()>> {
         let mut client = self.client().await?;
-        let (write, row) = writes::delete(
+        let write = writes::delete(
             &mut client,
             &self.identity,
             id,
@@ -320,8 +320,8 @@ impl Storage for PgStore {
             key.as_ref(),
         )
         .await?;
-        if let Some(row) = row {
-            self.notifier.committed(row);
+        if matches!(write, Write::Done(_)) {
+            self.notifier.committed();
         }
         Ok(write)
     }
@@ -346,17 +346,26 @@ impl Storage for PgStore {
         rows::version(&**client, &self.identity, id, version).await
     }
 
-    async fn changes_since(&self, after: i64, limit: usize) -> StoreResult<LogPage> {
+    async fn changes_since(&self, after: Cursor, limit: usize) -> StoreResult<LogPage> {
         let client = self.client().await?;
-        rows::changes_since(&**client, after, limit).await
+        rows::changes_since(&client, after, limit).await
     }
 
-    async fn prune_changes(&self, upto: i64) -> StoreResult<()> {
+    async fn prune_changes(&self, published: Cursor, keep: i64) -> StoreResult<()> {
         let client = self.client().await?;
-        writes::prune(&client, upto).await
+        writes::prune(&client, published, keep).await
     }
 
     fn commits(&self) -> watch::Receiver<Arc<CommitNotice>> {
         self.commits.clone()
+    }
+
+    fn tell_peers(&self, message: String) {
+        // Presence is advisory and renewed: when the queue is full, this one is dropped.
+        let _ = self.notifier.presence_out.try_send(message);
+    }
+
+    fn peer_messages(&self) -> Option<broadcast::Receiver<Arc<str>>> {
+        Some(self.notifier.peers.subscribe())
     }
 }

@@ -83,6 +83,35 @@ CREATE TABLE idempotency_keys (
 CREATE INDEX idempotency_keys_age ON idempotency_keys (created_at_ms);
 ",
     ),
+    (
+        3,
+        "the change log in (transaction id, row id) order, published below the snapshot horizon; no counter row",
+        "
+-- Each change-log row carries the id of the transaction that wrote it; the feed publishes
+-- the rows below the snapshot horizon in (tx, id) order (STORAGE.md). Rows logged before
+-- this migration take its transaction's id, so they keep their order, before any later.
+ALTER TABLE changes RENAME COLUMN seq TO id;
+CREATE SEQUENCE changes_id_seq OWNED BY changes.id;
+-- The next id follows the last one handed out (1 on a new database).
+SELECT setval('changes_id_seq',
+    COALESCE(GREATEST((SELECT max(id) FROM changes), (SELECT seq FROM feed_counter)), 0) + 1,
+    false);
+ALTER TABLE changes ALTER COLUMN id SET DEFAULT nextval('changes_id_seq');
+ALTER TABLE changes ADD COLUMN tx xid8 NOT NULL DEFAULT pg_current_xact_id();
+CREATE INDEX changes_tx_id ON changes (tx, id);
+-- Where the log was pruned up to (one row, written only by pruning): a position at or
+-- before it is no longer resumable, and with an empty log it is the horizon cursor.
+CREATE TABLE feed_pruned (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    tx xid8 NOT NULL,
+    id bigint NOT NULL,
+    at_ms bigint NOT NULL
+);
+INSERT INTO feed_pruned (tx, id, at_ms) SELECT '0', 0, at_ms FROM feed_counter;
+-- Writes no longer take a shared row: commits of every instance share WAL flushes.
+DROP TABLE feed_counter;
+",
+    ),
 ];
 
 /// Brings the schema up to date and returns the database's identity and whether this

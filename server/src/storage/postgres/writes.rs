@@ -1,18 +1,155 @@
-//! The writes: each is one transaction holding the compare-and-set, the history row and
-//! the change-log row. The log's sequence number comes from the counter row, taken last
-//! so its lock (which orders every writer of every instance) is held only from there to
-//! the commit.
+//! The writes: each is one statement (so one round trip and its own transaction, with no
+//! BEGIN or COMMIT of its own) whose data-modifying CTEs do the compare-and-set, then,
+//! fed by its RETURNING, the history row, the Idempotency-Key and the change-log row.
+//! Nothing is shared between writes (no counter row, no NOTIFY): commits of every
+//! instance share WAL flushes. A mismatch writes nothing and takes no transaction id;
+//! only then is the current row read, for the 412's body.
+//!
+//! The invariant the feed's order rests on (STORAGE.md, per-record order under the
+//! horizon): the version-checked UPDATE is the first write of its transaction, so the
+//! transaction id (assigned at the first write) of a write that builds on version v is
+//! taken after v's writer committed, and is larger than v's. The other CTEs insert only
+//! rows fed by the UPDATE's RETURNING, so none of them can write (or call `nextval`,
+//! which may take a transaction id) before it. Unconditional writes (the
+//! `--allow-unconditional` demo) reach this module as version-checked writes of the
+//! version the route just read, retried on a mismatch, so the invariant covers them.
 
 use catalog_shared::event::{ChangeEvent, Op};
 use catalog_shared::product::{Product, ProductFields};
-use deadpool_postgres::{Object, Transaction};
+use deadpool_postgres::Object;
 use tokio_postgres::error::SqlState;
 
-use super::rows::{self, PRODUCT_COLUMNS, product_etag, row_to_stored};
-use super::{NOTIFY_CHANNEL, pg_err};
+use super::rows::{self, cursor_params, product_etag};
+use super::{describe, pg_err};
 use crate::storage::{
-    KeyClaim, KeyRecord, LogRow, StoreError, StoreResult, Write, ms_to_rfc3339, now_ms,
+    Cursor, KeyClaim, KeyRecord, Lookup, StoreError, StoreResult, Write, ms_to_rfc3339, now_ms,
 };
+
+/// The Idempotency-Key CTE's parameters, all NULL without a key (the CTE then inserts
+/// nothing).
+struct KeyParams<'a> {
+    user: Option<&'a str>,
+    key: Option<&'a str>,
+    method: Option<&'a str>,
+    target: Option<&'a str>,
+    fingerprint: Option<&'a str>,
+}
+
+fn key_params(key: Option<&KeyClaim>) -> KeyParams<'_> {
+    KeyParams {
+        user: key.map(|k| k.user.as_str()),
+        key: key.map(|k| k.key.as_str()),
+        method: key.map(|k| k.method.as_str()),
+        target: key.map(|k| k.target.as_str()),
+        fingerprint: key.map(|k| k.fingerprint.as_str()),
+    }
+}
+
+/// The change event as stored, less its leading `{"seq":N,`: the statement prepends it
+/// with the change-log row's id, known only there. The rest is serialised here.
+fn event_tail(op: Op, product: &Product, at_ms: i64, by: &str) -> StoreResult<String> {
+    let event = ChangeEvent {
+        seq: 0,
+        op,
+        id: product.id,
+        version: product.version,
+        etag: product.etag.clone(),
+        updated_by: by.to_string(),
+        updated_at: ms_to_rfc3339(at_ms),
+        product: product.clone(),
+    };
+    let json = serde_json::to_string(&event)
+        .map_err(|e| StoreError::Database(format!("encoding a change event: {e}")))?;
+    json.strip_prefix("{\"seq\":0,")
+        .map(str::to_string)
+        .ok_or_else(|| StoreError::Database("a change event that does not begin with seq".into()))
+}
+
+/// The change-log CTE, fed by the CTE `from` (one row when the write took effect):
+/// `nextval` runs only for that row, so a write that matched nothing takes no id.
+fn log_cte(from: &str, at: &str, tail: &str) -> String {
+    format!(
+        "c AS (
+             INSERT INTO changes (id, at_ms, event)
+             SELECT n.id, {at}, '{{\"seq\":' || n.id || ',' || {tail}
+             FROM (SELECT nextval('changes_id_seq') AS id FROM {from}) n
+             RETURNING id)"
+    )
+}
+
+/// The Idempotency-Key CTE, fed by `from`'s `id`.
+fn key_cte(from: &str, first: usize, status: i32, version: &str, at: &str) -> String {
+    let p = |i: usize| format!("${}", first + i);
+    format!(
+        "k AS (
+             INSERT INTO idempotency_keys
+                 (user_name, key, method, target, fingerprint, status, product_id, version, created_at_ms)
+             SELECT {}, {}, {}, {}, {}, {status}, id, {version}, {at} FROM {from}
+             WHERE {}::text IS NOT NULL)",
+        p(0),
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(1)
+    )
+}
+
+/// A statement of a write failed (its transaction is rolled back: nothing of it was
+/// kept): a taken Idempotency-Key is [`StoreError::KeyUsed`], a unique violation of the
+/// live skus `DuplicateSku` naming the product that holds it.
+async fn failed(client: &Object, e: tokio_postgres::Error, sku: Option<&str>) -> StoreError {
+    let constraint = e
+        .as_db_error()
+        .and_then(|d| d.constraint())
+        .map(str::to_string);
+    if e.code() != Some(&SqlState::UNIQUE_VIOLATION) {
+        return pg_err(e);
+    }
+    match (constraint.as_deref(), sku) {
+        (Some("idempotency_keys_pkey"), _) => StoreError::KeyUsed,
+        (Some("products_live_sku"), Some(sku)) => {
+            // The product that holds the sku committed (a violation is raised only then).
+            let existing_id = client
+                .query_opt(
+                    "SELECT id FROM products WHERE sku = $1 AND NOT deleted",
+                    &[&sku],
+                )
+                .await
+                .ok()
+                .flatten()
+                .and_then(|r| r.try_get(0).ok())
+                .unwrap_or(0);
+            StoreError::DuplicateSku {
+                sku: sku.to_string(),
+                existing_id,
+            }
+        }
+        _ => pg_err(e),
+    }
+}
+
+/// Runs a write's statement, timing it as the commit it ends with.
+async fn run(
+    client: &Object,
+    stmt: &tokio_postgres::Statement,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    sku: Option<&str>,
+) -> StoreResult<Option<tokio_postgres::Row>> {
+    let started = std::time::Instant::now();
+    match client.query_opt(stmt, params).await {
+        Ok(row) => {
+            crate::metrics::postgres_commit(started.elapsed());
+            Ok(row)
+        }
+        // No SQLSTATE: the connection failed, perhaps after the commit.
+        Err(e) if e.code().is_none() => Err(StoreError::Unavailable(format!(
+            "the write did not complete ({}); it may or may not have been applied",
+            describe(&e)
+        ))),
+        Err(e) => Err(failed(client, e, sku).await),
+    }
+}
 
 pub async fn create(
     client: &mut Object,
@@ -20,37 +157,20 @@ pub async fn create(
     fields: &ProductFields,
     user: &str,
     key: Option<&KeyClaim>,
-) -> StoreResult<(Product, LogRow)> {
+) -> StoreResult<Product> {
     let at = now_ms();
-    let tx = client.transaction().await.map_err(pg_err)?;
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO products (sku, name, description, price_cents, status, version, updated_at_ms, updated_by)
-             VALUES ($1, $2, $3, $4, $5, 1, $6, $7) RETURNING id",
-        )
+    // The product's id first (no transaction of the write's: it is in the event, whose
+    // ETag is minted here). An id drawn for a write that then fails is skipped, as any
+    // identity value of a rolled-back insert is.
+    let next_id = client
+        .prepare_cached("SELECT nextval(pg_get_serial_sequence('products', 'id'))")
         .await
         .map_err(pg_err)?;
-    let inserted = tx
-        .query_one(
-            &stmt,
-            &[
-                &fields.sku,
-                &fields.name,
-                &fields.description,
-                &fields.price_cents,
-                &fields.status.as_str(),
-                &at,
-                &user,
-            ],
-        )
-        .await;
-    let id: i64 = match inserted.and_then(|r| r.try_get(0)) {
-        Ok(id) => id,
-        Err(e) => {
-            let _ = tx.rollback().await;
-            return Err(failed(client, e, &fields.sku).await);
-        }
-    };
+    let id: i64 = client
+        .query_one(&next_id, &[])
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(pg_err)?;
     let product = Product {
         id,
         sku: fields.sku.clone(),
@@ -63,10 +183,51 @@ pub async fn create(
         updated_by: user.to_string(),
         etag: product_etag(identity, id, 1),
     };
-    remember_key(&tx, key, 201, id, 1, at).await?;
-    let row = record(&tx, Op::Created, &product, at, user).await?;
-    commit(tx).await?;
-    Ok((product, row))
+    let tail = event_tail(Op::Created, &product, at, user)?;
+    let sql = format!(
+        "WITH p AS (
+             INSERT INTO products (id, sku, name, description, price_cents, status, version, updated_at_ms, updated_by)
+             VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8) RETURNING id),
+         h AS (
+             INSERT INTO versions (product_id, version, sku, name, description, price_cents, status, updated_at_ms, updated_by)
+             SELECT id, 1, $2, $3, $4, $5, $6, $7, $8 FROM p),
+         {},
+         {}
+         SELECT c.id FROM c",
+        key_cte("p", 9, 201, "1", "$7"),
+        log_cte("p", "$7", "$14"),
+    );
+    let stmt = client.prepare_cached(&sql).await.map_err(pg_err)?;
+    let k = key_params(key);
+    let status = fields.status.as_str();
+    let logged = run(
+        client,
+        &stmt,
+        &[
+            &id,
+            &fields.sku,
+            &fields.name,
+            &fields.description,
+            &fields.price_cents,
+            &status,
+            &at,
+            &user,
+            &k.user,
+            &k.key,
+            &k.method,
+            &k.target,
+            &k.fingerprint,
+            &tail,
+        ],
+        Some(&fields.sku),
+    )
+    .await?;
+    if logged.is_none() {
+        return Err(StoreError::Database(format!(
+            "product {id} was not created by its own insert"
+        )));
+    }
+    Ok(product)
 }
 
 pub async fn update(
@@ -77,53 +238,73 @@ pub async fn update(
     fields: &ProductFields,
     user: &str,
     key: Option<&KeyClaim>,
-) -> StoreResult<(Write<Product>, Option<LogRow>)> {
+) -> StoreResult<Write<Product>> {
     let at = now_ms();
-    let tx = client.transaction().await.map_err(pg_err)?;
+    let version = expected_version + 1;
+    let product = Product {
+        id,
+        sku: fields.sku.clone(),
+        name: fields.name.clone(),
+        description: fields.description.clone(),
+        price_cents: fields.price_cents,
+        status: fields.status,
+        version,
+        updated_at: ms_to_rfc3339(at),
+        updated_by: user.to_string(),
+        etag: product_etag(identity, id, version),
+    };
+    let tail = event_tail(Op::Updated, &product, at, user)?;
+    // The version-checked UPDATE is the transaction's first write (see the module's
+    // invariant). Under READ COMMITTED a concurrent writer of the same row makes it wait
+    // for that one's commit, then re-check its WHERE clause against the new row: of
+    // racers holding the same version exactly one matches.
     let sql = format!(
-        "UPDATE products SET sku = $1, name = $2, description = $3, price_cents = $4, status = $5,
-             version = version + 1, updated_at_ms = $6, updated_by = $7
-         WHERE id = $8 AND version = $9 AND NOT deleted
-         RETURNING {PRODUCT_COLUMNS}"
+        "WITH u AS (
+             UPDATE products SET sku = $1, name = $2, description = $3, price_cents = $4, status = $5,
+                 version = version + 1, updated_at_ms = $6, updated_by = $7
+             WHERE id = $8 AND version = $9 AND NOT deleted
+             RETURNING id, version),
+         h AS (
+             INSERT INTO versions (product_id, version, sku, name, description, price_cents, status, updated_at_ms, updated_by)
+             SELECT id, version, $1, $2, $3, $4, $5, $6, $7 FROM u),
+         {},
+         {}
+         SELECT c.id FROM c",
+        key_cte("u", 10, 200, "version", "$6"),
+        log_cte("u", "$6", "$15"),
     );
-    let stmt = tx.prepare_cached(&sql).await.map_err(pg_err)?;
-    // Under READ COMMITTED a concurrent writer of the same row makes this wait for its
-    // commit, then re-checks the WHERE clause against the new row: of racers holding
-    // the same version exactly one matches.
-    let changed = tx
-        .query_opt(
-            &stmt,
-            &[
-                &fields.sku,
-                &fields.name,
-                &fields.description,
-                &fields.price_cents,
-                &fields.status.as_str(),
-                &at,
-                &user,
-                &id,
-                &expected_version,
-            ],
-        )
-        .await;
-    let row = match changed {
-        Ok(row) => row,
-        Err(e) => {
-            let _ = tx.rollback().await;
-            return Err(failed(client, e, &fields.sku).await);
-        }
-    };
-    let Some(row) = row else {
-        // The statement's own snapshot is gone: this read sees the state that beat us.
-        let now = rows::lookup(&*tx, identity, id).await?;
-        let _ = tx.rollback().await;
-        return Ok((Write::Changed(Box::new(now)), None));
-    };
-    let stored = row_to_stored(identity, &row).map_err(pg_err)?;
-    remember_key(&tx, key, 200, id, stored.product.version, at).await?;
-    let log = record(&tx, Op::Updated, &stored.product, at, user).await?;
-    commit(tx).await?;
-    Ok((Write::Done(stored.product), Some(log)))
+    let stmt = client.prepare_cached(&sql).await.map_err(pg_err)?;
+    let k = key_params(key);
+    let status = fields.status.as_str();
+    let logged = run(
+        client,
+        &stmt,
+        &[
+            &fields.sku,
+            &fields.name,
+            &fields.description,
+            &fields.price_cents,
+            &status,
+            &at,
+            &user,
+            &id,
+            &expected_version,
+            &k.user,
+            &k.key,
+            &k.method,
+            &k.target,
+            &k.fingerprint,
+            &tail,
+        ],
+        Some(&fields.sku),
+    )
+    .await?;
+    if logged.is_some() {
+        return Ok(Write::Done(product));
+    }
+    // The write matched nothing and wrote nothing: the state that beat it, for the 412.
+    let now = rows::lookup(client, identity, id).await?;
+    Ok(Write::Changed(Box::new(now)))
 }
 
 pub async fn delete(
@@ -133,83 +314,74 @@ pub async fn delete(
     expected_version: i64,
     user: &str,
     key: Option<&KeyClaim>,
-) -> StoreResult<(Write<()>, Option<LogRow>)> {
+) -> StoreResult<Write<()>> {
     let at = now_ms();
-    let tx = client.transaction().await.map_err(pg_err)?;
-    let sql = format!(
-        "UPDATE products SET deleted = true, deleted_by = $1, deleted_at_ms = $2
-         WHERE id = $3 AND version = $4 AND NOT deleted
-         RETURNING {PRODUCT_COLUMNS}"
-    );
-    let stmt = tx.prepare_cached(&sql).await.map_err(pg_err)?;
-    let row = tx
-        .query_opt(&stmt, &[&user, &at, &id, &expected_version])
-        .await
-        .map_err(pg_err)?;
-    let Some(row) = row else {
-        let now = rows::lookup(&*tx, identity, id).await?;
-        let _ = tx.rollback().await;
-        return Ok((Write::Changed(Box::new(now)), None));
+    // The delete event carries the last representation: read it first (no transaction
+    // id); the version check below makes sure it is still the one deleted.
+    let last = match rows::lookup(client, identity, id).await? {
+        Lookup::Live(s) if s.product.version == expected_version => s.product,
+        other => return Ok(Write::Changed(Box::new(other))),
     };
-    let last = row_to_stored(identity, &row).map_err(pg_err)?.product;
-    remember_key(&tx, key, 204, id, expected_version, at).await?;
-    let log = record(&tx, Op::Deleted, &last, at, user).await?;
-    commit(tx).await?;
-    Ok((Write::Done(()), Some(log)))
+    let tail = event_tail(Op::Deleted, &last, at, user)?;
+    let sql = format!(
+        "WITH u AS (
+             UPDATE products SET deleted = true, deleted_by = $1, deleted_at_ms = $2
+             WHERE id = $3 AND version = $4 AND NOT deleted
+             RETURNING id),
+         {},
+         {}
+         SELECT c.id FROM c",
+        key_cte("u", 5, 204, "$4", "$2"),
+        log_cte("u", "$2", "$10"),
+    );
+    let stmt = client.prepare_cached(&sql).await.map_err(pg_err)?;
+    let k = key_params(key);
+    let logged = run(
+        client,
+        &stmt,
+        &[
+            &user,
+            &at,
+            &id,
+            &expected_version,
+            &k.user,
+            &k.key,
+            &k.method,
+            &k.target,
+            &k.fingerprint,
+            &tail,
+        ],
+        None,
+    )
+    .await?;
+    if logged.is_some() {
+        return Ok(Write::Done(()));
+    }
+    let now = rows::lookup(client, identity, id).await?;
+    Ok(Write::Changed(Box::new(now)))
 }
 
-/// Drops change-log rows up to `upto`.
-pub async fn prune(client: &Object, upto: i64) -> StoreResult<()> {
+/// Drops the change-log rows at or before `published` except the `keep` latest, and
+/// records the position pruned up to (in the same statement), so a resume from a pruned
+/// position is told `reset`. Several instances may prune at once: the marker only moves
+/// forward.
+pub async fn prune(client: &Object, published: Cursor, keep: i64) -> StoreResult<()> {
+    let (tx, id) = cursor_params(published);
     client
-        .execute("DELETE FROM changes WHERE seq <= $1", &[&upto])
+        .execute(
+            "WITH cut AS (
+                 SELECT tx, id, at_ms FROM changes
+                 WHERE (tx, id) <= ($1::text::xid8, $2::bigint)
+                 ORDER BY tx DESC, id DESC OFFSET $3 LIMIT 1),
+             gone AS (
+                 DELETE FROM changes c USING cut WHERE (c.tx, c.id) <= (cut.tx, cut.id))
+             UPDATE feed_pruned f SET tx = cut.tx, id = cut.id, at_ms = cut.at_ms
+             FROM cut WHERE (cut.tx, cut.id) > (f.tx, f.id)",
+            &[&tx, &id, &keep.max(0)],
+        )
         .await
         .map_err(pg_err)?;
     Ok(())
-}
-
-/// Records the write's Idempotency-Key with its outcome, in the write's transaction. A key
-/// another transaction holds makes this wait for it; once that one commits, this is a
-/// unique violation: [`StoreError::KeyUsed`], and the caller's transaction is dropped
-/// (rolled back) with nothing of the write kept.
-async fn remember_key(
-    tx: &Transaction<'_>,
-    key: Option<&KeyClaim>,
-    status: i32,
-    product_id: i64,
-    version: i64,
-    at_ms: i64,
-) -> StoreResult<()> {
-    let Some(k) = key else {
-        return Ok(());
-    };
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO idempotency_keys (user_name, key, method, target, fingerprint, status, product_id, version, created_at_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .await
-        .map_err(pg_err)?;
-    match tx
-        .execute(
-            &stmt,
-            &[
-                &k.user,
-                &k.key,
-                &k.method,
-                &k.target,
-                &k.fingerprint,
-                &status,
-                &product_id,
-                &version,
-                &at_ms,
-            ],
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Err(StoreError::KeyUsed),
-        Err(e) => Err(pg_err(e)),
-    }
 }
 
 /// The record of `user`'s Idempotency-Key `key`.
@@ -253,115 +425,4 @@ pub async fn prune_keys(client: &Object, before_ms: i64) -> StoreResult<u64> {
         )
         .await
         .map_err(pg_err)
-}
-
-/// Records the new version in the history and the change in the change log, in the
-/// caller's transaction, and asks PostgreSQL to wake the other instances when (and only
-/// if) it commits. Returns the change-log row.
-async fn record(
-    tx: &Transaction<'_>,
-    op: Op,
-    product: &Product,
-    at_ms: i64,
-    by: &str,
-) -> StoreResult<LogRow> {
-    if op != Op::Deleted {
-        let stmt = tx
-            .prepare_cached(
-                "INSERT INTO versions (product_id, version, sku, name, description, price_cents, status, updated_at_ms, updated_by)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .await
-            .map_err(pg_err)?;
-        tx.execute(
-            &stmt,
-            &[
-                &product.id,
-                &product.version,
-                &product.sku,
-                &product.name,
-                &product.description,
-                &product.price_cents,
-                &product.status.as_str(),
-                &at_ms,
-                &by,
-            ],
-        )
-        .await
-        .map_err(pg_err)?;
-    }
-    // The row lock taken here is held to commit: the next writer (of any instance)
-    // waits for it, so sequence order is commit order and no number is skipped.
-    let stmt = tx
-        .prepare_cached(
-            "UPDATE feed_counter SET seq = seq + 1, at_ms = GREATEST(at_ms, $1) RETURNING seq",
-        )
-        .await
-        .map_err(pg_err)?;
-    let seq: i64 = tx
-        .query_one(&stmt, &[&at_ms])
-        .await
-        .and_then(|r| r.try_get(0))
-        .map_err(pg_err)?;
-    let event = ChangeEvent::from_product(seq, op, product.clone()).by(by, ms_to_rfc3339(at_ms));
-    let json = serde_json::to_string(&event)
-        .map_err(|e| StoreError::Database(format!("encoding a change event: {e}")))?;
-    let stmt = tx
-        .prepare_cached("INSERT INTO changes (seq, at_ms, event) VALUES ($1, $2, $3)")
-        .await
-        .map_err(pg_err)?;
-    tx.execute(&stmt, &[&seq, &at_ms, &json])
-        .await
-        .map_err(pg_err)?;
-    // Delivered at commit, never for a rolled-back write; it carries nothing the log
-    // does not say, it only wakes the listeners.
-    let stmt = tx
-        .prepare_cached(&format!("SELECT pg_notify('{NOTIFY_CHANNEL}', $1)"))
-        .await
-        .map_err(pg_err)?;
-    tx.execute(&stmt, &[&seq.to_string()])
-        .await
-        .map_err(pg_err)?;
-    Ok(LogRow {
-        seq,
-        event: json,
-        op: Some(op),
-    })
-}
-
-async fn commit(tx: Transaction<'_>) -> StoreResult<()> {
-    let committing = std::time::Instant::now();
-    tx.commit().await.map_err(|e| match pg_err(e) {
-        StoreError::Unavailable(m) | StoreError::Database(m) => StoreError::Unavailable(format!(
-            "the commit did not complete ({m}); the write may or may not have been applied"
-        )),
-        other => other,
-    })?;
-    crate::metrics::postgres_commit(committing.elapsed());
-    Ok(())
-}
-
-/// A statement of a write failed (its transaction already rolled back): a unique
-/// violation of the live skus becomes `DuplicateSku` naming the product that holds it.
-async fn failed(client: &Object, e: tokio_postgres::Error, sku: &str) -> StoreError {
-    let duplicate = e.code() == Some(&SqlState::UNIQUE_VIOLATION)
-        && e.as_db_error().and_then(|d| d.constraint()) == Some("products_live_sku");
-    if !duplicate {
-        return pg_err(e);
-    }
-    // The product that holds the sku committed (a violation is raised only then).
-    let existing_id = client
-        .query_opt(
-            "SELECT id FROM products WHERE sku = $1 AND NOT deleted",
-            &[&sku],
-        )
-        .await
-        .ok()
-        .flatten()
-        .and_then(|r| r.try_get(0).ok())
-        .unwrap_or(0);
-    StoreError::DuplicateSku {
-        sku: sku.to_string(),
-        existing_id,
-    }
 }

@@ -22,8 +22,8 @@ use self::points::Points;
 use self::readers::Readers;
 use self::writer::{AfterCommit, Outcome, Request, WriteOp};
 use super::{
-    CommitNotice, CommitSync, KeyClaim, KeyRecord, LogPage, Lookup, Page, Storage, StoreError,
-    StoreResult, Stored, VersionInfo, Write,
+    CommitNotice, CommitSync, Cursor, CursorKind, KeyClaim, KeyRecord, LogPage, Lookup, Page,
+    Storage, StoreError, StoreResult, Stored, VersionInfo, Write,
 };
 
 /// Tuning of the SQLite engine.
@@ -276,13 +276,31 @@ impl Storage for SqliteStore {
             .await
     }
 
-    async fn changes_since(&self, after: i64, limit: usize) -> StoreResult<LogPage> {
+    fn cursor_kind(&self) -> CursorKind {
+        CursorKind::Seq
+    }
+
+    async fn log_head(&self) -> StoreResult<Cursor> {
+        let seq = self.readers.read(|c, _| rows::latest_seq(c)).await?;
+        Ok(Cursor::Seq(seq))
+    }
+
+    async fn changes_since(&self, after: Cursor, limit: usize) -> StoreResult<LogPage> {
+        let Cursor::Seq(after) = after else {
+            return Err(StoreError::Database(format!(
+                "{after} is not a position of a SQLite change log"
+            )));
+        };
         self.log_reader
             .read(move |c, _| rows::changes_since(c, after, limit))
             .await
     }
 
-    async fn prune_changes(&self, upto: i64) -> StoreResult<()> {
+    async fn prune_changes(&self, published: Cursor, keep: i64) -> StoreResult<()> {
+        let upto = published.number() - keep;
+        if upto <= 0 {
+            return Ok(());
+        }
         match self.write(WriteOp::Prune { upto }).await? {
             Outcome::Pruned => Ok(()),
             other => Err(unexpected(other)),
@@ -419,9 +437,9 @@ mod tests {
             Lookup::Deleted(_)
         ));
         let log = rows::changes_since(&reader, 0, 100).unwrap();
-        let seqs: Vec<i64> = log.rows.iter().map(|r| r.seq).collect();
+        let seqs: Vec<i64> = log.rows.iter().map(|r| r.cursor.number()).collect();
         assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
-        assert_eq!(log.latest, 5);
+        assert_eq!(log.head, Cursor::Seq(5));
         let history = rows::versions(&reader, &identity, 1).unwrap().unwrap();
         assert_eq!(history.len(), 2, "the failed writes left no history");
     }

@@ -9,8 +9,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::db_err;
 use super::schema::PRODUCT_COLUMNS;
 use crate::storage::{
-    Deletion, KeyRecord, LogPage, LogRow, Lookup, Page, StoreResult, Stored, VersionInfo,
-    mint_etag, ms_to_rfc3339, ms_to_time,
+    Cursor, Deletion, Held, KeyRecord, LogPage, LogRow, Lookup, Page, StoreResult, Stored,
+    VersionInfo, mint_etag, ms_to_rfc3339, ms_to_time,
 };
 
 fn parse_status(s: &str) -> Status {
@@ -167,16 +167,18 @@ pub fn version(
 /// Up to `limit` change-log rows after `after`, and the latest sequence, from one
 /// snapshot. In SQLite one writer at a time assigns sequence numbers inside its
 /// transaction, so every row up to `latest` is committed: no later commit can fill a hole.
+/// The log resumes after `after` when its next change is there (or it is the latest).
 pub fn changes_since(conn: &Connection, after: i64, limit: usize) -> StoreResult<LogPage> {
     conn.execute_batch("BEGIN").map_err(db_err)?;
     let result = (|| {
         let mut stmt = conn
             .prepare_cached("SELECT seq, event FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2")
             .map_err(db_err)?;
+        // At least one row, to tell whether the next change is still there.
         let rows = stmt
-            .query_map(params![after, limit as i64], |r| {
+            .query_map(params![after, limit.max(1) as i64], |r| {
                 Ok(LogRow {
-                    seq: r.get(0)?,
+                    cursor: Cursor::Seq(r.get(0)?),
                     event: r.get(1)?,
                     op: None,
                 })
@@ -185,7 +187,18 @@ pub fn changes_since(conn: &Connection, after: i64, limit: usize) -> StoreResult
             .collect::<Result<Vec<_>, _>>()
             .map_err(db_err)?;
         let latest = latest_seq(conn)?;
-        Ok(LogPage { rows, latest })
+        let resumable = match rows.first() {
+            Some(first) => first.cursor == Cursor::Seq(after + 1),
+            None => latest == after,
+        };
+        let mut rows = rows;
+        rows.truncate(limit);
+        Ok(LogPage {
+            rows,
+            resumable,
+            head: Cursor::Seq(latest),
+            held: Held::default(),
+        })
     })();
     let _ = conn.execute_batch("COMMIT");
     result

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::db_err;
 use super::rows::{self, product_etag};
 use crate::storage::{
-    KeyClaim, LogRow, Lookup, StoreError, StoreResult, Write, ms_to_rfc3339, now_ms,
+    Cursor, KeyClaim, LogRow, Lookup, StoreError, StoreResult, Write, ms_to_rfc3339, now_ms,
 };
 
 /// A write to run in the next batch.
@@ -194,7 +194,7 @@ pub fn execute_batch(
         return Err(db_err(e));
     }
     crate::metrics::sqlite_batch(ops.len(), committing.elapsed());
-    let last_seq = rows.last().map(|r| r.seq);
+    let last_seq = rows.last().map(|r| r.cursor.number());
     Ok(Committed {
         results,
         last_seq,
@@ -458,7 +458,7 @@ fn record(
         .and_then(|mut s| s.execute(params![json, seq]))
         .map_err(db_err)?;
     Ok(LogRow {
-        seq,
+        cursor: Cursor::Seq(seq),
         event: json,
         op: Some(op),
     })
