@@ -153,7 +153,7 @@ const MAX_URI: usize = 8 * 1024;
 /// Header lines at most (past it: 431); hyper's own cap is twice this.
 const MAX_HEADERS: usize = 100;
 
-/// mimalloc rather than glibc's malloc: under GET load glibc's malloc and free were 17% of
+/// mimalloc rather than glibc's malloc: under GET load glibc's malloc and free were 12 to 17% of
 /// the server's CPU (BENCHMARKS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
