@@ -11,6 +11,7 @@ mod auth;
 mod feed;
 mod head;
 mod idempotency;
+mod log;
 mod metrics;
 mod openapi;
 mod problem;
@@ -160,11 +161,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Dropped when `main` returns, `?` included: the last lines are written first.
+    let (log_writer, _log) = log::init();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(log_writer)
         // Colours for a person at a terminal; plain lines in a log file.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         // A log that can no longer be written (its reader went away) must not stop the
