@@ -445,3 +445,19 @@ async fn a_key_forgotten_after_its_ttl_is_judged_afresh_and_applies_nothing_twic
         .count();
     assert_eq!(made, 1, "no second product");
 }
+
+/// `If-Match: *` holds for any live product, so a retry of such a write passes its
+/// precondition again: the key's unique record, written in the write's transaction, is
+/// what makes it the same write (rolled back, answered with the first outcome).
+#[tokio::test]
+async fn a_keyed_write_with_if_match_star_applies_once() {
+    let s = Server::start();
+    let c = client();
+    let url = s.url("/products/1");
+    let body = bbq(12300, "in_stock");
+    let first = send(put(&c, &url, "*", Some("k-star"), &body)).await;
+    assert_eq!(first.status, 200);
+    let again = send(put(&c, &url, "*", Some("k-star"), &body)).await;
+    assert_replay(&again, &first);
+    assert_eq!(versions(&c, &s, 1).await, 2);
+}

@@ -139,13 +139,10 @@ async fn collection_inner(
             let user = actor.0;
             require_json(&headers)?;
             let target = target_of(&uri);
+            // A key is looked up only when the write is refused (see `replay_or`): a new
+            // keyed create costs no read more than an unkeyed one.
             let keyed = Keyed::start(&state, &user, &method, &target, &headers)?;
             let mut bytes = Bytes::new();
-            if let Some(k) = &keyed
-                && let Some(done) = k.recorded(&state, &headers, body, &mut bytes).await?
-            {
-                return Ok(done);
-            }
             let pre = preconditions(&headers)?;
             if pre != Preconditions::default() {
                 let (seq, at) = state.store.latest_change().await?;
@@ -153,7 +150,9 @@ async fn collection_inner(
                 if let Decision::PreconditionFailed(field) =
                     pre.evaluate(MethodKind::Other, Some(&current))
                 {
-                    return Err(list_precondition_failed(field, &etag));
+                    let refusal = list_precondition_failed(field, &etag);
+                    return replay_or(keyed.as_ref(), &state, &headers, body, &mut bytes, refusal)
+                        .await;
                 }
             }
             if let Some(b) = body.take() {

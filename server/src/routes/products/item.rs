@@ -66,15 +66,13 @@ async fn item_inner(
     ) {
         return Err(ApiError::method_not_allowed(ITEM_ALLOW));
     }
-    // A keyed write whose key is recorded is answered as it was the first time, before
-    // anything else: a repeated DELETE gets its 204 again, not 410.
+    // A keyed write's key is looked up only when the write is refused (`replay_or`): a
+    // retry of a write that took effect is always refused (its If-Match names a version
+    // that is gone, the product is deleted, or the key's unique row is taken), so it gets
+    // its recorded outcome there (a repeated DELETE its 204, not 410), and a new keyed
+    // write costs no read more than an unkeyed one.
     let keyed = Keyed::start(&state, &actor.0, &method, target, &headers)?;
     let mut bytes = Bytes::new();
-    if let Some(k) = &keyed
-        && let Some(done) = k.recorded(&state, &headers, body, &mut bytes).await?
-    {
-        return Ok(done);
-    }
     let lookup = state.store.get(id).await?;
     let current = match lookup {
         Lookup::Missing => return Err(ApiError::not_found(&format!("Product {id}"))),
