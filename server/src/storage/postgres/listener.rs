@@ -122,7 +122,9 @@ async fn listen(
             return Err(e);
         }
     };
-    tracing::debug!("listening for other instances' changes");
+    // At info: from here on, what other instances tell (presence among it, which is
+    // not in the log) reaches this one; told before, it was missed until renewed.
+    tracing::info!("listening for other instances' changes and presence");
     // What was committed while nobody listened is in the log.
     notifier.wake();
     // When the next NOTIFY of commits may go out.
