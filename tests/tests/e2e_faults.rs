@@ -47,6 +47,31 @@ fn edit_price(t: &Tmux, who: &str, price: &str) {
     t.wait_for(who, price, WAIT).unwrap();
 }
 
+/// Sends `signal` to the client in `pane` and waits until it has exited.
+fn signal_client(t: &Tmux, pane: &str, signal: &str) {
+    let pid = t
+        .run(&["display-message", "-p", "-t", pane, "#{pane_pid}"])
+        .unwrap();
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), pid.trim()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal}");
+    wait_until("the client to exit", || {
+        t.run(&["display-message", "-p", "-t", pane, "#{pane_dead}"])
+            .is_ok_and(|d| d.trim() == "1")
+    });
+}
+
+/// In a client just started: the offer of one draft, D, Enter: the draft reopened.
+fn reopen_the_draft(t: &Tmux, pane: &str) {
+    t.wait_for(pane, "1 unsaved draft", WAIT).unwrap();
+    t.keys(pane, &["D"]);
+    t.wait_for(pane, "Unsaved drafts: 1", WAIT).unwrap();
+    t.keys(pane, &["Enter"]);
+    t.wait_for(pane, "Draft opened", WAIT).unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_reply_never_turns_the_new_product_editor_into_another_product() {
     let s = Server::start();
@@ -219,19 +244,8 @@ async fn a_draft_survives_sigterm_and_sighup_and_is_offered_at_the_next_start() 
             .unwrap();
         t.wait_for("bob", "Catalog: 25 products", WAIT).unwrap();
         edit_price(&t, "bob", "123.45");
-        let pid = t
-            .run(&["display-message", "-p", "-t", "bob", "#{pane_pid}"])
-            .unwrap();
-        let status = std::process::Command::new("kill")
-            .args([&format!("-{signal}"), pid.trim()])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        signal_client(&t, "bob", signal);
         let drafts = t.state_home().join("catalog/drafts");
-        wait_until("the client to exit", || {
-            t.run(&["display-message", "-p", "-t", "bob", "#{pane_dead}"])
-                .is_ok_and(|d| d.trim() == "1")
-        });
         let files: Vec<_> = std::fs::read_dir(&drafts)
             .unwrap_or_else(|e| panic!("SIG{signal}: no drafts directory ({e})"))
             .map(|e| e.unwrap().path())
@@ -320,30 +334,13 @@ async fn a_save_resent_after_a_crash_cannot_apply_twice() {
     wait_until("the save to be committed and its reply held", || {
         proxy.held_replies() == 1
     });
-    let pid = t
-        .run(&["display-message", "-p", "-t", "bob", "#{pane_pid}"])
-        .unwrap();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-KILL", pid.trim()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    wait_until("the client to die", || {
-        t.run(&["display-message", "-p", "-t", "bob", "#{pane_dead}"])
-            .is_ok_and(|d| d.trim() == "1")
-    });
+    signal_client(&t, "bob", "KILL");
     assert_eq!(product(&s, 1).await["version"], 2, "the save was committed");
     proxy.set(Fault::None);
     proxy.release();
     t.start("bob2", 110, 32, &catalog_cmd(&proxy.url(""), "bob"))
         .unwrap();
-    t.wait_for("bob2", "1 unsaved draft", WAIT).unwrap();
-    t.keys("bob2", &["D"]);
-    t.wait_for("bob2", "Unsaved drafts: 1", WAIT).unwrap();
-    t.keys("bob2", &["Enter"]);
-    t.wait_for("bob2", "Draft opened", WAIT).unwrap();
+    reopen_the_draft(&t, "bob2");
     t.keys("bob2", &["C-s"]);
     let screen = t.wait_for("bob2", "Saved BBQ-KETTLE-57", WAIT).unwrap();
     assert!(!screen.contains("Conflict"), "{screen}");
@@ -388,30 +385,13 @@ async fn a_draft_typed_on_after_its_save_went_out_never_reuses_that_save_key() {
                 .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("2509")))
         })
     });
-    let pid = t
-        .run(&["display-message", "-p", "-t", "bob", "#{pane_pid}"])
-        .unwrap();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-KILL", pid.trim()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    wait_until("the client to die", || {
-        t.run(&["display-message", "-p", "-t", "bob", "#{pane_dead}"])
-            .is_ok_and(|d| d.trim() == "1")
-    });
+    signal_client(&t, "bob", "KILL");
     assert_eq!(product(&s, 1).await["version"], 2, "the save was committed");
     proxy.set(Fault::None);
     proxy.release();
     t.start("bob2", 110, 32, &catalog_cmd(&proxy.url(""), "bob"))
         .unwrap();
-    t.wait_for("bob2", "1 unsaved draft", WAIT).unwrap();
-    t.keys("bob2", &["D"]);
-    t.wait_for("bob2", "Unsaved drafts: 1", WAIT).unwrap();
-    t.keys("bob2", &["Enter"]);
-    t.wait_for("bob2", "Draft opened", WAIT).unwrap();
+    reopen_the_draft(&t, "bob2");
     t.keys("bob2", &["C-s"]);
     let screen = t
         .wait_for("bob2", "Conflict: bob saved product 1 first", WAIT)
