@@ -2,14 +2,13 @@
 //! routing, authentication or any body is read: `Host` (RFC 9112 section 3.2), the size
 //! of the target and of the header section.
 //!
-//! hyper itself refuses heads past a hard cap (a multiple of ours) with a bare 431 and
-//! malformed request lines or header lines with a bare 400; everything between our cap
-//! and hyper's gets a problem document from here.
+//! hyper itself refuses heads past a hard cap (a multiple of ours in bytes; 100 header
+//! lines) with a bare 431 and malformed request lines or header lines with a bare 400
+//! (both become problem documents in `serve::refusal`); everything between our cap and
+//! hyper's gets a problem document from here, with the sizes.
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{StatusCode, Version, header, uri::Authority};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 
 use crate::problem::ApiError;
 
@@ -20,19 +19,11 @@ pub struct HeadLimits {
     pub max_uri: usize,
     /// Bytes of the header section (names, values, and 4 per line for `: ` and CRLF).
     pub max_header_bytes: usize,
-    /// Header lines.
-    pub max_headers: usize,
 }
 
-pub async fn check_head(State(limits): State<HeadLimits>, req: Request, next: Next) -> Response {
-    match refuse(&limits, &req) {
-        Some(e) => e.into_response(),
-        None => next.run(req).await,
-    }
-}
-
-fn refuse(limits: &HeadLimits, req: &Request) -> Option<ApiError> {
-    let uri_len = req.uri().to_string().len();
+/// The refusal of a request whose head breaks a limit or the `Host` rules, if it does.
+pub fn refuse(limits: &HeadLimits, req: &Request) -> Option<ApiError> {
+    let uri_len = target_len(req.uri());
     if uri_len > limits.max_uri {
         return Some(ApiError::new(
             StatusCode::URI_TOO_LONG,
@@ -50,18 +41,30 @@ fn refuse(limits: &HeadLimits, req: &Request) -> Option<ApiError> {
         .iter()
         .map(|(n, v)| n.as_str().len() + v.len() + 4)
         .sum();
-    if lines > limits.max_headers || bytes > limits.max_header_bytes {
+    if bytes > limits.max_header_bytes {
         return Some(ApiError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "headers-too-large",
             "Request Header Fields Too Large",
             format!(
-                "The request has {lines} header lines of {bytes} bytes; this server takes at most {} lines and {} bytes. Send fewer or shorter headers.",
-                limits.max_headers, limits.max_header_bytes
+                "The request has {lines} header lines of {bytes} bytes; this server takes at most 100 lines and {} bytes. Send fewer or shorter headers.",
+                limits.max_header_bytes
             ),
         ));
     }
     host_problem(req)
+}
+
+/// The request target's length as sent (what `uri.to_string()` would give), without
+/// writing it out: scheme `://` authority, then path and query.
+fn target_len(uri: &axum::http::Uri) -> usize {
+    let prefix = match (uri.scheme_str(), uri.authority()) {
+        (Some(scheme), Some(authority)) => scheme.len() + 3 + authority.as_str().len(),
+        (None, Some(authority)) => authority.as_str().len(),
+        _ => 0,
+    };
+    let rest = uri.path_and_query().map_or(0, |p| p.as_str().len());
+    prefix + rest
 }
 
 /// RFC 9112 section 3.2: a server MUST answer 400 to an HTTP/1.1 request without `Host`,
@@ -108,4 +111,25 @@ fn host_problem(req: &Request) -> Option<ApiError> {
         return bad("The absolute-form target names another host than the Host header");
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::target_len;
+
+    #[test]
+    fn a_targets_length_is_that_of_its_text() {
+        for target in [
+            "/products/1",
+            "/products?after=12&limit=3",
+            "http://example.com:8080/products/1?x=1",
+            "http://example.com",
+            "example.com:443",
+            "*",
+            "/",
+        ] {
+            let uri: axum::http::Uri = target.parse().expect("a valid target");
+            assert_eq!(target_len(&uri), uri.to_string().len(), "{target}");
+        }
+    }
 }

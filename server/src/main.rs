@@ -151,8 +151,6 @@ enum Command {
 
 /// The request target at most, in bytes (past it: 414).
 const MAX_URI: usize = 8 * 1024;
-/// Header lines at most (past it: 431); hyper's own cap is twice this.
-const MAX_HEADERS: usize = 100;
 
 /// mimalloc rather than glibc's malloc: under GET load glibc's malloc and free were 12 to 17% of
 /// the server's CPU (BENCHMARKS.md).
@@ -162,14 +160,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // Dropped when `main` returns, `?` included: the last lines are written first.
-    let (log_writer, _log) = log::init();
+    // Colours for a person at a terminal; plain lines in a log file.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let (log_writer, _log) = log::init(!ansi);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(log_writer)
-        // Colours for a person at a terminal; plain lines in a log file.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(ansi)
         // A log that can no longer be written (its reader went away) must not stop the
         // serving: by default the failure is reported with eprintln!, which panics then.
         .log_internal_errors(false)
@@ -278,7 +277,6 @@ async fn main() -> anyhow::Result<()> {
         head_limits: HeadLimits {
             max_uri: MAX_URI,
             max_header_bytes: args.max_header_bytes,
-            max_headers: MAX_HEADERS,
         },
         body_timeout: args.body_timeout,
         event_streams: Arc::new(Semaphore::new(max_event_streams)),
@@ -297,7 +295,6 @@ async fn main() -> anyhow::Result<()> {
         idle_timeout: args.idle_timeout,
         max_connections,
         hard_header_bytes: args.max_header_bytes.saturating_mul(4).max(64 * 1024),
-        hard_headers: MAX_HEADERS * 2,
         shutdown_timeout: args.shutdown_timeout,
     };
     tokio::spawn(async move {

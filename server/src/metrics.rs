@@ -26,10 +26,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request};
 use axum::http::{Method, StatusCode};
-use axum::middleware::Next;
-use axum::response::Response;
 
 /// The Prometheus text format's media type.
 pub const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -211,15 +208,12 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// The middleware that counts every request by matched route, method and status.
-pub async fn track(req: Request, next: Next) -> Response {
-    let method = method_label(req.method());
-    // A clone of the matched path shares its text (no copy).
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let response = next.run(req).await;
-    let status = response.status();
+/// Counts an answered request by matched route (`None`: no route matched), method and
+/// status.
+pub fn count(route: Option<&str>, method: &Method, status: StatusCode) {
+    let method = method_label(method);
     // Unmatched paths are any text: one label value for all of them.
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let route = route.unwrap_or("unmatched");
     if let Ok(mut requests) = METRICS.requests.lock() {
         if !requests.contains_key(route) {
             requests.insert(route.to_string(), BTreeMap::new());
@@ -239,7 +233,6 @@ pub async fn track(req: Request, next: Next) -> Response {
     {
         *conditional.entry((outcome, method)).or_default() += 1;
     }
-    response
 }
 
 /// A label value as the text format writes it.

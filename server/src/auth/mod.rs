@@ -9,10 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, Method, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use catalog_shared::USER_HEADER;
 use tokio::sync::watch;
 
@@ -23,7 +21,7 @@ use crate::problem::ApiError;
 /// The realm named in every `WWW-Authenticate` challenge.
 const REALM: &str = "catalog";
 
-/// The acting user of a request, decided once by [`authenticate`] and read by the
+/// The acting user of a request, decided once by [`admit`] and read by the
 /// handlers: the token's user, or in open mode the `X-User` header (else `anonymous`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor(pub String);
@@ -138,19 +136,13 @@ fn list_or_none(names: &[&str]) -> String {
 /// Said once per process, not once per request.
 static X_USER_IGNORED_LOGGED: AtomicBool = AtomicBool::new(false);
 
-/// The middleware that decides the [`Actor`] of every request, or refuses it with 401
-/// before any handler (and before any body is read, so `Expect: 100-continue` gets the
-/// 401 and never a 100).
-pub async fn authenticate(
-    State(auth): State<Arc<AuthMode>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let actor = match auth.as_ref() {
-        AuthMode::Open => match open_actor(req.headers()) {
-            Ok(actor) => actor,
-            Err(e) => return e.into_response(),
-        },
+/// The [`Actor`] of a request, put into its extensions (with the [`Credential`] it came
+/// with) for the handlers, or its refusal with 401, which `app` answers before any handler
+/// runs (and before any body is read, so `Expect: 100-continue` gets the 401 and never a
+/// 100).
+pub fn admit(auth: &AuthMode, req: &mut Request) -> Result<Actor, ApiError> {
+    let actor = match auth {
+        AuthMode::Open => open_actor(req.headers())?,
         AuthMode::Bearer { users, .. } => {
             // Public: whether the server is up, and the API's description.
             if matches!(req.uri().path(), "/health" | "/openapi.json")
@@ -158,22 +150,14 @@ pub async fn authenticate(
             {
                 Actor("anonymous".into())
             } else {
-                let checked = bearer_actor(&users.borrow(), req.headers());
-                match checked {
-                    Ok((actor, credential)) => {
-                        req.extensions_mut().insert(credential);
-                        actor
-                    }
-                    Err(e) => return e.into_response(),
-                }
+                let (actor, credential) = bearer_actor(&users.borrow(), req.headers())?;
+                req.extensions_mut().insert(credential);
+                actor
             }
         }
     };
     req.extensions_mut().insert(actor.clone());
-    let mut response = next.run(req).await;
-    // For the request log, which runs outside this layer.
-    response.extensions_mut().insert(actor);
-    response
+    Ok(actor)
 }
 
 fn open_actor(headers: &HeaderMap) -> Result<Actor, ApiError> {

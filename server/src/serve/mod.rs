@@ -44,10 +44,12 @@ pub struct ServeOptions {
     pub idle_timeout: Duration,
     /// Open connections, all told.
     pub max_connections: usize,
-    /// hyper's own hard cap on a request head; past it hyper answers a bare 431. Ours,
-    /// lower, is in `head`, and answers problem+json.
+    /// hyper's own hard cap on a request head's bytes; past it hyper answers a bare 431
+    /// (rewritten as problem+json, see `refusal`). Ours, lower, is in `head`, and answers
+    /// with the sizes. Header lines are capped at hyper's default of 100: setting any
+    /// other cap makes hyper allocate and fill two arrays of that size for every request
+    /// it parses (5% of the server's instructions per request, BENCHMARKS.md).
     pub hard_header_bytes: usize,
-    pub hard_headers: usize,
     /// How long shutdown waits for requests in flight before closing what is left.
     pub shutdown_timeout: Duration,
 }
@@ -202,7 +204,6 @@ pub async fn serve(
     let mut http = http1::Builder::new();
     http.header_read_timeout(None) // ours is measured from the first byte; see `watchdog`
         .max_header_size(options.hard_header_bytes)
-        .max_headers(options.hard_headers)
         .keep_alive(true);
     let registry: Registry = Arc::default();
     let mut tasks = JoinSet::new();

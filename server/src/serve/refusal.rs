@@ -9,6 +9,11 @@
 /// its place.
 pub fn replacement(buf: &[u8]) -> Option<Vec<u8>> {
     let rest = buf.strip_prefix(b"HTTP/1.1 ")?;
+    // Every response passes here: the status alone turns away all but a few, before any
+    // scan of the head.
+    if !matches!(rest.get(..4)?, b"400 " | b"414 " | b"431 ") {
+        return None;
+    }
     let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
     if end + 4 != buf.len() {
         return None;
@@ -35,7 +40,7 @@ pub fn replacement(buf: &[u8]) -> Option<Vec<u8>> {
         b"431 " => (
             "headers-too-large",
             "Request Header Fields Too Large",
-            "The request head is larger than this server reads. Nothing was done; send fewer or shorter headers.",
+            "The request head is larger than this server reads (more than 100 header lines, or far more bytes than --max-header-bytes). Nothing was done; send fewer or shorter headers.",
         ),
         _ => return None,
     };

@@ -479,6 +479,19 @@ async fn every_request_is_logged_with_its_validators() {
     assert!(line.contains("if-match=\"old-one\""), "{line}");
     assert!(line.contains(&format!("etag={etag}")), "{line}");
     assert!(line.contains("user=bob"), "{line}");
+    // The line is the one tracing's formatter writes, and what a client sends cannot put a
+    // control sequence into it: ESC as 8 bits (CSI, U+009B in UTF-8) arrives escaped.
+    assert!(
+        line.contains("  INFO catalog_server::app: PUT /products/1 412 "),
+        "{line}"
+    );
+    let csi = reqwest::header::HeaderValue::from_bytes(b"\"\xc2\x9b31m\"").unwrap();
+    send(c.delete(s.url("/products/1")).header("If-Match", csi)).await;
+    let line = s
+        .wait_for_log("DELETE /products/1 ", std::time::Duration::from_secs(10))
+        .unwrap();
+    assert!(line.contains("if-match=\"\\u{9b}31m\""), "{line}");
+    assert!(!line.contains('\u{9b}'), "{line}");
 }
 
 /// JSON has one kind of number: a whole number written with a fraction is that number,
