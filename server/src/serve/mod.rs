@@ -4,17 +4,21 @@
 //!
 //! Each connection's [`Activity`] is shared by its socket (which notes the first byte of
 //! each request head), its service (which counts requests in flight until their response
-//! body is done) and the accept loop. A connection with no request in flight may be
-//! closed: when its head is late (slowloris), when it idles too long, or when the cap is
-//! reached and a new connection needs its place (the oldest idle one goes, as nginx
+//! body is done), its watchdog and the accept loop. A connection with no request in flight
+//! may be closed: when its head is late (slowloris), when it idles too long, or when the
+//! cap is reached and a new connection needs its place (the oldest idle one goes, as nginx
 //! reuses keep-alive connections), so that a flood of idle or slow connections can never
 //! keep `/health` or anyone else out. Only when every connection has a request in flight
 //! is a new one refused, with a 503 problem.
+//!
+//! Nothing of this costs a request more than a few atomic operations: the watchdog is a
+//! task of its own that looks at the activity on a timer, never told of each request
+//! (see [`watchdog`]), and a connection learns that it must close from one flag.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -22,11 +26,12 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::serve::Listener;
+use futures_util::task::AtomicWaker;
 use http_body::{Frame, SizeHint};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tower_service::Service;
 
@@ -60,6 +65,43 @@ fn now_ms() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
 }
 
+/// Why a connection must close, once it must: the values of [`Activity::close`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Close {
+    /// Nothing: serve on.
+    No = 0,
+    /// The server is stopping: finish the request in flight, if any, then close.
+    Stop = 1,
+    /// Its place is needed for a new connection.
+    Evicted = 2,
+    HeaderTimeout = 3,
+    IdleTimeout = 4,
+}
+
+impl Close {
+    fn of(value: u8) -> Close {
+        match value {
+            1 => Close::Stop,
+            2 => Close::Evicted,
+            3 => Close::HeaderTimeout,
+            4 => Close::IdleTimeout,
+            _ => Close::No,
+        }
+    }
+
+    fn why(self) -> &'static str {
+        match self {
+            Close::No | Close::Stop => "the server stopped",
+            Close::Evicted => "closed to make room for a new connection",
+            Close::HeaderTimeout => {
+                "closed: its request head did not arrive within the header timeout"
+            }
+            Close::IdleTimeout => "closed: it was idle past the idle timeout",
+        }
+    }
+}
+
 /// What one connection is doing, for its timeouts and for eviction.
 #[derive(Default)]
 pub struct Activity {
@@ -68,10 +110,11 @@ pub struct Activity {
     idle_since: AtomicU64,
     /// When the first byte of the next request head arrived; 0 while none has.
     head_started: AtomicU64,
-    /// Wakes the watchdog when the state above changes.
-    changed: Notify,
-    /// Tells the connection to close: its place is needed.
-    evict: Notify,
+    /// Why the connection must close (a [`Close`]); a later reason replaces an earlier
+    /// one only if it is more urgent (a timeout after `Stop` closes at once).
+    close: AtomicU8,
+    /// The connection's task, woken when `close` is set.
+    waker: AtomicWaker,
 }
 
 impl Activity {
@@ -83,13 +126,13 @@ impl Activity {
 
     /// Called by the socket for every read that returned data.
     pub fn bytes_read(&self) {
-        if self.in_flight.load(Ordering::Relaxed) == 0
-            && self
-                .head_started
-                .compare_exchange(0, now_ms(), Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            self.changed.notify_one();
+        if self.in_flight.load(Ordering::Relaxed) == 0 {
+            let _ = self.head_started.compare_exchange(
+                0,
+                now_ms(),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
         }
     }
 
@@ -97,8 +140,14 @@ impl Activity {
         self.in_flight.load(Ordering::Relaxed) == 0
     }
 
+    /// Tells the connection to close, and why.
+    fn close(&self, why: Close) {
+        self.close.fetch_max(why as u8, Ordering::AcqRel);
+        self.waker.wake();
+    }
+
     /// When the connection must close unless something happens, and why.
-    fn deadline(&self, options: &ServeOptions) -> Option<(u64, &'static str)> {
+    fn deadline(&self, options: &ServeOptions) -> Option<(u64, Close)> {
         if !self.is_idle() {
             // A request in flight has its own limits (body read and write timeouts).
             return None;
@@ -107,12 +156,12 @@ impl Activity {
         if head != 0 {
             return Some((
                 head + options.header_timeout.as_millis() as u64,
-                "its request head did not arrive within the header timeout",
+                Close::HeaderTimeout,
             ));
         }
         Some((
             self.idle_since.load(Ordering::Relaxed) + options.idle_timeout.as_millis() as u64,
-            "it was idle past the idle timeout",
+            Close::IdleTimeout,
         ))
     }
 }
@@ -134,7 +183,6 @@ impl Drop for InFlight {
         if self.0.in_flight.fetch_sub(1, Ordering::Relaxed) == 1 {
             self.0.idle_since.store(now_ms(), Ordering::Relaxed);
             self.0.head_started.store(0, Ordering::Relaxed);
-            self.0.changed.notify_one();
         }
     }
 }
@@ -165,23 +213,51 @@ impl http_body::Body for TrackedBody {
     }
 }
 
-/// Returns once the connection should be closed for a timeout, with the reason.
-async fn watchdog(activity: &Activity, options: &ServeOptions) -> &'static str {
+/// Watches one connection's [`Activity`] until it must close for a timeout (or the server
+/// stops), and tells it so. It is never told of a request: it sleeps at most the shorter
+/// of the two timeouts at a time and looks again. That is never late, because every
+/// deadline that can arise while it sleeps lies at least that far ahead: a head that
+/// starts at `t` must end by `t + header_timeout`, a connection idle from `t` may idle
+/// until `t + idle_timeout`. A deadline it already knows it sleeps until exactly.
+async fn watchdog(activity: Arc<Activity>, options: ServeOptions, mut stop: watch::Receiver<bool>) {
+    let step = options
+        .idle_timeout
+        .min(options.header_timeout)
+        .as_millis()
+        .max(1) as u64;
+    let mut stopped = false;
     loop {
-        let wait = match activity.deadline(options) {
-            None => options.idle_timeout.min(options.header_timeout),
-            Some((at, why)) => {
-                let now = now_ms();
-                if at <= now {
-                    return why;
-                }
-                Duration::from_millis(at - now)
+        let now = now_ms();
+        let wake = match activity.deadline(&options) {
+            Some((at, why)) if at <= now => {
+                activity.close(why);
+                return;
             }
+            Some((at, _)) => at.min(now + step),
+            None => now + step,
         };
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = activity.changed.notified() => {}
+        let sleep = tokio::time::sleep(Duration::from_millis(wake - now));
+        if stopped {
+            sleep.await;
+            continue;
         }
+        tokio::select! {
+            _ = sleep => {}
+            _ = stopping(&mut stop) => {
+                stopped = true;
+                activity.close(Close::Stop);
+            }
+        }
+    }
+}
+
+/// Aborts a task when dropped: a connection's watchdog ends with the connection, however
+/// the connection ends (its task may be aborted at shutdown).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -290,7 +366,7 @@ fn make_room(registry: &Registry, max: usize) -> Room {
     let victim = conns.iter().find(|(_, a)| a.is_idle()).map(|(id, _)| *id);
     match victim.and_then(|id| conns.remove(&id)) {
         Some(activity) => {
-            activity.evict.notify_one();
+            activity.close(Close::Evicted);
             Room::Evicted
         }
         None => Room::Full,
@@ -334,7 +410,7 @@ async fn connection(
     router: Router,
     http: http1::Builder,
     options: ServeOptions,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
     let tracked = activity.clone();
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
@@ -350,20 +426,35 @@ async fn connection(
     });
     let conn = http.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
-    let outcome = tokio::select! {
-        result = conn.as_mut() => result.map_err(|e| e.to_string()),
-        why = watchdog(&activity, &options) => Err(format!("closed: {why}")),
-        _ = activity.evict.notified() => Err("closed to make room for a new connection".into()),
-        _ = stopping(&mut stop) => {
-            // Finish the request in flight, if any, then close; an idle connection or
-            // one with a half-sent head closes now.
-            conn.as_mut().graceful_shutdown();
-            tokio::select! {
-                result = conn.as_mut() => result.map_err(|e| e.to_string()),
-                why = watchdog(&activity, &options) => Err(format!("closed: {why}")),
-            }
+    let _watchdog = AbortOnDrop(tokio::spawn(watchdog(
+        activity.clone(),
+        options.clone(),
+        stop,
+    )));
+    // The connection, until it ends or must close. On `Stop` it finishes the request in
+    // flight, if any, then closes; an idle connection or one with a half-sent head closes
+    // now (hyper's graceful shutdown), and the watchdog still applies the timeouts.
+    let mut shutting_down = false;
+    let outcome = std::future::poll_fn(|cx| {
+        if let Poll::Ready(result) = conn.as_mut().poll(cx) {
+            return Poll::Ready(result.map_err(|e| e.to_string()));
         }
-    };
+        // Registered before the flag is read: a close set after the read wakes us.
+        activity.waker.register(cx.waker());
+        match Close::of(activity.close.load(Ordering::Acquire)) {
+            Close::No => Poll::Pending,
+            Close::Stop => {
+                if !shutting_down {
+                    shutting_down = true;
+                    conn.as_mut().graceful_shutdown();
+                    cx.waker().wake_by_ref();
+                }
+                Poll::Pending
+            }
+            why => Poll::Ready(Err(why.why().to_string())),
+        }
+    })
+    .await;
     if let Err(why) = outcome {
         tracing::debug!(connection = id, "connection ended: {why}");
     }
