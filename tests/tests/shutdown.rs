@@ -126,3 +126,54 @@ async fn a_request_in_flight_finishes_during_shutdown() {
     let after = send(client().get(s.url("/products/1"))).await.json();
     assert_eq!(after["name"], "During shutdown");
 }
+
+/// On SIGTERM a kept-alive connection with nothing in flight closes at once (so the server
+/// never waits out its shutdown deadline, here a minute, for idle clients), while a
+/// request whose head is still arriving is served once its head is complete (within the
+/// header timeout), with `Connection: close`: a slow client is not cut off mid-request.
+#[tokio::test]
+async fn on_sigterm_idle_connections_close_and_a_half_sent_head_is_still_served() {
+    use std::io::Read;
+    let mut s = Server::start_with_args(&["--shutdown-timeout", "60s"]);
+    let mut kept = std::net::TcpStream::connect(s.addr).unwrap();
+    kept.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    kept.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = kept.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    let mut half_head = std::net::TcpStream::connect(s.addr).unwrap();
+    half_head.write_all(b"GET /health HTTP/1.1\r\nHo").unwrap();
+    // Both connections are the server's once a later one is answered.
+    assert_eq!(send(client().get(s.url("/health"))).await.status, 200);
+
+    s.signal("TERM").unwrap();
+    if let Err(e) = s.wait_for_log("stopped accepting", Duration::from_secs(10)) {
+        panic!("{e}: {:#?}", s.log());
+    }
+    // Closed by the server (end of stream), long before the 60 s idle timeout.
+    let started = std::time::Instant::now();
+    assert_eq!(kept.read(&mut buf).unwrap_or(usize::MAX), 0, "closed");
+    assert!(started.elapsed() < Duration::from_secs(20));
+
+    half_head.write_all(b"st: x\r\n\r\n").unwrap();
+    half_head
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = half_head.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 200"), "{answer}");
+    assert!(answer.contains("connection: close"), "{answer}");
+
+    let clean = s
+        .terminate(Duration::from_secs(30))
+        .expect("the server exits well before its 60 s deadline");
+    assert!(clean, "exit status 0");
+    assert!(
+        !s.log().iter().any(|l| l.contains("still busy")),
+        "{:?}",
+        s.log()
+    );
+}
