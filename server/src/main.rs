@@ -284,6 +284,7 @@ async fn main() -> anyhow::Result<()> {
         in_flight: Default::default(),
     });
     spawn_key_pruning(state.store.clone(), args.idempotency_ttl);
+    let shutdown = shutdown_signal()?;
     tracing::info!(
         "catalog-server listening on http://{local} (database {database}, {} {}={}, {auth_note})",
         durability.engine,
@@ -298,7 +299,7 @@ async fn main() -> anyhow::Result<()> {
         shutdown_timeout: args.shutdown_timeout,
     };
     tokio::spawn(async move {
-        shutdown_signal().await;
+        shutdown.await;
         tracing::info!("shutting down: finishing in-flight requests and ending event streams");
         let _ = stop_tx.send(true);
     });
@@ -396,25 +397,27 @@ fn spawn_reload_on_hangup(auth: Arc<AuthMode>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves at the first SIGTERM or SIGINT (Ctrl-C). The handlers are installed when this
+/// is called, not when it is first polled: it is called before the server says it is
+/// listening, so a signal sent at once is a graceful shutdown, never the default action
+/// that ends the process on the spot.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+        let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = interrupt.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        })
     }
+    #[cfg(not(unix))]
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 #[cfg(test)]

@@ -177,3 +177,20 @@ async fn on_sigterm_idle_connections_close_and_a_half_sent_head_is_still_served(
         s.log()
     );
 }
+
+/// The signal handlers are installed before the server says it is listening: a SIGTERM
+/// sent the moment it is up is a graceful shutdown (exit status 0, "stopped" in the log),
+/// never the default action that would end the process on the spot.
+#[tokio::test]
+async fn sigterm_at_once_after_start_is_graceful() {
+    for _ in 0..5 {
+        let mut s = Server::start();
+        let clean = s.terminate(Duration::from_secs(30)).unwrap();
+        assert!(clean, "exit status 0: {:#?}", s.log());
+        assert!(
+            s.log().iter().any(|l| l.contains("stopped")),
+            "{:#?}",
+            s.log()
+        );
+    }
+}
