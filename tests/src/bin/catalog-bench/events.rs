@@ -140,7 +140,9 @@ pub async fn run(bench: &mut Bench) {
             }),
             None,
         )
-        .target("< 16 KiB", per_watcher.map(|k| k < 16.0)),
+        // hyper's 16 KiB of buffers per connection plus ours (issue 19; it was < 16 KiB,
+        // which hyper alone exceeds).
+        .target("<= 24 KiB", per_watcher.map(|k| k <= 24.0)),
     );
 }
 
