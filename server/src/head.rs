@@ -55,16 +55,16 @@ pub fn refuse(limits: &HeadLimits, req: &Request) -> Option<ApiError> {
     host_problem(req)
 }
 
-/// The request target's length as sent (what `uri.to_string()` would give), without
-/// writing it out: scheme `://` authority, then path and query.
+/// The request target's length as `uri.to_string()` writes it, without writing it out:
+/// scheme `://` authority, the path (`/` when an absolute form has none), `?` and the
+/// query.
 fn target_len(uri: &axum::http::Uri) -> usize {
     let prefix = match (uri.scheme_str(), uri.authority()) {
         (Some(scheme), Some(authority)) => scheme.len() + 3 + authority.as_str().len(),
         (None, Some(authority)) => authority.as_str().len(),
         _ => 0,
     };
-    let rest = uri.path_and_query().map_or(0, |p| p.as_str().len());
-    prefix + rest
+    prefix + uri.path().len() + uri.query().map_or(0, |q| q.len() + 1)
 }
 
 /// RFC 9112 section 3.2: a server MUST answer 400 to an HTTP/1.1 request without `Host`,
@@ -124,6 +124,8 @@ mod tests {
             "/products?after=12&limit=3",
             "http://example.com:8080/products/1?x=1",
             "http://example.com",
+            "http://example.com?a=1",
+            "/?",
             "example.com:443",
             "*",
             "/",

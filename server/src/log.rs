@@ -107,9 +107,9 @@ static PLAIN: OnceLock<Pending> = OnceLock::new();
 
 /// The request log's line (`catalog_server::app`, INFO), written straight into the pending
 /// lines in the very format tracing's formatter gives it, without the formatter: it cost
-/// about 12% of the server's CPU per request under 304 load (its time stamp, its escaping
-/// writer, its visitor; BENCHMARKS.md). The filter (`RUST_LOG`) still decides whether it
-/// is written. At a terminal, and before [`init`], tracing writes it, coloured.
+/// about 12% of the server's instructions per request under 304 load (its time stamp, its
+/// escaping writer, its visitor; BENCHMARKS.md). The filter (`RUST_LOG`) still decides
+/// whether it is written. At a terminal, and before [`init`], tracing writes it, coloured.
 pub fn request(message: fmt::Arguments<'_>) {
     const TARGET: &str = "catalog_server::app";
     if !tracing::enabled!(target: TARGET, tracing::Level::INFO) {
@@ -126,9 +126,12 @@ pub fn request(message: fmt::Arguments<'_>) {
 }
 
 /// `text` with the characters a terminal could take for a control sequence written as
-/// escapes, as tracing's formatter writes them (C0 controls but tab, DEL, C1 controls):
-/// what a client sends cannot move the cursor or recolour the terminal of whoever reads
-/// the log. Borrowed when nothing needs it, as almost always.
+/// `\u{..}` escapes: every C0 control but tab, DEL, and the C1 controls (tracing's
+/// formatter escapes ESC, BEL, BS, FF, DEL and C1 as `\x1b` or `\u{9b}`; this escapes
+/// more, and writes them all one way). What a client sends cannot move the cursor or
+/// recolour the terminal of whoever reads the log. Borrowed when nothing needs it, as
+/// almost always. (A backslash is not escaped: a client can write text that looks like an
+/// escape, but not a control character.)
 pub fn clean(text: &str) -> Cow<'_, str> {
     let control = |c: char| (c < ' ' && c != '\t') || ('\x7f'..='\u{9f}').contains(&c);
     if !text.chars().any(control) {

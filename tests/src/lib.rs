@@ -126,6 +126,8 @@ pub struct Server {
     args: Vec<String>,
     /// The open-file limit (`ulimit -n`) the server runs under, when a test sets one.
     fd_limit: Option<u64>,
+    /// Its `RUST_LOG` (`info` unless a test sets another).
+    log_filter: String,
     log: Arc<Mutex<Vec<String>>>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -168,21 +170,42 @@ impl Server {
         server
     }
 
+    /// A server on a fresh SQLite database whose log is filtered by `filter` (`RUST_LOG`).
+    pub fn start_with_log_filter(args: &[&str], filter: &str) -> Server {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let db = dir.path().join("catalog.db");
+        let mut server = Self::start_filtered(&db, args, "127.0.0.1:0", None, filter)
+            .expect("the server starts");
+        server._dir = Some(dir);
+        server
+    }
+
     fn start_limited(
         db: &Path,
         args: &[&str],
         addr: &str,
         fd_limit: Option<u64>,
     ) -> anyhow::Result<Server> {
+        Self::start_filtered(db, args, addr, fd_limit, "info")
+    }
+
+    fn start_filtered(
+        db: &Path,
+        args: &[&str],
+        addr: &str,
+        fd_limit: Option<u64>,
+        log_filter: &str,
+    ) -> anyhow::Result<Server> {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         let log = Arc::new(Mutex::new(Vec::new()));
-        let (child, addr) = spawn(db, &args, addr, fd_limit, log.clone())?;
+        let (child, addr) = spawn(db, &args, addr, fd_limit, log_filter, log.clone())?;
         Ok(Server {
             child: Some(child),
             addr,
             db: db.to_path_buf(),
             args,
             fd_limit,
+            log_filter: log_filter.to_string(),
             log,
             _dir: None,
         })
@@ -276,7 +299,14 @@ impl Server {
     pub fn restart(&mut self) -> anyhow::Result<()> {
         self.kill9();
         let addr = self.addr.to_string();
-        let (child, addr) = spawn(&self.db, &self.args, &addr, self.fd_limit, self.log.clone())?;
+        let (child, addr) = spawn(
+            &self.db,
+            &self.args,
+            &addr,
+            self.fd_limit,
+            &self.log_filter,
+            self.log.clone(),
+        )?;
         self.child = Some(child);
         self.addr = addr;
         Ok(())
@@ -294,6 +324,7 @@ fn spawn(
     args: &[String],
     addr: &str,
     fd_limit: Option<u64>,
+    log_filter: &str,
     log: Arc<Mutex<Vec<String>>>,
 ) -> anyhow::Result<(Child, SocketAddr)> {
     let mut command = match fd_limit {
@@ -314,7 +345,7 @@ fn spawn(
         .arg("--addr")
         .arg(addr)
         .args(args)
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", log_filter)
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

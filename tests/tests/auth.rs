@@ -115,6 +115,29 @@ async fn with_users_every_request_but_health_needs_a_valid_token() {
     send(c.get(s.url("/products")).basic_auth("alice", Some("pw")))
         .await
         .problem(401);
+    // The head is checked before the token: a head too large is 431, token or not.
+    send(
+        c.get(s.url("/products/2"))
+            .header("X-Big", "a".repeat(40 * 1024)),
+    )
+    .await
+    .problem(431);
+    // Refused requests are logged (no user: none was admitted) and counted like the rest.
+    let line = s
+        .wait_for_log("GET /products/2 431 ", Duration::from_secs(10))
+        .unwrap();
+    assert!(line.contains(" user=- "), "{line}");
+    s.wait_for_log("DELETE /products/1 401 ", Duration::from_secs(10))
+        .unwrap();
+    let metrics = send(c.get(s.url("/metrics")).bearer_auth(&alice)).await;
+    let text = String::from_utf8_lossy(&metrics.body).into_owned();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("catalog_http_requests_total{")
+                && l.contains("method=\"DELETE\"")
+                && l.contains("status=\"401\"")),
+        "{text}"
+    );
 
     // The token works; the writer is the token's user, whatever X-User says.
     let r = send(c.get(s.url("/products/1")).bearer_auth(&alice)).await;

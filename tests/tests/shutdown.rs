@@ -127,25 +127,53 @@ async fn a_request_in_flight_finishes_during_shutdown() {
     assert_eq!(after["name"], "During shutdown");
 }
 
+/// Reads one HTTP/1.1 response with a `Content-Length` body (what /health answers).
+fn read_response(conn: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        let text = String::from_utf8_lossy(&got).to_ascii_lowercase();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .and_then(|n| n.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if body.len() >= length {
+                return text;
+            }
+        }
+        match conn.read(&mut byte) {
+            Ok(1) => got.push(byte[0]),
+            _ => return String::from_utf8_lossy(&got).to_ascii_lowercase(),
+        }
+    }
+}
+
 /// On SIGTERM a kept-alive connection with nothing in flight closes at once (so the server
 /// never waits out its shutdown deadline, here a minute, for idle clients), while a
 /// request whose head is still arriving is served once its head is complete (within the
-/// header timeout), with `Connection: close`: a slow client is not cut off mid-request.
+/// header timeout), with `Connection: close`, on a fresh connection and on a kept-alive
+/// one alike: a slow client is not cut off mid-request.
 #[tokio::test]
 async fn on_sigterm_idle_connections_close_and_a_half_sent_head_is_still_served() {
     use std::io::Read;
     let mut s = Server::start_with_args(&["--shutdown-timeout", "60s"]);
+    let health = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut idle = std::net::TcpStream::connect(s.addr).unwrap();
+    idle.write_all(health).unwrap();
+    assert!(read_response(&mut idle).starts_with("http/1.1 200"));
+    // Kept alive after one answer, then half of a second request.
     let mut kept = std::net::TcpStream::connect(s.addr).unwrap();
-    kept.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    kept.set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let mut buf = [0u8; 4096];
-    let n = kept.read(&mut buf).unwrap();
-    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
-    let mut half_head = std::net::TcpStream::connect(s.addr).unwrap();
-    half_head.write_all(b"GET /health HTTP/1.1\r\nHo").unwrap();
-    // Both connections are the server's once a later one is answered.
+    kept.write_all(health).unwrap();
+    assert!(read_response(&mut kept).starts_with("http/1.1 200"));
+    kept.write_all(b"GET /health HTTP/1.1\r\nHo").unwrap();
+    let mut fresh = std::net::TcpStream::connect(s.addr).unwrap();
+    fresh.write_all(b"GET /health HTTP/1.1\r\nHo").unwrap();
+    // The connections are the server's, and their bytes read, once a later one is answered.
     assert_eq!(send(client().get(s.url("/health"))).await.status, 200);
 
     s.signal("TERM").unwrap();
@@ -154,18 +182,18 @@ async fn on_sigterm_idle_connections_close_and_a_half_sent_head_is_still_served(
     }
     // Closed by the server (end of stream), long before the 60 s idle timeout.
     let started = std::time::Instant::now();
-    assert_eq!(kept.read(&mut buf).unwrap_or(usize::MAX), 0, "closed");
+    idle.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    assert_eq!(idle.read(&mut buf).unwrap_or(usize::MAX), 0, "closed");
     assert!(started.elapsed() < Duration::from_secs(20));
 
-    half_head.write_all(b"st: x\r\n\r\n").unwrap();
-    half_head
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let mut answer = Vec::new();
-    let _ = half_head.read_to_end(&mut answer);
-    let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
-    assert!(answer.starts_with("http/1.1 200"), "{answer}");
-    assert!(answer.contains("connection: close"), "{answer}");
+    for (name, conn) in [("kept-alive", &mut kept), ("fresh", &mut fresh)] {
+        conn.write_all(b"st: x\r\n\r\n").unwrap();
+        let answer = read_response(conn);
+        assert!(answer.starts_with("http/1.1 200"), "{name}: {answer}");
+        assert!(answer.contains("connection: close"), "{name}: {answer}");
+    }
 
     let clean = s
         .terminate(Duration::from_secs(30))
@@ -173,9 +201,29 @@ async fn on_sigterm_idle_connections_close_and_a_half_sent_head_is_still_served(
     assert!(clean, "exit status 0");
     assert!(
         !s.log().iter().any(|l| l.contains("still busy")),
-        "{:?}",
+        "{:#?}",
         s.log()
     );
+}
+
+/// A head that never ends does not hold a stopping server until its shutdown deadline: it
+/// is closed, unanswered, at the header timeout.
+#[tokio::test]
+async fn on_sigterm_a_head_that_never_ends_is_closed_at_the_header_timeout() {
+    let mut s = Server::start_with_args(&["--shutdown-timeout", "120s", "--header-timeout", "2s"]);
+    let mut half = std::net::TcpStream::connect(s.addr).unwrap();
+    half.write_all(b"GET /health HTTP/1.1\r\nHo").unwrap();
+    assert_eq!(send(client().get(s.url("/health"))).await.status, 200);
+    let clean = s
+        .terminate(Duration::from_secs(60))
+        .expect("the server exits at the header timeout, long before its 120 s deadline");
+    assert!(clean, "exit status 0");
+    assert!(
+        !s.log().iter().any(|l| l.contains("still busy")),
+        "{:#?}",
+        s.log()
+    );
+    drop(half);
 }
 
 /// The signal handlers are installed before the server says it is listening: a SIGTERM
@@ -188,7 +236,7 @@ async fn sigterm_at_once_after_start_is_graceful() {
         let clean = s.terminate(Duration::from_secs(30)).unwrap();
         assert!(clean, "exit status 0: {:#?}", s.log());
         assert!(
-            s.log().iter().any(|l| l.contains("stopped")),
+            s.log().iter().any(|l| l.ends_with(": stopped")),
             "{:#?}",
             s.log()
         );

@@ -143,7 +143,7 @@ impl Activity {
     }
 
     fn is_idle(&self) -> bool {
-        self.in_flight.load(Ordering::Relaxed) == 0
+        self.in_flight.load(Ordering::Acquire) == 0
     }
 
     /// Tells the connection to close, and why.
@@ -186,10 +186,12 @@ impl InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        if self.0.in_flight.fetch_sub(1, Ordering::Relaxed) == 1 {
-            self.0.idle_since.store(now_ms(), Ordering::Relaxed);
-            self.0.head_started.store(0, Ordering::Relaxed);
-        }
+        // Written before the count drops (an HTTP/1 connection has one request in flight
+        // at most), and released with it: the watchdog, on another thread, never sees the
+        // connection idle with the `idle_since` of before this request.
+        self.0.idle_since.store(now_ms(), Ordering::Relaxed);
+        self.0.head_started.store(0, Ordering::Relaxed);
+        self.0.in_flight.fetch_sub(1, Ordering::Release);
     }
 }
 
@@ -415,7 +417,15 @@ async fn connection(
         let in_flight = InFlight::new(tracked.clone());
         let mut router = router.clone();
         async move {
-            let response = router.call(req).await?;
+            let mut response = router.call(req).await?;
+            // A connection that must close (the server is stopping, or a close was decided
+            // while it looked idle) says so in the answer, and hyper closes it after.
+            if in_flight.0.close.load(Ordering::Acquire) != Close::No as u8 {
+                response.headers_mut().insert(
+                    axum::http::header::CONNECTION,
+                    axum::http::HeaderValue::from_static("close"),
+                );
+            }
             Ok::<_, Infallible>(response.map(|inner| TrackedBody {
                 inner,
                 _in_flight: in_flight,
@@ -429,30 +439,49 @@ async fn connection(
         options.header_timeout,
         options.idle_timeout,
     )));
-    // The connection, until it ends or must close. On `Stop` it finishes the request in
-    // flight, if any, then closes: an idle connection closes now (hyper's graceful
-    // shutdown); a request whose head is still arriving is served, with `Connection:
-    // close`, if its head is complete within the header timeout, which the watchdog still
-    // applies (tests/tests/shutdown.rs).
+    // The connection, until it ends or must close. The reason to close is read before
+    // hyper is polled, and hyper dispatches requests only when polled here, so "no request
+    // in flight" cannot change between the reading and the acting:
+    // - a timeout or an eviction closes a connection with no request in flight at once; one
+    //   whose request was dispatched after the decision (the watchdog and the accept loop
+    //   decide on other threads) finishes that request, with `Connection: close`, first;
+    // - on `Stop` an idle connection closes at once (hyper's graceful shutdown), a request
+    //   in flight finishes with `Connection: close`, and a request whose head is still
+    //   arriving is served the same way if its head is complete within the header timeout,
+    //   which the watchdog still applies (tests/tests/shutdown.rs).
     let mut shutting_down = false;
     let outcome = std::future::poll_fn(|cx| {
+        // Registered before the flag is read: a close set after the read wakes us.
+        activity.waker.register(cx.waker());
+        let why = Close::of(activity.close.load(Ordering::Acquire));
+        let head_arriving = || activity.head_started.load(Ordering::Relaxed) != 0;
+        let mut shut_down_now = match why {
+            Close::No => false,
+            Close::Stop => !activity.is_idle() || !head_arriving(),
+            hard => {
+                if activity.is_idle() {
+                    return Poll::Ready(Err(hard.why().to_string()));
+                }
+                true
+            }
+        };
+        if shut_down_now && !shutting_down {
+            shutting_down = true;
+            conn.as_mut().graceful_shutdown();
+        }
         if let Poll::Ready(result) = conn.as_mut().poll(cx) {
             return Poll::Ready(result.map_err(|e| e.to_string()));
         }
-        // Registered before the flag is read: a close set after the read wakes us.
-        activity.waker.register(cx.waker());
-        match Close::of(activity.close.load(Ordering::Acquire)) {
-            Close::No => Poll::Pending,
-            Close::Stop => {
-                if !shutting_down {
-                    shutting_down = true;
-                    conn.as_mut().graceful_shutdown();
-                    cx.waker().wake_by_ref();
-                }
-                Poll::Pending
-            }
-            why => Poll::Ready(Err(why.why().to_string())),
+        // A stop put off for a head that was arriving: that head may have become a request
+        // in this poll (or even been answered): shut down now, and be polled again so that
+        // hyper acts on it.
+        shut_down_now = why == Close::Stop && (!activity.is_idle() || !head_arriving());
+        if shut_down_now && !shutting_down {
+            shutting_down = true;
+            conn.as_mut().graceful_shutdown();
+            cx.waker().wake_by_ref();
         }
+        Poll::Pending
     })
     .await;
     if let Err(why) = outcome {

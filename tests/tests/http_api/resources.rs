@@ -479,10 +479,17 @@ async fn every_request_is_logged_with_its_validators() {
     assert!(line.contains("if-match=\"old-one\""), "{line}");
     assert!(line.contains(&format!("etag={etag}")), "{line}");
     assert!(line.contains("user=bob"), "{line}");
-    // The line is the one tracing's formatter writes, and what a client sends cannot put a
-    // control sequence into it: ESC as 8 bits (CSI, U+009B in UTF-8) arrives escaped.
+    // The line is the one tracing's formatter writes (RFC 3339 time in microseconds, the
+    // level, the target), and what a client sends cannot put a control sequence into it:
+    // ESC as 8 bits (CSI, U+009B in UTF-8) arrives escaped.
+    let (stamp, rest) = line.split_at(27);
+    let shape: String = stamp
+        .chars()
+        .map(|c| if c.is_ascii_digit() { '0' } else { c })
+        .collect();
+    assert_eq!(shape, "0000-00-00T00:00:00.000000Z", "{line}");
     assert!(
-        line.contains("  INFO catalog_server::app: PUT /products/1 412 "),
+        rest.starts_with("  INFO catalog_server::app: PUT /products/1 412 "),
         "{line}"
     );
     let csi = reqwest::header::HeaderValue::from_bytes(b"\"\xc2\x9b31m\"").unwrap();
@@ -492,6 +499,25 @@ async fn every_request_is_logged_with_its_validators() {
         .unwrap();
     assert!(line.contains("if-match=\"\\u{9b}31m\""), "{line}");
     assert!(!line.contains('\u{9b}'), "{line}");
+}
+
+/// `RUST_LOG` decides whether request lines are written, as for every other line.
+#[tokio::test]
+async fn the_request_log_follows_rust_log() {
+    let s = Server::start_with_log_filter(&[], "info,catalog_server::app=off");
+    let c = client();
+    assert_eq!(send(c.get(s.url("/products/1"))).await.status, 200);
+    send(c.get(s.url("/products/999999"))).await.problem(404);
+    // A line of another target, logged after both answers: a request line is written
+    // before its answer leaves, so had they been logged they would come before it.
+    s.signal("HUP").unwrap();
+    s.wait_for_log("SIGHUP", std::time::Duration::from_secs(10))
+        .unwrap();
+    assert!(
+        !s.log().iter().any(|l| l.contains("GET /products/")),
+        "{:#?}",
+        s.log()
+    );
 }
 
 /// JSON has one kind of number: a whole number written with a fraction is that number,
