@@ -364,3 +364,80 @@ async fn oversized_heads_and_targets_are_problems_at_every_size() {
     }
     assert_eq!(health(&s).await["status"], "ok");
 }
+
+/// An answer still leaving is not idle: a client that reads a large page slowly keeps its
+/// connection at the cap, although the server is done with the request and only hyper's
+/// buffer holds the rest, and gets every byte; a connection that is truly idle makes room
+/// instead.
+#[tokio::test]
+async fn at_the_cap_a_slow_reader_is_not_cut_off_mid_answer() {
+    let s = Server::start_with_args(&["--max-connections", "2", "--send-buffer", "4096"]);
+    let c = client();
+    let description = "d".repeat(4500);
+    for i in 0..200 {
+        let mut product = catalog_tests::product_json(&format!("BIG-{i}"), "Big", 100, "in_stock");
+        product["description"] = description.clone().into();
+        assert_eq!(
+            send(c.post(s.url("/products")).json(&product)).await.status,
+            201
+        );
+    }
+    drop(c);
+    // A reader with a small receive buffer asks for about 900 KB and reads nothing yet.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut slow = socket.connect(s.addr).await.unwrap();
+    slow.write_all(b"GET /products?limit=1000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    // The answer has started to arrive: hyper has its whole body, the handler is done.
+    let mut first = [0u8; 1];
+    tokio::time::timeout(Duration::from_secs(30), slow.peek(&mut first))
+        .await
+        .expect("the answer starts")
+        .unwrap();
+    // Two more connections at a cap of two: the second needs a place, and the only idle
+    // connection to take it from is the first of them.
+    let health_on_new_connection = || async {
+        raw_status(&raw_exchange(
+            s.addr,
+            b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+            Duration::from_secs(2),
+        ))
+    };
+    let mut kept = TcpStream::connect(s.addr).await.unwrap();
+    kept.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    assert!(kept.read(&mut buf).await.unwrap() > 0);
+    assert_eq!(health_on_new_connection().await, 200);
+    // Now the slow reader reads: the whole answer, as long as its Content-Length says.
+    let mut answer = Vec::new();
+    let whole = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let text = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+            if let Some((head, body)) = text.split_once("\r\n\r\n")
+                && let Some(length) = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .and_then(|n| n.trim().parse::<usize>().ok())
+                && body.len() >= length
+            {
+                return true;
+            }
+            match slow.read(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
+    assert!(
+        whole,
+        "the slow reader got {} bytes and then the connection ended",
+        answer.len()
+    );
+    assert!(answer.len() > 800_000, "{} bytes", answer.len());
+}

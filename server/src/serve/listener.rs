@@ -98,7 +98,12 @@ impl Watched {
         self.activity = Some(activity);
     }
 
+    /// Tells the connection's activity whether the write could go on, and logs a client
+    /// dropped for reading nothing.
     fn note<T>(&self, result: Poll<std::io::Result<T>>) -> Poll<std::io::Result<T>> {
+        if let Some(activity) = &self.activity {
+            activity.wrote(result.is_pending());
+        }
         if let Poll::Ready(Err(e)) = &result
             && e.kind() == std::io::ErrorKind::TimedOut
         {

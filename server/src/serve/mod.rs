@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -116,6 +116,10 @@ pub struct Activity {
     idle_since: AtomicU64,
     /// When the first byte of the next request head arrived; 0 while none has.
     head_started: AtomicU64,
+    /// The last write to the socket could not go on (the client reads slower than we
+    /// send): an answer is still leaving, even when its body is done on our side and only
+    /// hyper's buffer holds the rest.
+    write_blocked: AtomicBool,
     /// Why the connection must close (a [`Close`]); a later reason replaces an earlier
     /// one only if it is more urgent (a timeout after `Stop` closes at once).
     close: AtomicU8,
@@ -142,8 +146,21 @@ impl Activity {
         }
     }
 
+    /// Called by the socket for every write: whether it could not go on. Stores only on a
+    /// change; when an answer has left whole, the connection is idle from then.
+    pub fn wrote(&self, blocked: bool) {
+        if self.write_blocked.load(Ordering::Relaxed) != blocked {
+            if !blocked {
+                self.idle_since.store(now_ms(), Ordering::Relaxed);
+            }
+            self.write_blocked.store(blocked, Ordering::Release);
+        }
+    }
+
+    /// No request in flight and no answer still leaving: the connection may be closed
+    /// without cutting anything off.
     fn is_idle(&self) -> bool {
-        self.in_flight.load(Ordering::Acquire) == 0
+        self.in_flight.load(Ordering::Acquire) == 0 && !self.write_blocked.load(Ordering::Acquire)
     }
 
     /// Tells the connection to close, and why.
