@@ -8,16 +8,14 @@
 #
 # Needs wrk: apt-get install wrk.
 set -euo pipefail
+. "$(dirname "$0")/common.sh"
 ROUNDS=${3:-3}
 one() {
-  local bin=$1 port=$2 dir pid etag header out t0 t1 requests
+  local bin=$1 port=$2 dir pid header out t0 t1 requests
   dir=$(mktemp -d)
   "$bin" --addr "127.0.0.1:$port" --db "$dir/catalog.db" 2>"$dir/log" &
   pid=$!
-  for _ in $(seq 50); do curl -s -o /dev/null "localhost:$port/health" && break; sleep 0.1; done
-  etag=$(curl -si "localhost:$port/products/1" | grep -i '^etag:' | cut -d' ' -f2 | tr -d '\r')
-  header="If-None-Match: $etag"
-  [ -n "${GET200:-}" ] && header="X-Nothing: 1"
+  header=$(load_header "$port")
   wrk -t2 -c8 -d1s -H "$header" "http://127.0.0.1:$port/products/1" >/dev/null
   t0=$(awk '{print $14+$15}' "/proc/$pid/stat")
   out=$(wrk -t2 -c8 -d5s -H "$header" "http://127.0.0.1:$port/products/1")

@@ -9,6 +9,7 @@
 #
 # Needs valgrind (callgrind_control) and wrk: apt-get install valgrind wrk.
 set -euo pipefail
+. "$(dirname "$0")/common.sh"
 BIN=${1:?usage: $0 path/to/catalog-server}
 PORT=${PORT:-18095}
 DIR=$(mktemp -d)
@@ -16,10 +17,7 @@ trap 'rm -rf "$DIR"' EXIT
 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$DIR/cg.out" \
   "$BIN" --addr "127.0.0.1:$PORT" --db "$DIR/catalog.db" 2>"$DIR/log" >/dev/null &
 VPID=$!
-for _ in $(seq 300); do curl -s -o /dev/null "localhost:$PORT/health" && break; sleep 0.2; done
-ETAG=$(curl -si "localhost:$PORT/products/1" | grep -i '^etag:' | cut -d' ' -f2 | tr -d '\r')
-HEADER="If-None-Match: $ETAG"
-[ -n "${GET200:-}" ] && HEADER="X-Nothing: 1"
+HEADER=$(load_header "$PORT")
 wrk -t1 -c4 -d2s -H "$HEADER" "http://127.0.0.1:$PORT/products/1" >/dev/null
 callgrind_control -i on "$VPID" >/dev/null
 OUT=$(wrk -t1 -c4 -d"${SECONDS_LOADED:-8}"s -H "$HEADER" "http://127.0.0.1:$PORT/products/1")

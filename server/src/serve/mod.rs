@@ -341,6 +341,8 @@ pub async fn serve(
     }
     // New connections are refused by the kernel from here on.
     drop(listener);
+    // Connections that ended are not counted as open below.
+    while tasks.try_join_next().is_some() {}
     // Every connection finishes the request in flight, if any, and closes.
     if let Ok(conns) = registry.lock() {
         for activity in conns.values() {
