@@ -73,13 +73,7 @@ async fn a_create_whose_answer_was_lost_is_sent_again_with_its_key_and_creates_o
     assert_eq!(bbq["price_cents"], 34900);
     assert_eq!(bbq["version"], 2, "written once");
     let all = products(&s).await;
-    assert_eq!(
-        all.values()
-            .filter(|p| p["sku"] == "LANTERN-PAPER-40")
-            .count(),
-        1,
-        "created once"
-    );
+    assert_eq!(with_sku(&all, "LANTERN-PAPER-40"), 1, "created once");
 }
 
 /// A gateway that gave up waiting answers 504 while the server went on and created the
@@ -107,13 +101,7 @@ async fn a_create_answered_504_by_a_gateway_is_sent_again_with_its_key_and_creat
     assert!(run.ok(), "{run:?}");
     assert!(run.stdout.contains(&summary(0, 1, SEEDED, 0, 0)), "{run:?}");
     let all = products(&s).await;
-    assert_eq!(
-        all.values()
-            .filter(|p| p["sku"] == "LANTERN-PAPER-40")
-            .count(),
-        1,
-        "created once"
-    );
+    assert_eq!(with_sku(&all, "LANTERN-PAPER-40"), 1, "created once");
 }
 
 /// The answer to a create is lost after the server made it, and every re-send is turned
@@ -162,13 +150,7 @@ async fn a_lost_create_whose_resends_are_all_turned_away_is_not_known_not_failed
         "{again:?}"
     );
     let all = products(&s).await;
-    assert_eq!(
-        all.values()
-            .filter(|p| p["sku"] == "LANTERN-PAPER-40")
-            .count(),
-        1,
-        "created once"
-    );
+    assert_eq!(with_sku(&all, "LANTERN-PAPER-40"), 1, "created once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -233,11 +215,7 @@ async fn an_import_killed_midway_and_run_again_creates_every_row_once() {
     assert_eq!(all.len(), SEEDED + 20, "each row created once");
     for n in 0..20 {
         let sku = format!("LANTERN-{n}");
-        assert_eq!(
-            all.values().filter(|p| p["sku"] == sku.as_str()).count(),
-            1,
-            "{sku}"
-        );
+        assert_eq!(with_sku(&all, &sku), 1, "{sku}");
     }
 }
 

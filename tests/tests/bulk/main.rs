@@ -84,6 +84,11 @@ async fn products(s: &Server) -> BTreeMap<i64, Value> {
     }
 }
 
+/// How many of `all` have this sku (a live sku names one product at most).
+fn with_sku(all: &BTreeMap<i64, Value>, sku: &str) -> usize {
+    all.values().filter(|p| p["sku"] == sku).count()
+}
+
 async fn product(s: &Server, id: i64) -> Value {
     let r = send(client().get(s.url(&format!("/products/{id}")))).await;
     assert_eq!(r.status, 200, "GET /products/{id}");
